@@ -1,0 +1,19 @@
+"""The typer application: one line per command group, each defined in its own module.
+
+Run `sdbench --help` for the list. Command modules import torch and friends inside the command
+functions, so `sdbench --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from sdbench.cli import pretrain, run, strategies, tasks
+
+app = typer.Typer(name="sdbench", no_args_is_help=True, add_completion=False,
+                  help="Benchmark demonstration strategies for on-policy self-distillation.")
+
+app.command("run")(run.run_command)
+app.command("pretrain")(pretrain.pretrain_command)
+app.add_typer(strategies.app, name="strategies")
+app.add_typer(tasks.app, name="tasks")

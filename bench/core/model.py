@@ -1,0 +1,93 @@
+"""Loading causal LMs and their tokenizers, offline unless the user names a hub id.
+
+`load_model(path)` takes a local transformers directory (the embedded base models shipped under
+sdbench/tasks/assets/, or any saved checkpoint) or a hub id. Local paths never touch the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from sdbench.errors import UserError
+
+
+@dataclass
+class TokenizerInfo:
+    bos_id: int | None
+    eos_id: int
+    pad_id: int
+
+
+def _is_local(path: str) -> bool:
+    return Path(path).exists() or path.startswith((".", "/", "~"))
+
+
+def load_tokenizer(path: str):  # -> transformers.PreTrainedTokenizerBase
+    from transformers import AutoTokenizer
+
+    local = _is_local(path)
+    try:
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=local)
+    except Exception as exc:
+        raise UserError(f"cannot load a tokenizer from {path!r}: {type(exc).__name__}",
+                        "pass a transformers model directory or a hub id") from exc
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(path: str, dtype: torch.dtype = torch.float32):
+    """(model, tokenizer) from a local directory or a hub id; the model in eval mode."""
+    from transformers import AutoModelForCausalLM
+
+    local = _is_local(path)
+    if local and not (Path(path).expanduser() / "config.json").is_file():
+        raise UserError(f"{path!r} is not a model directory (no config.json)",
+                        "pass a directory written by save_pretrained, or a hub id")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local)
+    except Exception as exc:
+        raise UserError(f"cannot load a model from {path!r}: {type(exc).__name__}: {exc}".splitlines()[0],
+                        "check the path or hub id") from exc
+    model.eval()
+    return model, load_tokenizer(path)
+
+
+def tokenizer_info(tok) -> TokenizerInfo:
+    eos = tok.eos_token_id
+    if eos is None:
+        raise UserError("the tokenizer has no end-of-sequence token", "set eos_token in its config")
+    return TokenizerInfo(bos_id=tok.bos_token_id, eos_id=eos, pad_id=tok.pad_token_id if tok.pad_token_id is not None else eos)
+
+
+def encode_prompt(tok, text: str) -> list[int]:
+    """Token ids of a prompt, with BOS where the tokenizer has one and does not add it itself."""
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    if tok.bos_token_id is not None and (not ids or ids[0] != tok.bos_token_id):
+        ids = [tok.bos_token_id, *ids]
+    return ids
+
+
+def weights_hash(path: str) -> str:
+    """sha256 over a model directory's weight files (provenance); '' for hub ids not on disk."""
+    root = Path(path)
+    if not root.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for file in sorted(root.iterdir()):
+        if file.suffix in (".safetensors", ".bin", ".json"):
+            digest.update(file.name.encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def set_threads(n: int | None) -> None:
+    """Intra-op threads for this process (workers share the cores, so each gets a slice)."""
+    if n:
+        torch.set_num_threads(n)
+        os.environ["OMP_NUM_THREADS"] = str(n)

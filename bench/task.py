@@ -1,0 +1,107 @@
+"""The task interface: problems, a verifier, and the teacher's demonstration templates.
+
+A task is the only component that knows what a problem looks like. The core sees text: a
+problem's `prompt` (the student's context, which a completion continues), teacher prompts built by
+`teacher_prompt` / `demo_only_prompt`, and completions it hands back to `verify`.
+
+Register a task with `@register_task("name")` or the entry-point group `sdbench.tasks`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+from sdbench.registry import Registry
+
+SPLITS = ("train", "test", "ood")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem. `prompt` is what the student sees; a completion continues it verbatim."""
+
+    id: str
+    prompt: str
+    reference: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The grade of one completion.
+
+    functional_class identifies *what* the solution is (two completions with the same class are
+    the same solution); semantic_class is a coarser grouping (the route, the operator shape).
+    status is "ok" for a gradable completion, else why it was not (error, timeout, memory, ...).
+    """
+
+    correct: bool
+    functional_class: str | None = None
+    semantic_class: str | None = None
+    status: str = "ok"
+
+
+@runtime_checkable
+class Task(Protocol):
+    name: ClassVar[str]
+    splits: ClassVar[tuple[str, ...]]
+    max_new_tokens: ClassVar[int]
+
+    def problems(self, split: str, count: int, seed: int = 0) -> list[Problem]:
+        """`count` problems of `split`, the same list for the same (split, count, seed)."""
+        ...
+
+    def verify(self, problem: Problem, completions: Sequence[str]) -> list[Verdict]:
+        """Grade completions of one problem. Generated code runs only in the sandbox."""
+        ...
+
+    def teacher_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
+        """The teacher's context: demonstrations, then the question; completions continue it."""
+        ...
+
+    def demo_only_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
+        """The demonstrations without the question (the reference-only context)."""
+        ...
+
+    def base_model(self) -> str:
+        """Path (or hub id) of this task's default base model."""
+        ...
+
+
+@runtime_checkable
+class Pretrainable(Protocol):
+    """An embedded task that can make the pretraining corpus of its own base model."""
+
+    def pretraining_texts(self, rng: random.Random, count: int) -> list[str]:
+        ...
+
+
+TASKS: Registry[type] = Registry(kind="task", group="sdbench.tasks")
+
+TaskT = TypeVar("TaskT", bound=type)
+
+
+def register_task(name: str) -> Callable[[TaskT], TaskT]:
+    """Class decorator: make a task available to `sdbench run --tasks NAME`."""
+    return TASKS.decorator(name)  # type: ignore[return-value]
+
+
+def load_task(name: str, **options: Any) -> Task:
+    """Instantiate the task registered as `name`."""
+    return TASKS.get(name)(**options)
+
+
+def check_split(task: Task, split: str) -> None:
+    if split not in task.splits:
+        from sdbench.errors import unknown_name
+        raise unknown_name(f"split of task {task.name}", split, task.splits)
+
+
+def stable_rng(*parts: object) -> random.Random:
+    """An rng seeded from a tuple of values, identical across processes and Python versions."""
+    import hashlib
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "little"))
