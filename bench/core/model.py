@@ -62,7 +62,8 @@ def tokenizer_info(tok) -> TokenizerInfo:
     eos = tok.eos_token_id
     if eos is None:
         raise UserError("the tokenizer has no end-of-sequence token", "set eos_token in its config")
-    return TokenizerInfo(bos_id=tok.bos_token_id, eos_id=eos, pad_id=tok.pad_token_id if tok.pad_token_id is not None else eos)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else eos
+    return TokenizerInfo(bos_id=tok.bos_token_id, eos_id=eos, pad_id=pad)
 
 
 def encode_prompt(tok, text: str) -> list[int]:
