@@ -1,7 +1,53 @@
-"""`sdbench run`: plan cells (strategy x task x seed), run them, aggregate, print the table."""
+"""`sdbench run`: plan cells (strategy x task x seed), run them, aggregate over seeds, print the table.
+
+    sdbench run                                  # the default suite, quick profile
+    sdbench run --profile smoke --seeds 1        # a minute-long check
+    sdbench run --config suite.yaml --print-config
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 
-def run_command() -> None:
-    """Run the benchmark suite."""
+import typer
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def run_command(
+    config: Path | None = typer.Option(None, "--config", help="YAML or TOML file; keys mirror these options"),
+    tasks: str | None = typer.Option(None, "--tasks", help="comma-separated task names"),
+    strategies: str | None = typer.Option(None, "--strategies", help="comma-separated strategy names"),
+    seeds: int | None = typer.Option(None, "--seeds", help="number of seeds (0..N-1)"),
+    profile: str | None = typer.Option(None, "--profile", help="smoke | quick | full"),
+    out: str | None = typer.Option(None, "--out", help="run directory (default runs/<name>)"),
+    name: str | None = typer.Option(None, "--name", help="run name"),
+    workers: int | None = typer.Option(None, "--workers", help="parallel worker processes"),
+    loss_impl: str | None = typer.Option(None, "--loss-impl", help="fused | reference"),
+    print_config: bool = typer.Option(False, "--print-config", help="print the resolved config and exit"),
+) -> None:
+    """Run the benchmark suite and write a run directory with records and a summary."""
+    from sdbench.config import read_config_file, resolve_config
+
+    file_data = read_config_file(config) if config else {}
+    overrides = {"tasks": _split(tasks), "strategies": _split(strategies), "seeds": seeds, "profile": profile,
+                 "out": out, "name": name, "workers": workers}
+    if loss_impl is not None:
+        training = dict(file_data.get("training") or {})
+        training["loss_impl"] = loss_impl
+        overrides["training"] = training
+    resolved = resolve_config(file_data, overrides)
+    if print_config:
+        print(json.dumps(resolved.model_dump(mode="json"), indent=2))
+        return
+    from sdbench.runs import run_suite
+
+    summary = run_suite(resolved)
+    if summary["failed"]:
+        keys = ", ".join(f["key"] for f in summary["failed"])
+        print(f"error: {len(summary['failed'])} cell(s) failed: {keys}", file=sys.stderr)
+        raise typer.Exit(1)

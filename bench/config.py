@@ -1,0 +1,188 @@
+"""Run configuration: pydantic models, profiles, and loading from YAML / TOML / the command line.
+
+    sdbench run --config suite.yaml --seeds 3 --profile quick --print-config
+
+Keys mirror the command-line option names (`tasks`, `strategies`, `seeds`, `profile`, `out`, ...).
+A profile (`smoke`, `quick`, `full`) supplies every training and evaluation default; anything the
+file or the command line sets wins over it. Unknown keys and out-of-range values are user errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sdbench.errors import UserError, did_you_mean
+
+Divergence = Literal["reverse_kl", "forward_kl", "jsd"]
+TeacherWeights = Literal["live", "frozen", "ema"]
+ProfileName = Literal["smoke", "quick", "full"]
+
+DEFAULT_TASKS = ["graph_paths"]
+PAPER_BASELINE = "single_sampled_demo"   # paired deltas are taken against it
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainingConfig(_Strict):
+    steps: int = Field(ge=0, le=1_000_000)
+    prompts_per_step: int = Field(ge=1, le=4096)
+    rollouts_per_prompt: int = Field(ge=2, le=1024)
+    lr: float = Field(gt=0, le=1.0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    grad_clip: float = Field(default=1.0, gt=0)
+    divergence: Divergence = "reverse_kl"
+    jsd_beta: float = Field(default=0.5, ge=0, le=1)
+    teacher: TeacherWeights = "live"
+    ema_tau: float = Field(default=0.05, gt=0, le=1)
+    temperature: float = Field(default=1.0, gt=0)
+    train_problems: int = Field(default=2000, ge=1)
+    loss_impl: Literal["fused", "reference"] = "reference"
+
+
+class EvalConfig(_Strict):
+    problems: int = Field(ge=1, le=100_000)
+    samples: int = Field(ge=1, le=4096)
+    splits: tuple[str, ...] = ("test", "ood")
+
+    @field_validator("samples")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError("must be a power of two so pass@k reaches k = samples")
+        return v
+
+
+class StrategySpec(_Strict):
+    """A strategy and its hyperparameters: `grpo` or `{name: multi_demo, num_demos: 4}`."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"name": data}
+        if isinstance(data, dict) and "params" not in data:
+            rest = {k: v for k, v in data.items() if k != "name"}
+            return {"name": data.get("name"), "params": rest}
+        return data
+
+    @property
+    def label(self) -> str:
+        """Row name on tables: the name, plus non-default hyperparameters when given."""
+        if not self.params:
+            return self.name
+        return self.name + "(" + ",".join(f"{k}={v}" for k, v in sorted(self.params.items())) + ")"
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # One cell in well under a minute on 2 cores: for tests and trying things.
+    "smoke": {"seeds": 1, "training": {"steps": 4, "prompts_per_step": 4, "rollouts_per_prompt": 4, "lr": 3e-4,
+                                       "train_problems": 64},
+              "evaluation": {"problems": 8, "samples": 8}},
+    # The default: the whole default suite in minutes on a laptop CPU.
+    "quick": {"seeds": 3, "training": {"steps": 150, "prompts_per_step": 16, "rollouts_per_prompt": 8, "lr": 3e-4},
+              "evaluation": {"problems": 100, "samples": 32}},
+    # Leaderboard grade: >= 3 seeds, n >= 64.
+    "full": {"seeds": 3, "training": {"steps": 300, "prompts_per_step": 16, "rollouts_per_prompt": 8, "lr": 3e-4},
+             "evaluation": {"problems": 200, "samples": 64}},
+}
+
+
+class RunConfig(_Strict):
+    name: str = "default"
+    profile: ProfileName = "quick"
+    tasks: tuple[str, ...] = tuple(DEFAULT_TASKS)
+    strategies: tuple[StrategySpec, ...] = ()
+    seeds: int = Field(ge=1, le=1000)
+    out: str | None = None
+    workers: int = Field(default=2, ge=1, le=256)
+    threads_per_worker: int = Field(default=1, ge=1, le=256)
+    training: TrainingConfig
+    evaluation: EvalConfig
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out) if self.out else Path("runs") / self.name
+
+    def config_hash(self) -> str:
+        """Hash of everything that determines results (not where they go or how many workers)."""
+        data = self.model_dump(mode="json", exclude={"out", "workers", "name"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {str(path)!r} does not exist", "check the path given to --config")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml", ".json"):
+            data = yaml.safe_load(text)
+        else:
+            raise UserError(f"config file {path.name!r} is neither YAML nor TOML", "use .yaml, .yml or .toml")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"config file {path.name!r} is malformed: {first}", "fix the syntax at that line") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path.name!r} must hold a mapping of keys", "see `sdbench run --print-config`")
+    return data
+
+
+def resolve_config(file_data: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Profile defaults <- config file <- command-line overrides, validated."""
+    merged: dict[str, Any] = dict(file_data or {})
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            merged[key] = value
+    profile = merged.get("profile", "quick")
+    if profile not in PROFILES:
+        hint = did_you_mean(str(profile), PROFILES) or "use smoke, quick or full"
+        raise UserError(f"unknown profile {profile!r}", hint)
+    defaults = PROFILES[profile]
+    merged.setdefault("seeds", defaults["seeds"])
+    for section in ("training", "evaluation"):
+        given = merged.get(section) or {}
+        if not isinstance(given, dict):
+            raise UserError(f"config key {section!r} must be a mapping", "see `sdbench run --print-config`")
+        merged[section] = {**defaults[section], **given}
+    if not merged.get("strategies"):
+        merged["strategies"] = default_strategies()
+    if isinstance(merged.get("tasks"), str):
+        merged["tasks"] = [t for t in merged["tasks"].split(",") if t]
+    try:
+        return RunConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise _config_error(exc) from exc
+
+
+def default_strategies() -> list[str]:
+    """Every built-in strategy (those sdbench itself ships)."""
+    from sdbench.strategy import STRATEGIES
+
+    return [e.name for e in (STRATEGIES.entry(n) for n in STRATEGIES.names()) if e.distribution == "sdbench"]
+
+
+def _config_error(exc: ValidationError) -> UserError:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or "config"
+    if err["type"] == "extra_forbidden":
+        model = {"training": TrainingConfig, "evaluation": EvalConfig}.get(str(err["loc"][0]), RunConfig)
+        key = str(err["loc"][-1])
+        known = model.model_fields
+        return UserError(f"unknown config key {where!r}", did_you_mean(key, known) or "known keys: " + ", ".join(known))
+    return UserError(f"invalid value for {where!r}: {err['msg']}", "see `sdbench run --print-config` for settings")

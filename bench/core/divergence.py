@@ -1,0 +1,65 @@
+"""Token-level divergences between student and teacher next-token distributions, from log-probs.
+
+With p_s the student's and p_t the teacher's distribution over the vocabulary at one position:
+    forward_kl  KL(p_t || p_s) = sum_v p_t (log p_t - log p_s)          (mode covering)
+    reverse_kl  KL(p_s || p_t) = sum_v p_s (log p_s - log p_t)          (mode seeking)
+    jsd(beta)   beta KL(p_t || m) + (1 - beta) KL(p_s || m),  m = beta p_t + (1 - beta) p_s
+(jsd at beta = 0 or 1 is identically zero; beta = 0.5 is the symmetric Jensen-Shannon divergence.)
+
+Several teacher contexts combine into one teacher distribution before the divergence:
+    mixture   p_t = sum_j w_j p_j                       (probabilities)
+    logmean   p_t ∝ exp(sum_j w_j log p_j)              (normalized geometric mean)
+
+These are the textbook formulas in plain torch; gradients come from autograd. They are the
+definition the fused kernels in sdbench.core.kernels are tested against.
+"""
+
+from __future__ import annotations
+
+import torch
+
+DIVERGENCES = ("reverse_kl", "forward_kl", "jsd")
+
+
+def token_divergence(student_logp: torch.Tensor, teacher_logp: torch.Tensor, divergence: str,
+                     beta: float = 0.5) -> torch.Tensor:
+    """Per-position divergence [...] from log-probs [..., V] (teacher treated as a constant)."""
+    teacher_logp = teacher_logp.detach()
+    if divergence == "reverse_kl":
+        return _kl(student_logp, teacher_logp)
+    if divergence == "forward_kl":
+        return _kl(teacher_logp, student_logp)
+    if divergence == "jsd":
+        if beta <= 0.0 or beta >= 1.0:
+            return torch.zeros(student_logp.shape[:-1], dtype=student_logp.dtype, device=student_logp.device)
+        log_m = torch.logsumexp(torch.stack([teacher_logp + torch.log(torch.tensor(beta)),
+                                             student_logp + torch.log(torch.tensor(1 - beta))]), dim=0)
+        return beta * _kl(teacher_logp, log_m) + (1 - beta) * _kl(student_logp, log_m)
+    raise ValueError(f"unknown divergence {divergence!r}; expected one of {DIVERGENCES}")
+
+
+def _kl(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) over the last axis; 0·log 0 = 0."""
+    p = logp.exp()
+    return torch.where(p > 0, p * (logp - logq), torch.zeros_like(p)).sum(-1)
+
+
+def entropy(logp: torch.Tensor) -> torch.Tensor:
+    """H(p) over the last axis, in nats."""
+    p = logp.exp()
+    return -torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1)
+
+
+def combine_teachers(teacher_logp: torch.Tensor, weights: torch.Tensor, combine: str) -> torch.Tensor:
+    """One teacher log-distribution from M contexts: logp [M, ..., V], weights [M, ...] -> [..., V].
+
+    Weights are normalized over M; a zero weight removes that context (padding).
+    """
+    weights = weights / weights.sum(0, keepdim=True).clamp_min(1e-30)
+    if combine == "mixture":
+        log_w = torch.where(weights > 0, weights.log(), torch.full_like(weights, float("-inf")))
+        return torch.logsumexp(teacher_logp + log_w.unsqueeze(-1), dim=0)
+    if combine == "logmean":
+        safe = torch.where(weights.unsqueeze(-1) > 0, teacher_logp, torch.zeros_like(teacher_logp))
+        return torch.log_softmax((weights.unsqueeze(-1) * safe).sum(0), dim=-1)
+    raise ValueError(f"unknown combine {combine!r}; expected 'mixture' or 'logmean'")

@@ -1,0 +1,136 @@
+"""The one self-distillation objective every strategy runs through.
+
+For each student rollout y (tokens y_1..y_T after the prompt x) and the strategy's plan for it:
+    loss_t = distill_weight · D(p_student(·|x, y<t) || p_teacher(·|c, x, y<t))
+           − entropy_bonus  · H(p_student(·|x, y<t))
+           − advantage      · log p_student(y_t|x, y<t)
+where the teacher is the same network (live, frozen or EMA weights) given the demonstration
+context c instead of x, and p_teacher combines several contexts (mixture or log-mean). The batch
+loss is the mean of loss_t over every token of every rollout that has a signal.
+
+`loss_impl="reference"` materializes the (small-vocabulary) logits; `"fused"` hands hidden states
+and the output head to sdbench.core.kernels so [tokens x vocab] logits never exist for the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from sdbench.core.divergence import combine_teachers, entropy, token_divergence
+from sdbench.strategy import RolloutPlan
+
+
+@dataclass(frozen=True)
+class LossItem:
+    """One rollout, tokenized, with its plan and its teachers' tokenized contexts."""
+
+    prompt_ids: Sequence[int]
+    completion_ids: Sequence[int]           # generated tokens, EOS included when the rollout ended
+    plan: RolloutPlan
+    teacher_prompt_ids: tuple[Sequence[int], ...] = ()   # parallel to plan.teachers
+
+
+@dataclass(frozen=True)
+class LossStats:
+    loss: float
+    divergence: float          # mean divergence over distilled tokens
+    entropy: float             # mean student entropy over all trained tokens
+    tokens: int
+    rollouts: int
+
+
+def _forward_at(model, sequences: list[list[int]], starts: list[int], lengths: list[int], pad_id: int,
+                batch_size: int = 256) -> torch.Tensor:
+    """Logits [sum(lengths), V] predicting tokens seq[start : start+length] of each sequence."""
+    out = []
+    for b in range(0, len(sequences), batch_size):
+        seqs = sequences[b:b + batch_size]
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, s in enumerate(seqs):
+            ids[i, :len(s)] = torch.tensor(s)
+            mask[i, :len(s)] = 1
+        device = next(model.parameters()).device
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        rows = torch.cat([torch.full((n,), i, dtype=torch.long) for i, n in enumerate(lengths[b:b + batch_size])])
+        cols = torch.cat([torch.arange(st - 1, st - 1 + n) for st, n in
+                          zip(starts[b:b + batch_size], lengths[b:b + batch_size], strict=True)])
+        out.append(logits[rows.to(device), cols.to(device)].float())
+    return torch.cat(out)
+
+
+def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, divergence: str, beta: float,
+                           pad_id: int, temperature: float = 1.0) -> tuple[torch.Tensor, LossStats]:
+    """Mean per-token loss over the rollouts whose plan is active (see the module docstring)."""
+    items = [it for it in items if it.plan.active and len(it.completion_ids) > 0]
+    if not items:
+        zero = sum(p.sum() * 0.0 for p in student.parameters())
+        return zero, LossStats(0.0, 0.0, 0.0, 0, 0)
+
+    lengths = [len(it.completion_ids) for it in items]
+    student_logits = _forward_at(student, [[*it.prompt_ids, *it.completion_ids] for it in items],
+                                 [len(it.prompt_ids) for it in items], lengths, pad_id)
+    student_logp = torch.log_softmax(student_logits / temperature, dim=-1)
+    targets = torch.tensor([t for it in items for t in it.completion_ids], device=student_logp.device)
+
+    def per_token(values: Sequence[float]) -> torch.Tensor:
+        return torch.tensor([v for v, n in zip(values, lengths, strict=True) for _ in range(n)],
+                            dtype=student_logp.dtype, device=student_logp.device)
+
+    loss_tok = torch.zeros_like(targets, dtype=student_logp.dtype)
+    stats_div = 0.0
+    distill_mask = per_token([1.0 if it.plan.teachers else 0.0 for it in items]) > 0
+    if distill_mask.any():
+        teacher_logp = _teacher_logp(teacher, items, lengths, student_logp, pad_id, temperature)
+        div = token_divergence(student_logp, teacher_logp, divergence, beta)
+        div = torch.where(distill_mask, div, torch.zeros_like(div))
+        loss_tok = loss_tok + per_token([it.plan.distill_weight for it in items]) * div
+        stats_div = float(div[distill_mask].mean())
+    ent = entropy(student_logp)
+    bonus = per_token([it.plan.entropy_bonus for it in items])
+    if bonus.any():
+        loss_tok = loss_tok - bonus * ent
+    advantage = per_token([it.plan.advantage or 0.0 for it in items])
+    if advantage.any():
+        loss_tok = loss_tok - advantage * student_logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    loss = loss_tok.mean()
+    return loss, LossStats(float(loss), stats_div, float(ent.mean()), int(targets.numel()), len(items))
+
+
+@torch.no_grad()
+def _teacher_logp(teacher, items: Sequence[LossItem], lengths: list[int], student_logp: torch.Tensor,
+                  pad_id: int, temperature: float) -> torch.Tensor:
+    """Combined teacher log-probs [N, V]; rows of rollouts without teachers copy the student's."""
+    width = max(len(it.plan.teachers) for it in items)
+    offsets = torch.tensor([0, *lengths]).cumsum(0).tolist()
+    stacked = student_logp.detach().unsqueeze(0).repeat(width, 1, 1)
+    weights = torch.zeros(width, student_logp.shape[0], dtype=student_logp.dtype)
+    weights[0] = 1.0   # rows without teachers: one context, the student copy (divergence 0, masked anyway)
+    seqs, starts, lens, slots = [], [], [], []
+    for i, it in enumerate(items):
+        for j, (ctx, ids) in enumerate(zip(it.plan.teachers, it.teacher_prompt_ids, strict=True)):
+            seqs.append([*ids, *it.completion_ids])
+            starts.append(len(ids))
+            lens.append(lengths[i])
+            slots.append((i, j, ctx.weight))
+    if seqs:
+        teacher_logits = _forward_at(teacher, seqs, starts, lens, pad_id)
+        teacher_all = torch.log_softmax(teacher_logits / temperature, dim=-1)
+        cursor = 0
+        for (i, j, w), n in zip(slots, lens, strict=True):
+            lo, hi = offsets[i], offsets[i + 1]
+            stacked[j, lo:hi] = teacher_all[cursor:cursor + n]
+            if j == 0:
+                weights[:, lo:hi] = 0.0
+            weights[j, lo:hi] = w
+            cursor += n
+    combined = torch.empty_like(student_logp)
+    modes = [it.plan.combine for it in items]
+    for mode in set(modes):
+        rows = torch.cat([torch.arange(offsets[i], offsets[i + 1]) for i, m in enumerate(modes) if m == mode])
+        combined[rows] = combine_teachers(stacked[:, rows], weights[:, rows], mode)
+    return combined

@@ -1,0 +1,149 @@
+"""The trainer: rollouts -> verdicts -> the strategy's plan -> teacher scoring -> loss -> AdamW step.
+
+    result = train(model, tokenizer, task, strategy, config.training, seed=0)
+
+The trainer owns the model, the optimizer, tokenization and generation; the strategy sees only a
+`Group` and returns a plan. Every random choice derives from (seed, step), so a run is
+deterministic on CPU and a resumed run replays the same steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from sdbench.config import TrainingConfig
+from sdbench.core.model import encode_prompt, tokenizer_info
+from sdbench.core.objective import LossItem, LossStats, self_distillation_loss
+from sdbench.core.sampling import sample
+from sdbench.strategy import Group, Rollout, RolloutPlan, Strategy
+from sdbench.task import Task, stable_rng
+
+
+@dataclass
+class StepLog:
+    step: int
+    loss: float
+    divergence: float
+    entropy: float
+    reward: float              # mean reward of the step's rollouts
+    trained_rollouts: int      # rollouts with a training signal
+
+    def to_json(self) -> dict:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    wall_s: float
+    log: list[StepLog] = field(default_factory=list)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss, a gradient or a weight became NaN/Inf."""
+
+    def __init__(self, step: int, what: str) -> None:
+        super().__init__(f"{what} is not finite at step {step}")
+        self.step = step
+
+
+def _teacher_for(model, weights: str):
+    if weights == "live":
+        return model
+    frozen = copy.deepcopy(model)
+    frozen.requires_grad_(False)
+    return frozen
+
+
+@torch.no_grad()
+def _ema_update(teacher, student, tau: float) -> None:
+    for t, s in zip(teacher.parameters(), student.parameters(), strict=True):
+        t.lerp_(s, tau)
+
+
+def plan_group(strategy: Strategy, group: Group) -> list[RolloutPlan]:
+    plans = list(strategy.plan(group))
+    if len(plans) != len(group.rollouts):
+        raise ValueError(f"{type(strategy).__name__}.plan returned {len(plans)} plans for "
+                         f"{len(group.rollouts)} rollouts")
+    return plans
+
+
+def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig, *, seed: int,
+          on_step: Callable[[StepLog], None] | None = None) -> TrainResult:
+    """Train `model` in place for cfg.steps steps of `strategy`."""
+    info = tokenizer_info(tokenizer)
+    pool = task.problems("train", cfg.train_problems, seed=0)
+    teacher = _teacher_for(model, cfg.teacher)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    prompt_cache: dict[str, list[int]] = {}
+
+    def encode(text: str) -> list[int]:
+        if text not in prompt_cache:
+            prompt_cache[text] = encode_prompt(tokenizer, text)
+        return prompt_cache[text]
+
+    start = time.perf_counter()
+    result = TrainResult(steps=0, wall_s=0.0)
+    for step in range(cfg.steps):
+        rng = stable_rng("train-step", seed, step)
+        problems = rng.sample(pool, min(cfg.prompts_per_step, len(pool)))
+        generator = torch.Generator().manual_seed(rng.getrandbits(63))
+        model.eval()
+        samples = sample(model, [encode(p.prompt) for p in problems], num_samples=cfg.rollouts_per_prompt,
+                         max_new_tokens=task.max_new_tokens, eos_id=info.eos_id, pad_id=info.pad_id,
+                         generator=generator, temperature=cfg.temperature)
+        items: list[LossItem] = []
+        rewards: list[float] = []
+        g = cfg.rollouts_per_prompt
+        for i, problem in enumerate(problems):
+            group_samples = samples[i * g:(i + 1) * g]
+            texts = [tokenizer.decode(list(s.token_ids), skip_special_tokens=True) for s in group_samples]
+            verdicts = task.verify(problem, texts)
+            rollouts = tuple(Rollout(index=j, completion=t, correct=v.correct, reward=float(v.correct),
+                                     functional_class=v.functional_class, semantic_class=v.semantic_class)
+                             for j, (t, v) in enumerate(zip(texts, verdicts, strict=True)))
+            rewards.extend(r.reward for r in rollouts)
+            group = Group(problem=problem, rollouts=rollouts, rng=random.Random(rng.getrandbits(63)))
+            for s, plan in zip(group_samples, plan_group(strategy, group), strict=True):
+                completion = [*s.token_ids, info.eos_id] if s.finished else list(s.token_ids)
+                contexts = tuple(encode(task.teacher_prompt(problem, c.demos) if c.with_question
+                                        else task.demo_only_prompt(problem, c.demos)) for c in plan.teachers)
+                items.append(LossItem(encode(problem.prompt), completion, plan, contexts))
+
+        model.train()
+        loss, stats = self_distillation_loss(model, teacher, items, divergence=cfg.divergence, beta=cfg.jsd_beta,
+                                             pad_id=info.pad_id, temperature=cfg.temperature)
+        _check_finite(loss, step, "loss")
+        optimizer.zero_grad(set_to_none=True)
+        if stats.rollouts:
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            _check_finite(norm, step, "gradient norm")
+            optimizer.step()
+            if cfg.teacher == "ema":
+                _ema_update(teacher, model, cfg.ema_tau)
+        log = _log(step, stats, rewards)
+        result.log.append(log)
+        result.steps = step + 1
+        if on_step is not None:
+            on_step(log)
+    model.eval()
+    result.wall_s = time.perf_counter() - start
+    return result
+
+
+def _check_finite(value: torch.Tensor, step: int, what: str) -> None:
+    if not torch.isfinite(value).all():
+        raise TrainingDiverged(step, what)
+
+
+def _log(step: int, stats: LossStats, rewards: list[float]) -> StepLog:
+    return StepLog(step=step, loss=stats.loss, divergence=stats.divergence, entropy=stats.entropy,
+                   reward=sum(rewards) / max(len(rewards), 1), trained_rollouts=stats.rollouts)

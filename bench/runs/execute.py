@@ -1,0 +1,101 @@
+"""The local executor: run cells in a process pool (or in-process), with rich progress bars.
+
+Each worker is a fresh `spawn`ed process with `threads_per_worker` torch threads; it writes its
+cell's record itself, atomically, so a finished cell survives whatever happens to the parent.
+Progress (training steps, evaluation problems) streams back through a queue.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue as queue_mod
+import threading
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from sdbench.config import RunConfig
+from sdbench.runs.cell import CellSpec, run_cell
+from sdbench.runs.store import RunStore
+
+
+def _run_and_store(cell: CellSpec, config: RunConfig, root: str, events: Any) -> dict[str, Any]:
+    from pathlib import Path
+
+    def report(phase: str, done: int, total: int) -> None:
+        if events is not None:
+            events.put((cell.key, phase, done, total))
+
+    record, samples = run_cell(cell, config, report)
+    RunStore(Path(root)).write_record(cell.key, record, samples)
+    return {"key": cell.key, "status": record["status"], "failure": record.get("failure")}
+
+
+def execute(config: RunConfig, cells: list[CellSpec], store: RunStore, console: Console) -> list[dict[str, Any]]:
+    """Run every cell without a record; returns one outcome per cell run now."""
+    todo = [c for c in cells if not store.has_record(c.key)]
+    if len(todo) < len(cells):
+        console.print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already finished")
+    outcomes: list[dict[str, Any]] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False, disable=not todo) as progress:
+        overall = progress.add_task("cells", total=len(cells), completed=len(cells) - len(todo))
+        bars: dict[str, TaskID] = {}
+
+        def on_event(key: str, phase: str, done: int, total: int) -> None:
+            label = f"  {key} [{phase}]"
+            if key not in bars:
+                bars[key] = progress.add_task(label, total=total)
+            progress.update(bars[key], description=label, completed=done, total=total)
+
+        def finish(outcome: dict[str, Any]) -> None:
+            outcomes.append(outcome)
+            if outcome["key"] in bars:
+                progress.remove_task(bars.pop(outcome["key"]))
+            progress.advance(overall)
+            if outcome["status"] != "ok":
+                console.print(f"[red]cell {outcome['key']} failed[/red]: {outcome['failure'].get('reason')}")
+
+        if config.workers == 1 or len(todo) <= 1:
+            for cell in todo:
+                finish(_run_and_store(cell, config, str(store.root), _DirectEvents(on_event)))
+            return outcomes
+
+        ctx = mp.get_context("spawn")
+        with ctx.Manager() as manager:
+            events = manager.Queue()
+            stop = threading.Event()
+            drain = threading.Thread(target=_drain, args=(events, on_event, stop), daemon=True)
+            drain.start()
+            try:
+                with ProcessPoolExecutor(max_workers=min(config.workers, len(todo)), mp_context=ctx) as pool:
+                    futures = [pool.submit(_run_and_store, c, config, str(store.root), events) for c in todo]
+                    for future in as_completed(futures):
+                        finish(future.result())
+            finally:
+                stop.set()
+                drain.join()
+    return outcomes
+
+
+class _DirectEvents:
+    """The in-process stand-in for the progress queue."""
+
+    def __init__(self, callback: Any) -> None:
+        self.callback = callback
+
+    def put(self, event: tuple[str, str, int, int]) -> None:
+        self.callback(*event)
+
+
+def _drain(events: Any, callback: Any, stop: threading.Event) -> None:
+    while True:
+        try:
+            callback(*events.get(timeout=0.1))
+        except queue_mod.Empty:
+            if stop.is_set():
+                return
+        except (EOFError, OSError):
+            return

@@ -1,0 +1,65 @@
+"""`run_suite(config)`: the whole flow of `sdbench run` — plan, execute, aggregate, report.
+
+    from sdbench.config import resolve_config
+    from sdbench.runs import run_suite
+    summary = run_suite(resolve_config(overrides={"profile": "smoke"}))
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+
+from sdbench.config import RunConfig
+from sdbench.errors import UserError
+from sdbench.runs.aggregate import summarize
+from sdbench.runs.cell import build_strategy, plan_cells
+from sdbench.runs.execute import execute
+from sdbench.runs.report import markdown, rich_table
+from sdbench.runs.store import RunStore, atomic_write_bytes, atomic_write_json
+
+
+def _check_inputs(config: RunConfig) -> None:
+    """Fail before anything is written: unknown tasks, strategies or hyperparameters."""
+    from sdbench.task import TASKS
+
+    for name in config.tasks:
+        TASKS.entry(name)
+    for spec in config.strategies:
+        build_strategy(spec)
+
+
+def _claim_run_dir(config: RunConfig, store: RunStore) -> None:
+    path = store.root / "config.json"
+    resolved = {"config": config.model_dump(mode="json"), "config_hash": config.config_hash()}
+    if path.is_file():
+        try:
+            existing = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path} is corrupt", "delete the run directory or pass another --out") from exc
+        if existing.get("config_hash") != resolved["config_hash"]:
+            raise UserError(f"run directory {store.root} holds a run with a different config",
+                            "pass another --out (or --name), or delete that directory")
+        return
+    atomic_write_json(path, resolved)
+
+
+def run_suite(config: RunConfig, console: Console | None = None) -> dict[str, Any]:
+    console = console or Console()
+    _check_inputs(config)
+    store = RunStore(config.run_dir)
+    _claim_run_dir(config, store)
+    cells = plan_cells(config)
+    console.print(f"sdbench run: {len(cells)} cells ({len(config.strategies)} strategies x "
+                  f"{len(config.tasks)} tasks x {config.seeds} seeds, profile {config.profile}) -> {store.root}")
+    execute(config, cells, store, console)
+    wanted = {c.key for c in cells}
+    summary = summarize(r for r in store.records() if r["key"] in wanted)
+    summary["config_hash"] = config.config_hash()
+    atomic_write_json(store.root / "summary.json", summary)
+    atomic_write_bytes(store.root / "summary.md", markdown(summary).encode())
+    console.print(rich_table(summary))
+    console.print(f"results: {store.root / 'summary.json'}  table: {store.root / 'summary.md'}")
+    return summary

@@ -1,0 +1,97 @@
+"""The run directory: resolved config, one record per finished cell, samples, summary — all atomic.
+
+    runs/<name>/
+      config.json                      the resolved RunConfig (+ its hash)
+      cells/<task>__<strategy>__seed<k>.json          one record per finished cell
+      samples/<task>__<strategy>__seed<k>.jsonl.gz    every evaluation sample of that cell
+      summary.json  summary.md          aggregated over seeds, rewritten at the end of each run
+
+Every file is written to a temporary file in the same directory, fsynced, and renamed over its
+name, so a killed run never leaves half a record; re-running the same command skips finished cells.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sdbench.errors import UserError
+
+SCHEMA_VERSION = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True, allow_nan=False) + "\n").encode())
+
+
+def cell_key(task: str, strategy_label: str, seed: int) -> str:
+    safe = strategy_label.replace("/", "--").replace(" ", "")
+    return f"{task}__{safe}__seed{seed}"
+
+
+class RunStore:
+    """Reads and writes one run directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cells = root / "cells"
+        self.samples = root / "samples"
+
+    def record_path(self, key: str) -> Path:
+        return self.cells / f"{key}.json"
+
+    def has_record(self, key: str) -> bool:
+        return self.record_path(key).is_file()
+
+    def write_record(self, key: str, record: dict[str, Any], samples: list[dict[str, Any]] | None = None) -> None:
+        # Samples first: a record on disk always has its samples beside it.
+        if samples is not None:
+            lines = "".join(json.dumps(s, sort_keys=True) + "\n" for s in samples).encode()
+            atomic_write_bytes(self.samples / f"{key}.jsonl.gz", gzip.compress(lines, mtime=0))
+        atomic_write_json(self.record_path(key), {"schema_version": SCHEMA_VERSION, "kind": "cell", **record})
+
+    def read_record(self, key: str) -> dict[str, Any]:
+        return self._read(self.record_path(key))
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        for path in sorted(self.cells.glob("*.json")):
+            yield self._read(path)
+
+    def read_samples(self, key: str) -> list[dict[str, Any]]:
+        path = self.samples / f"{key}.jsonl.gz"
+        return [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
+
+    def _read(self, path: Path) -> dict[str, Any]:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"record {path} is corrupt ({type(exc).__name__})",
+                            "delete that file to re-run its cell") from exc
+        if not isinstance(data, dict) or data.get("kind") != "cell" or data.get("schema_version") != SCHEMA_VERSION:
+            raise UserError(f"{path} is not an sdbench cell record of schema {SCHEMA_VERSION}",
+                            "delete it, or use another --out directory")
+        return data
