@@ -16,6 +16,8 @@ definition the fused kernels in sdbench.core.kernels are tested against.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 DIVERGENCES = ("reverse_kl", "forward_kl", "jsd")
@@ -32,8 +34,8 @@ def token_divergence(student_logp: torch.Tensor, teacher_logp: torch.Tensor, div
     if divergence == "jsd":
         if beta <= 0.0 or beta >= 1.0:
             return torch.zeros(student_logp.shape[:-1], dtype=student_logp.dtype, device=student_logp.device)
-        log_m = torch.logsumexp(torch.stack([teacher_logp + torch.log(torch.tensor(beta)),
-                                             student_logp + torch.log(torch.tensor(1 - beta))]), dim=0)
+        log_m = torch.logsumexp(torch.stack([teacher_logp + math.log(beta),
+                                             student_logp + math.log(1 - beta)]), dim=0)
         return beta * _kl(teacher_logp, log_m) + (1 - beta) * _kl(student_logp, log_m)
     raise ValueError(f"unknown divergence {divergence!r}; expected one of {DIVERGENCES}")
 

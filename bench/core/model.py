@@ -41,9 +41,19 @@ def load_tokenizer(path: str):  # -> transformers.PreTrainedTokenizerBase
     return tok
 
 
+def quiet_transformers() -> None:
+    """No per-load progress bars or advisory warnings in benchmark output."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+
+
 def load_model(path: str, dtype: torch.dtype = torch.float32):
     """(model, tokenizer) from a local directory or a hub id; the model in eval mode."""
     from transformers import AutoModelForCausalLM
+
+    quiet_transformers()
 
     local = _is_local(path)
     if local and not (Path(path).expanduser() / "config.json").is_file():

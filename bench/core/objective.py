@@ -89,7 +89,7 @@ def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, diver
         div = token_divergence(student_logp, teacher_logp, divergence, beta)
         div = torch.where(distill_mask, div, torch.zeros_like(div))
         loss_tok = loss_tok + per_token([it.plan.distill_weight for it in items]) * div
-        stats_div = float(div[distill_mask].mean())
+        stats_div = float(div.detach()[distill_mask].mean())
     ent = entropy(student_logp)
     bonus = per_token([it.plan.entropy_bonus for it in items])
     if bonus.any():
@@ -98,7 +98,8 @@ def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, diver
     if advantage.any():
         loss_tok = loss_tok - advantage * student_logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     loss = loss_tok.mean()
-    return loss, LossStats(float(loss), stats_div, float(ent.mean()), int(targets.numel()), len(items))
+    stats = LossStats(float(loss.detach()), stats_div, float(ent.detach().mean()), int(targets.numel()), len(items))
+    return loss, stats
 
 
 @torch.no_grad()

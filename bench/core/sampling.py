@@ -38,6 +38,13 @@ def sample(model, prompts: Sequence[Sequence[int]], *, num_samples: int, max_new
     return out
 
 
+def _cache_argument(model) -> str:
+    """transformers >= 5.2x calls the KV cache `cache`; earlier releases `past_key_values`."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def _sample_batch(model, jobs, max_new_tokens, eos_id, pad_id, generator, temperature) -> list[Sample]:
     device = next(model.parameters()).device
     width = max(len(p) for _, p in jobs)
@@ -55,11 +62,12 @@ def _sample_batch(model, jobs, max_new_tokens, eos_id, pad_id, generator, temper
     lengths = torch.zeros(batch, dtype=torch.long, device=device)
     entropy = torch.zeros(batch, dtype=torch.float64, device=device)
     cache = None
+    cache_arg = _cache_argument(model)
     step_ids, step_pos = input_ids, positions
     for t in range(max_new_tokens):
         outputs = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos,
-                        past_key_values=cache, use_cache=True)
-        cache = outputs.past_key_values
+                        use_cache=True, **{cache_arg: cache})
+        cache = getattr(outputs, cache_arg)
         logits = outputs.logits[:, -1, :].float() / temperature
         logp = torch.log_softmax(logits, dim=-1)
         probs = logp.exp()

@@ -1,0 +1,165 @@
+"""Shared definitions for the self-distillation divergence kernels (reference, fused torch, Triton).
+
+Not run directly; imported by `sdbench.core.kernels.reference` and `...fused_linear_divergence`.
+Holds the argument validation, the teacher-combination weights, the token reduction and the
+small "bucket-level" divergence formulas that the reference and the top-k path both use, so that
+every backend agrees on one set of definitions (documented in `fused_linear_divergence`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+DIVERGENCES = ("reverse_kl", "forward_kl", "jsd")
+COMBINES = ("mixture", "logmean")
+ESTIMATORS = ("full", "topk", "sampled_token")
+REDUCTIONS = ("mean", "sum", "none")
+
+
+@dataclass(frozen=True)
+class DivergenceConfig:
+    """The non-tensor options of one call, validated once (hashable: usable as a cache key)."""
+
+    divergence: str = "reverse_kl"
+    beta: float = 0.5
+    temperature: float = 1.0
+    combine: str = "mixture"
+    estimator: str = "full"
+    topk: int | None = None
+    entropy_coef: float = 0.0
+    reduction: str = "mean"
+
+
+def make_config(
+    *,
+    divergence: str,
+    beta: float,
+    temperature: float,
+    combine: str,
+    estimator: str,
+    topk: int | None,
+    entropy_coef: float,
+    reduction: str,
+    vocab_size: int,
+    has_targets: bool,
+) -> DivergenceConfig:
+    """Validate the options; raise ValueError with the reason for any unsupported combination."""
+    if divergence not in DIVERGENCES:
+        raise ValueError(f"divergence must be one of {DIVERGENCES}, got {divergence!r}")
+    if combine not in COMBINES:
+        raise ValueError(f"combine must be one of {COMBINES}, got {combine!r}")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta must lie in [0, 1], got {beta}")
+    if not temperature > 0.0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if estimator == "topk":
+        if topk is None or topk < 1:
+            raise ValueError("estimator='topk' needs topk >= 1")
+        if topk >= vocab_size:
+            # The tail bucket would be empty: that is exactly the full estimator.
+            estimator, topk = "full", None
+    if estimator == "sampled_token":
+        if divergence != "reverse_kl":
+            # The score-function estimator needs samples from the distribution the expectation is
+            # over; rollouts are samples of the student, which only reverse KL averages over.
+            raise ValueError("estimator='sampled_token' is defined for divergence='reverse_kl' only")
+        if not has_targets:
+            raise ValueError("estimator='sampled_token' needs target_ids (the sampled tokens)")
+    return DivergenceConfig(
+        divergence=divergence,
+        beta=float(beta),
+        temperature=float(temperature),
+        combine=combine,
+        estimator=estimator,
+        topk=topk if estimator == "topk" else None,
+        entropy_coef=float(entropy_coef),
+        reduction=reduction,
+    )
+
+
+def as_teacher_stack(teacher_hidden: torch.Tensor, n_tokens: int, hidden: int) -> torch.Tensor:
+    """Return teacher hidden states as [M, N, H] (a view; [N, H] means M = 1)."""
+    t = teacher_hidden.unsqueeze(0) if teacher_hidden.dim() == 2 else teacher_hidden
+    if t.dim() != 3 or t.shape[1] != n_tokens or t.shape[2] != hidden:
+        raise ValueError(f"teacher_hidden must be [N, H] or [M, N, H] with N={n_tokens}, H={hidden}; got {tuple(teacher_hidden.shape)}")
+    return t
+
+
+def teacher_weight_vector(teacher_weights: torch.Tensor | None, m: int) -> list[float]:
+    """Normalized per-context weights w_j (sum 1) as Python floats; uniform when None."""
+    if teacher_weights is None:
+        return [1.0 / m] * m
+    w = torch.as_tensor(teacher_weights, dtype=torch.float64).detach().cpu().flatten()
+    if w.numel() != m:
+        raise ValueError(f"teacher_weights has {w.numel()} entries for {m} teacher contexts")
+    if bool((w < 0).any()) or not float(w.sum()) > 0.0:
+        raise ValueError("teacher_weights must be non-negative with a positive sum")
+    w = w / w.sum()
+    return [float(x) for x in w]
+
+
+def token_scales(
+    token_weights: torch.Tensor | None, n_tokens: int, reduction: str, device: torch.device
+) -> tuple[torch.Tensor, float]:
+    """Per-token weights w_i (fp32 [N]) and the mean denominator.
+
+    mean = sum_i w_i * loss_i / max(1, #{i : w_i != 0}): zero-weight tokens are padding and do not
+    count; signed or fractional weights count as one token each. Without token_weights the
+    denominator is N.
+    """
+    if token_weights is None:
+        w = torch.ones(n_tokens, dtype=torch.float32, device=device)
+        denom = float(n_tokens)
+    else:
+        w = token_weights.detach().to(device=device, dtype=torch.float32).flatten()
+        if w.numel() != n_tokens:
+            raise ValueError(f"token_weights has {w.numel()} entries for {n_tokens} tokens")
+        denom = float((w != 0).sum().item())
+    if reduction != "mean":
+        denom = 1.0
+    return w, max(denom, 1.0)
+
+
+def _safe_plogratio(lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
+    """p * (log p - log q) with the 0 * log 0 = 0 convention and NaN-free autograd."""
+    zero = torch.isneginf(lp)
+    lp_safe = torch.where(zero, torch.zeros_like(lp), lp)
+    lq_safe = torch.where(zero, torch.zeros_like(lq), lq)
+    return torch.where(zero, torch.zeros_like(lp), lp_safe.exp() * (lp_safe - lq_safe))
+
+
+def divergence_from_logprobs(ls: torch.Tensor, lt: torch.Tensor, divergence: str, beta: float) -> torch.Tensor:
+    """Per-row divergence between two normalized log-distributions on the last dim (textbook)."""
+    if divergence == "reverse_kl":
+        return _safe_plogratio(ls, lt).sum(-1)
+    if divergence == "forward_kl":
+        return _safe_plogratio(lt, ls).sum(-1)
+    if beta <= 0.0 or beta >= 1.0:
+        # m equals one of the two distributions: both KL terms carry weight 0 or compare a
+        # distribution with itself, so the generalized JSD is exactly 0 at the limits.
+        return (ls * 0.0).sum(-1)
+    lm = torch.logaddexp(lt + math.log(beta), ls + math.log1p(-beta))
+    return beta * _safe_plogratio(lt, lm).sum(-1) + (1.0 - beta) * _safe_plogratio(ls, lm).sum(-1)
+
+
+def topk_buckets(ls: torch.Tensor, lt: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Log-probs of the student's top-k tokens plus one tail bucket, for student and teacher.
+
+    Returns (idx [.., k], student buckets [.., k+1], teacher buckets [.., k+1]); the tail holds
+    log(1 - sum of the top-k mass), computed as a masked logsumexp (no cancellation).
+    """
+    idx = ls.detach().topk(k, dim=-1).indices
+    mask = torch.zeros_like(ls, dtype=torch.bool).scatter_(-1, idx, True)
+    neg_inf = torch.tensor(float("-inf"), dtype=ls.dtype, device=ls.device)
+    s_tail = torch.where(mask, neg_inf, ls).logsumexp(-1, keepdim=True)
+    t_tail = torch.where(mask, neg_inf, lt).logsumexp(-1, keepdim=True)
+    qs = torch.cat([ls.gather(-1, idx), s_tail], -1)
+    qt = torch.cat([lt.gather(-1, idx), t_tail], -1)
+    return idx, qs, qt

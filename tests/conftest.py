@@ -1,0 +1,21 @@
+"""Shared fixtures: the toy task registered under the name `toy_pick`, with a tiny random model."""
+
+from __future__ import annotations
+
+import pytest
+from toy import ToyPick, build_tiny_model
+
+
+@pytest.fixture(scope="session")
+def toy_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(build_tiny_model(tmp_path_factory.mktemp("toy_model"), fit_steps=60))
+
+
+@pytest.fixture(scope="session")
+def toy_task(toy_model_dir: str) -> ToyPick:
+    from sdbench.task import TASKS
+
+    ToyPick.model_dir = toy_model_dir
+    if "toy_pick" not in TASKS:
+        TASKS.register("toy_pick", ToyPick, distribution="sdbench-tests")
+    return ToyPick()

@@ -1,0 +1,67 @@
+"""Run configuration: profiles, YAML/TOML files, command-line overrides, and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sdbench.config import PROFILES, read_config_file, resolve_config
+from sdbench.errors import UserError
+
+
+def test_profiles_fill_defaults_and_overrides_win() -> None:
+    cfg = resolve_config(overrides={"profile": "smoke"})
+    assert cfg.training.steps == PROFILES["smoke"]["training"]["steps"] and cfg.seeds == 1
+    assert {s.name for s in cfg.strategies} >= {"base", "single_sampled_demo", "grpo"}
+    cfg = resolve_config({"profile": "quick", "seeds": 5, "training": {"steps": 7}}, {"seeds": 2})
+    assert cfg.seeds == 2 and cfg.training.steps == 7 and cfg.training.prompts_per_step == 16
+    full = resolve_config(overrides={"profile": "full"})
+    assert full.seeds >= 3 and full.evaluation.samples >= 64
+
+
+def test_yaml_and_toml_give_the_same_config(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("tasks: [graph_paths]\nseeds: 2\nprofile: smoke\n"
+                                     "strategies:\n  - base\n  - {name: single_sampled_demo, selection: first}\n")
+    (tmp_path / "a.toml").write_text('tasks = ["graph_paths"]\nseeds = 2\nprofile = "smoke"\n'
+                                     'strategies = ["base", {name = "single_sampled_demo", selection = "first"}]\n')
+    a = resolve_config(read_config_file(tmp_path / "a.yaml"))
+    b = resolve_config(read_config_file(tmp_path / "a.toml"))
+    assert a == b and a.config_hash() == b.config_hash()
+    assert a.strategies[1].params == {"selection": "first"}
+    assert a.strategies[1].label == "single_sampled_demo(selection=first)"
+
+
+def test_config_hash_ignores_where_results_go() -> None:
+    a = resolve_config(overrides={"profile": "smoke", "out": "x", "workers": 1})
+    b = resolve_config(overrides={"profile": "smoke", "out": "y", "workers": 2})
+    c = resolve_config(overrides={"profile": "smoke", "seeds": 2})
+    assert a.config_hash() == b.config_hash() != c.config_hash()
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"seedz": 3}, "unknown config key 'seedz' (did you mean 'seeds'?)"),
+    ({"training": {"stepz": 3}}, "unknown config key 'training.stepz' (did you mean 'steps'?)"),
+    ({"seeds": 0}, "invalid value for 'seeds'"),
+    ({"training": {"lr": -1}}, "invalid value for 'training.lr'"),
+    ({"evaluation": {"samples": 24}}, "power of two"),
+    ({"profile": "quik"}, "unknown profile 'quik' (did you mean 'quick'?)"),
+])
+def test_bad_values_are_one_clear_error(data: dict, message: str) -> None:
+    with pytest.raises(UserError) as err:
+        resolve_config(data)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_malformed_files(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("tasks: [unclosed\n")
+    with pytest.raises(UserError, match="malformed"):
+        read_config_file(tmp_path / "bad.yaml")
+    (tmp_path / "bad.toml").write_text("tasks = \n")
+    with pytest.raises(UserError, match="malformed"):
+        read_config_file(tmp_path / "bad.toml")
+    with pytest.raises(UserError, match="does not exist"):
+        read_config_file(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(UserError, match="mapping"):
+        read_config_file(tmp_path / "list.yaml")

@@ -1,0 +1,41 @@
+"""Packaging: every folder with an __init__.py is listed in pyproject's `packages` (a missing one is
+silently dropped from the wheel), package-dir maps the three top-level folders, and entry points
+name importable objects."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFIX = {"bench": "sdbench", "strategies": "sdbench.strategies", "tasks": "sdbench.tasks"}
+
+
+def test_every_package_folder_is_listed() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert config["package-dir"] == {v: k for k, v in PREFIX.items()}
+    found = set()
+    for top, name in PREFIX.items():
+        for init in (ROOT / top).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / top)
+            found.add(".".join([name, *rel.parts]))
+    assert found == set(config["packages"])
+
+
+def test_entry_points_resolve() -> None:
+    import importlib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for group in ("sdbench.strategies", "sdbench.tasks"):
+        for name, target in project["entry-points"][group].items():
+            module, attr = target.split(":")
+            assert hasattr(importlib.import_module(module), attr), f"{group}:{name}"
+
+
+def test_importing_sdbench_is_cheap() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, sdbench, sdbench.cli.app; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
