@@ -1,7 +1,63 @@
-"""`sdbench strategies list|show`: the registered demonstration strategies."""
+"""`sdbench strategies list|show`: the registered demonstration strategies.
+
+    sdbench strategies list            # name, distribution and version, one-line summary
+    sdbench strategies list --json
+    sdbench strategies show single_sampled_demo
+"""
 
 from __future__ import annotations
+
+import json
 
 import typer
 
 app = typer.Typer(no_args_is_help=True, help="Registered demonstration strategies.")
+
+
+@app.command("list")
+def list_command(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """List every registered strategy (built-ins and plugins); broken plugins are reported, not fatal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from sdbench.registry import describe
+    from sdbench.strategy import STRATEGIES
+
+    rows = []
+    for entry in STRATEGIES.entries():
+        summary = describe(entry.obj) if entry.obj is not None else f"failed to import: {entry.error}"
+        rows.append({**entry.provenance, "summary": summary, "ok": entry.error is None,
+                     "trains": bool(getattr(entry.obj, "trains", False))})
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    table = Table(title="sdbench strategies")
+    for col in ("name", "distribution", "version", "summary"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row["name"], row["distribution"], row["version"], row["summary"],
+                      style=None if row["ok"] else "red")
+    Console().print(table)
+
+
+@app.command("show")
+def show_command(name: str = typer.Argument(..., help="strategy name")) -> None:
+    """A strategy's method (its docstring) and hyperparameters with their defaults."""
+    import inspect
+    import sys
+
+    from sdbench.strategy import STRATEGIES
+
+    entry = STRATEGIES.entry(name)
+    cls = entry.load()
+    module_doc = inspect.getdoc(sys.modules.get(cls.__module__)) or ""
+    print(f"{entry.name}  ({entry.distribution} {entry.version})\n")
+    print(module_doc or inspect.getdoc(cls) or "")
+    print("\nhyperparameters:")
+    fields = cls.Params.model_fields
+    if not fields:
+        print("  (none)")
+    for field_name, field in fields.items():
+        kind = getattr(field.annotation, "__name__", str(field.annotation))
+        desc = f"  # {field.description}" if field.description else ""
+        print(f"  {field_name}: {kind} = {field.default!r}{desc}")
