@@ -6,9 +6,15 @@ reference solution and the student's rollouts with verdicts) it answers, per rol
   * how several teachers combine: `mixture`  p_T = sum_j w_j p_j          (probabilities)
                                   `logmean`  p_T ∝ exp(sum_j w_j log p_j)  (geometric mean)
   * which extra loss terms the core applies (all per token of the rollout y):
-        distill_weight · D(p_student || p_teacher)     (negative ascends, as AntiSD does)
+        distill_weight · g_t · D(p_student || p_teacher)   (negative ascends, as AntiSD does)
       − entropy_bonus  · H(p_student)
-      − advantage      · log p_student(y_t)            (policy gradient: GRPO, RFT)
+      − advantage      · log p_student(y_t)                (policy gradient: GRPO, RFT)
+    where the gate g_t is 1 unless `teacher_entropy_gate = (lo, hi)` keeps only the tokens whose
+    teacher entropy H(p_teacher) lies in [lo, hi].
+  Weights are normalized to sum to 1. `logmean` weights may be negative: (1, -a, +a) on the
+  contexts (c, x), (c alone), (x alone) gives p_T ∝ p(.|c,x) · (p(.|x) / p(.|c))^a, subtracting a
+  demonstration-only teacher as PMI purification does. `mixture` weights must be >= 0.
+  A strategy may fix the divergence its cells use with the class attribute `divergence`.
 
     from sdbench.strategy import StrategyBase, RolloutPlan, TeacherContext, register_strategy
 
@@ -76,6 +82,13 @@ class RolloutPlan:
     distill_weight: float = 1.0
     entropy_bonus: float = 0.0
     advantage: float | None = None
+    teacher_entropy_gate: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.combine == "mixture" and any(t.weight < 0 for t in self.teachers):
+            raise ValueError("mixture weights must be >= 0 (negative weights need combine='logmean')")
+        if self.teachers and sum(t.weight for t in self.teachers) <= 0:
+            raise ValueError("teacher weights must sum to a positive number")
 
     @property
     def active(self) -> bool:
@@ -103,6 +116,7 @@ class StrategyBase:
 
     Params: ClassVar[type[BaseModel]] = NoParams
     trains: ClassVar[bool] = True
+    divergence: ClassVar[str | None] = None     # None: the run's `training.divergence`
 
     def __init__(self, params: BaseModel | None = None, **overrides: object) -> None:
         self.params = params if params is not None else self.Params(**overrides)

@@ -74,3 +74,31 @@ def test_inactive_rollouts_are_ignored_and_empty_batches_give_zero_with_a_graph(
     assert float(loss) == 0.0 and stats.rollouts == 0
     loss.backward()   # differentiable, so the trainer's step stays uniform
     model.zero_grad()
+
+
+def test_teacher_entropy_gate_keeps_only_tokens_in_range(model_tok) -> None:
+    model, tok = model_tok
+    ctx = (TeacherContext(demos=("c",)),)
+    texts = ["demo c ; pick a c e :"]
+    full, _ = loss_of(model, tok, items_for(tok, RolloutPlan(teachers=ctx), texts))
+    none, _ = loss_of(model, tok, items_for(tok, RolloutPlan(teachers=ctx, teacher_entropy_gate=(-1.0, -0.5)), texts))
+    wide, _ = loss_of(model, tok, items_for(tok, RolloutPlan(teachers=ctx, teacher_entropy_gate=(0.0, 1e9)), texts))
+    assert float(none) == 0.0 and float(wide) == pytest.approx(float(full), rel=1e-6) and float(full) > 0
+
+
+def test_signed_logmean_weights_subtract_a_context(model_tok) -> None:
+    model, tok = model_tok
+    demo, demo_only, question = (TeacherContext(demos=("c",)), TeacherContext(demos=("c",), with_question=False),
+                                 TeacherContext(demos=()))
+    texts = ["demo c ; pick a c e :", "demo c ; :", "pick a c e :"]
+    # alpha = 0: the purified teacher is the plain demo teacher
+    plain, _ = loss_of(model, tok, items_for(tok, RolloutPlan(teachers=(demo,)), texts[:1]))
+    zero = RolloutPlan(teachers=(demo, TeacherContext(("c",), weight=0.0, with_question=False),
+                                 TeacherContext((), weight=0.0)), combine="logmean")
+    assert float(loss_of(model, tok, items_for(tok, zero, texts))[0]) == pytest.approx(float(plain), rel=1e-5)
+    purified = RolloutPlan(teachers=(demo, TeacherContext(("c",), -0.5, False), TeacherContext((), 0.5)),
+                           combine="logmean")
+    assert float(loss_of(model, tok, items_for(tok, purified, texts))[0]) != pytest.approx(float(plain), rel=1e-3)
+    with pytest.raises(ValueError):
+        RolloutPlan(teachers=(demo, TeacherContext(("c",), -0.5, False)), combine="mixture")
+    assert demo_only.with_question is False and question.demos == ()

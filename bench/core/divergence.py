@@ -8,7 +8,7 @@ With p_s the student's and p_t the teacher's distribution over the vocabulary at
 
 Several teacher contexts combine into one teacher distribution before the divergence:
     mixture   p_t = sum_j w_j p_j                       (probabilities)
-    logmean   p_t ∝ exp(sum_j w_j log p_j)              (normalized geometric mean)
+    logmean   p_t ∝ exp(sum_j w_j log p_j)              (weighted geometric mean, renormalized)
 
 These are the textbook formulas in plain torch; gradients come from autograd. They are the
 definition the fused kernels in sdbench.core.kernels are tested against.
@@ -55,13 +55,15 @@ def entropy(logp: torch.Tensor) -> torch.Tensor:
 def combine_teachers(teacher_logp: torch.Tensor, weights: torch.Tensor, combine: str) -> torch.Tensor:
     """One teacher log-distribution from M contexts: logp [M, ..., V], weights [M, ...] -> [..., V].
 
-    Weights are normalized over M; a zero weight removes that context (padding).
+    Weights are normalized to sum to 1 over M. Mixture weights must be >= 0; log-mean weights may
+    be negative (subtracting a context) as long as their sum is positive. A zero weight removes that
+    context (padding).
     """
     weights = weights / weights.sum(0, keepdim=True).clamp_min(1e-30)
     if combine == "mixture":
         log_w = torch.where(weights > 0, weights.log(), torch.full_like(weights, float("-inf")))
         return torch.logsumexp(teacher_logp + log_w.unsqueeze(-1), dim=0)
     if combine == "logmean":
-        safe = torch.where(weights.unsqueeze(-1) > 0, teacher_logp, torch.zeros_like(teacher_logp))
+        safe = torch.where(weights.unsqueeze(-1) != 0, teacher_logp, torch.zeros_like(teacher_logp))
         return torch.log_softmax((weights.unsqueeze(-1) * safe).sum(0), dim=-1)
     raise ValueError(f"unknown combine {combine!r}; expected 'mixture' or 'logmean'")

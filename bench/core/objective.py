@@ -5,7 +5,8 @@ For each student rollout y (tokens y_1..y_T after the prompt x) and the strategy
            − entropy_bonus  · H(p_student(·|x, y<t))
            − advantage      · log p_student(y_t|x, y<t)
 where the teacher is the same network (live, frozen or EMA weights) given the demonstration
-context c instead of x, and p_teacher combines several contexts (mixture or log-mean). The batch
+context c instead of x, p_teacher combines several contexts (mixture or log-mean), and the gate g_t
+keeps only tokens whose teacher entropy lies in the plan's `teacher_entropy_gate`. The batch
 loss is the mean of loss_t over every token of every rollout that has a signal.
 
 `loss_impl="reference"` materializes the (small-vocabulary) logits; `"fused"` hands hidden states
@@ -88,6 +89,12 @@ def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, diver
         teacher_logp = _teacher_logp(teacher, items, lengths, student_logp, pad_id, temperature)
         div = token_divergence(student_logp, teacher_logp, divergence, beta)
         div = torch.where(distill_mask, div, torch.zeros_like(div))
+        gates = [it.plan.teacher_entropy_gate for it in items]
+        if any(g is not None for g in gates):
+            lo = per_token([g[0] if g else float("-inf") for g in gates])
+            hi = per_token([g[1] if g else float("inf") for g in gates])
+            teacher_entropy = entropy(teacher_logp)
+            div = torch.where((teacher_entropy >= lo) & (teacher_entropy <= hi), div, torch.zeros_like(div))
         loss_tok = loss_tok + per_token([it.plan.distill_weight for it in items]) * div
         stats_div = float(div.detach()[distill_mask].mean())
     ent = entropy(student_logp)

@@ -83,6 +83,7 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
     teacher = _teacher_for(model, cfg.teacher)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     prompt_cache: dict[str, list[int]] = {}
+    divergence = getattr(strategy, "divergence", None) or cfg.divergence
 
     def encode(text: str) -> list[int]:
         if text not in prompt_cache:
@@ -118,7 +119,7 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
                 items.append(LossItem(encode(problem.prompt), completion, plan, contexts))
 
         model.train()
-        loss, stats = self_distillation_loss(model, teacher, items, divergence=cfg.divergence, beta=cfg.jsd_beta,
+        loss, stats = self_distillation_loss(model, teacher, items, divergence=divergence, beta=cfg.jsd_beta,
                                              pad_id=info.pad_id, temperature=cfg.temperature)
         _check_finite(loss, step, "loss")
         optimizer.zero_grad(set_to_none=True)
