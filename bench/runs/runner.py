@@ -17,18 +17,26 @@ from sdbench.errors import UserError
 from sdbench.runs.aggregate import summarize
 from sdbench.runs.cell import build_strategy, plan_cells
 from sdbench.runs.execute import execute
+from sdbench.runs.provenance import collect as collect_provenance
 from sdbench.runs.report import markdown, rich_table
 from sdbench.runs.store import RunStore, atomic_write_bytes, atomic_write_json
 
 
-def _check_inputs(config: RunConfig) -> None:
-    """Fail before anything is written: unknown tasks, strategies or hyperparameters."""
-    from sdbench.task import TASKS
+def _check_inputs(config: RunConfig) -> list[dict[str, Any]]:
+    """Fail before anything is written: unknown tasks, strategies, hyperparameters or models."""
+    from pathlib import Path
+
+    from sdbench.task import check_split, load_task
 
     for name in config.tasks:
-        TASKS.entry(name)
-    for spec in config.strategies:
-        build_strategy(spec)
+        task = load_task(name)
+        for split in config.evaluation.splits:
+            check_split(task, split)
+        model = task.base_model()
+        if Path(model).exists() and not (Path(model) / "config.json").is_file():
+            raise UserError(f"task {name!r}: base model {model!r} is not a model directory",
+                            f"run `sdbench pretrain {name}` or reinstall sdbench")
+    return [build_strategy(spec)[1] for spec in config.strategies]
 
 
 def _claim_run_dir(config: RunConfig, store: RunStore) -> None:
@@ -48,9 +56,10 @@ def _claim_run_dir(config: RunConfig, store: RunStore) -> None:
 
 def run_suite(config: RunConfig, console: Console | None = None) -> dict[str, Any]:
     console = console or Console()
-    _check_inputs(config)
+    strategies = _check_inputs(config)
     store = RunStore(config.run_dir)
     _claim_run_dir(config, store)
+    atomic_write_json(store.root / "provenance.json", collect_provenance(config, strategies))
     cells = plan_cells(config)
     console.print(f"sdbench run: {len(cells)} cells ({len(config.strategies)} strategies x "
                   f"{len(config.tasks)} tasks x {config.seeds} seeds, profile {config.profile}) -> {store.root}")

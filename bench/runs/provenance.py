@@ -1,0 +1,83 @@
+"""Provenance of a run: what produced these numbers (versions, commit, hardware, data hashes).
+
+Written to <run>/provenance.json when a run starts and again when it ends. Kept out of
+summary.json on purpose: the summary of the same config and seeds is bit-identical across runs,
+while provenance carries timestamps and hostnames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sdbench.config import RunConfig
+
+LIBRARIES = ("torch", "transformers", "tokenizers", "numpy", "pydantic", "datasets")
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def hardware() -> dict[str, Any]:
+    info: dict[str, Any] = {"platform": platform.platform(), "machine": platform.machine(),
+                            "cpu_count": os.cpu_count(), "python": platform.python_version()}
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+            info["gpu_count"] = torch.cuda.device_count()
+    except ImportError:
+        pass
+    return info
+
+
+def task_data_hash(task_name: str, config: RunConfig) -> str:
+    """sha256 over the evaluated problems of a task (ids, prompts, references) for this config."""
+    from sdbench.task import load_task
+
+    task = load_task(task_name)
+    digest = hashlib.sha256()
+    for split in config.evaluation.splits:
+        for problem in task.problems(split, config.evaluation.problems, seed=0):
+            digest.update(f"{split}\0{problem.id}\0{problem.prompt}\0{problem.reference}\n".encode())
+    return digest.hexdigest()
+
+
+def collect(config: RunConfig, strategies: list[dict[str, Any]]) -> dict[str, Any]:
+    import sdbench
+
+    return {
+        "sdbench_version": sdbench.__version__,
+        "git_commit": _git_commit(),
+        "config_hash": config.config_hash(),
+        "seeds": list(range(config.seeds)),
+        "strategies": strategies,
+        "tasks": {name: {"data_sha256": task_data_hash(name, config)} for name in config.tasks},
+        "libraries": {name: _version(name) for name in LIBRARIES},
+        "hardware": hardware(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
