@@ -23,7 +23,7 @@ from sdbench.strategy import NO_SIGNAL, Group, NoParams, RolloutPlan, StrategyBa
 
 class GRPOParams(NoParams):
     scale_rewards: bool = Field(default=True, description="divide by the group's reward std (False: Dr. GRPO)")
-    eps: float = Field(default=1e-4, gt=0)
+    eps: float = Field(default=1e-4, gt=0, description="added to the reward std")
 
 
 def group_advantages(rewards: Sequence[float], *, scale: bool = True, eps: float = 1e-4) -> list[float] | None:

@@ -19,11 +19,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from pydantic import Field
+
+from sdbench.strategies._demos import draw_demos, other_correct
 from sdbench.strategy import NO_SIGNAL, Group, NoParams, RolloutPlan, StrategyBase, TeacherContext, register_strategy
 
 
 class SingleSampledDemoParams(NoParams):
-    selection: Literal["random", "first"] = "random"
+    selection: Literal["random", "first"] = Field(
+        default="random", description="random: uniform over the other correct rollouts; first: the lowest-index one")
+
+
+def single_demo_plans(group: Group, selection: Literal["random", "first"] = "random") -> list[RolloutPlan]:
+    """One plan per rollout: a teacher conditioned on one demo from C_i, or no signal when C_i is empty.
+
+    Shared by the strategies that build on the paper's setting (entropy-regularized, RL+SD blend,
+    AntiSD), so that the same group rng gives them the very same demos.
+    """
+    plans = []
+    for rollout in group.rollouts:
+        demos = draw_demos(other_correct(group, rollout), 1, group.rng, selection)
+        plans.append(RolloutPlan(teachers=(TeacherContext(demos=(demos[0].completion,)),)) if demos else NO_SIGNAL)
+    return plans
 
 
 @register_strategy("single_sampled_demo")
@@ -33,12 +50,4 @@ class SingleSampledDemo(StrategyBase):
     Params = SingleSampledDemoParams
 
     def plan(self, group: Group) -> Sequence[RolloutPlan]:
-        plans = []
-        for rollout in group.rollouts:
-            others = [r for r in group.correct if r.index != rollout.index]
-            if not others:
-                plans.append(NO_SIGNAL)
-                continue
-            demo = others[0] if self.params.selection == "first" else group.rng.choice(others)
-            plans.append(RolloutPlan(teachers=(TeacherContext(demos=(demo.completion,)),)))
-        return plans
+        return single_demo_plans(group, self.params.selection)

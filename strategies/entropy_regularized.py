@@ -1,0 +1,40 @@
+"""`entropy_regularized`: single-sampled-demo self-distillation plus an entropy bonus on the student.
+
+Method. The loss of `single_sampled_demo` (arXiv 2606.26091) — one demo c drawn from the other
+correct rollouts of the group, teacher pi(.|c, x) — with the maximum-entropy regularizer of
+policy-gradient RL (Williams & Peng, 1991; Mnih et al., 2016, arXiv 1602.01783) added on every
+token of every rollout:
+    loss_t = D(pi(.|x, y_<t) || pi(.|c, x, y_<t)) − λ · H(pi(.|x, y_<t)),
+    H(p) = −sum_v p(v) log p(v).
+Self-distillation toward the model's own dominant modes lowers the policy's entropy (arXiv
+2606.26091); the bonus λ·H pays the student for keeping probability on the alternatives. The bonus
+applies to every rollout, including those without a demo (it regularizes the policy, not the
+teacher). With λ = 0 the plans equal `single_sampled_demo`'s exactly (same rng, same demos).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field
+
+from sdbench.strategies.single_sampled_demo import single_demo_plans
+from sdbench.strategy import Group, NoParams, RolloutPlan, StrategyBase, register_strategy
+
+
+class EntropyRegularizedParams(NoParams):
+    entropy_coef: float = Field(default=0.05, ge=0.0, le=10.0, description="λ: weight of the student entropy bonus")
+    selection: Literal["random", "first"] = Field(default="random", description="as in single_sampled_demo")
+
+
+@register_strategy("entropy_regularized")
+class EntropyRegularized(StrategyBase):
+    """Single sampled demo plus an entropy bonus λ·H(student) per token."""
+
+    Params = EntropyRegularizedParams
+
+    def plan(self, group: Group) -> Sequence[RolloutPlan]:
+        plans = single_demo_plans(group, self.params.selection)
+        return [dataclasses.replace(p, entropy_bonus=self.params.entropy_coef) for p in plans]
