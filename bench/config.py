@@ -46,6 +46,7 @@ class TrainingConfig(_Strict):
     temperature: float = Field(default=1.0, gt=0)
     train_problems: int = Field(default=2000, ge=1)
     loss_impl: Literal["fused", "reference"] = "reference"
+    checkpoint_every: int = Field(default=0, ge=0, description="save training state every N steps (0: never)")
 
 
 class EvalConfig(_Strict):

@@ -14,10 +14,12 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
 from sdbench.config import TrainingConfig
+from sdbench.core.checkpoint import load_checkpoint, save_checkpoint
 from sdbench.core.model import encode_prompt, tokenizer_info
 from sdbench.core.objective import LossItem, LossStats, self_distillation_loss
 from sdbench.core.sampling import sample
@@ -76,48 +78,31 @@ def plan_group(strategy: Strategy, group: Group) -> list[RolloutPlan]:
 
 
 def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig, *, seed: int,
-          on_step: Callable[[StepLog], None] | None = None) -> TrainResult:
-    """Train `model` in place for cfg.steps steps of `strategy`."""
+          on_step: Callable[[StepLog], None] | None = None, checkpoint: Path | None = None) -> TrainResult:
+    """Train `model` in place for cfg.steps steps of `strategy`.
+
+    With `checkpoint` and cfg.checkpoint_every > 0, state is saved every that many steps and a
+    checkpoint found at start is resumed from.
+    """
     info = tokenizer_info(tokenizer)
     pool = task.problems("train", cfg.train_problems, seed=0)
     teacher = _teacher_for(model, cfg.teacher)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    prompt_cache: dict[str, list[int]] = {}
     divergence = getattr(strategy, "divergence", None) or cfg.divergence
+    encode = _PromptEncoder(tokenizer)
 
-    def encode(text: str) -> list[int]:
-        if text not in prompt_cache:
-            prompt_cache[text] = encode_prompt(tokenizer, text)
-        return prompt_cache[text]
-
-    start = time.perf_counter()
     result = TrainResult(steps=0, wall_s=0.0)
-    for step in range(cfg.steps):
+    first = 0
+    if checkpoint is not None and checkpoint.is_file():
+        last, log = load_checkpoint(checkpoint, model=model, optimizer=optimizer, teacher=teacher)
+        result.log = [StepLog(**entry) for entry in log]
+        first = result.steps = last + 1
+    start = time.perf_counter()
+    for step in range(first, cfg.steps):
         rng = stable_rng("train-step", seed, step)
         problems = rng.sample(pool, min(cfg.prompts_per_step, len(pool)))
-        generator = torch.Generator().manual_seed(rng.getrandbits(63))
         model.eval()
-        samples = sample(model, [encode(p.prompt) for p in problems], num_samples=cfg.rollouts_per_prompt,
-                         max_new_tokens=task.max_new_tokens, eos_id=info.eos_id, pad_id=info.pad_id,
-                         generator=generator, temperature=cfg.temperature)
-        items: list[LossItem] = []
-        rewards: list[float] = []
-        g = cfg.rollouts_per_prompt
-        for i, problem in enumerate(problems):
-            group_samples = samples[i * g:(i + 1) * g]
-            texts = [tokenizer.decode(list(s.token_ids), skip_special_tokens=True) for s in group_samples]
-            verdicts = task.verify(problem, texts)
-            rollouts = tuple(Rollout(index=j, completion=t, correct=v.correct, reward=float(v.correct),
-                                     functional_class=v.functional_class, semantic_class=v.semantic_class)
-                             for j, (t, v) in enumerate(zip(texts, verdicts, strict=True)))
-            rewards.extend(r.reward for r in rollouts)
-            group = Group(problem=problem, rollouts=rollouts, rng=random.Random(rng.getrandbits(63)))
-            for s, plan in zip(group_samples, plan_group(strategy, group), strict=True):
-                completion = [*s.token_ids, info.eos_id] if s.finished else list(s.token_ids)
-                contexts = tuple(encode(task.teacher_prompt(problem, c.demos) if c.with_question
-                                        else task.demo_only_prompt(problem, c.demos)) for c in plan.teachers)
-                items.append(LossItem(encode(problem.prompt), completion, plan, contexts))
-
+        items, rewards = _rollouts_and_plans(model, tokenizer, task, strategy, cfg, problems, rng, encode, info)
         model.train()
         loss, stats = self_distillation_loss(model, teacher, items, divergence=divergence, beta=cfg.jsd_beta,
                                              pad_id=info.pad_id, temperature=cfg.temperature)
@@ -128,16 +113,60 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             _check_finite(norm, step, "gradient norm")
             optimizer.step()
+            if not all(torch.isfinite(p).all() for p in model.parameters()):
+                raise TrainingDiverged(step, "a weight")
             if cfg.teacher == "ema":
                 _ema_update(teacher, model, cfg.ema_tau)
         log = _log(step, stats, rewards)
         result.log.append(log)
         result.steps = step + 1
+        if checkpoint is not None and cfg.checkpoint_every and result.steps % cfg.checkpoint_every == 0:
+            save_checkpoint(checkpoint, step=step, model=model, optimizer=optimizer, teacher=teacher,
+                            log=[entry.__dict__ for entry in result.log])
         if on_step is not None:
             on_step(log)
     model.eval()
     result.wall_s = time.perf_counter() - start
     return result
+
+
+class _PromptEncoder:
+    """Token ids of prompt texts, cached: the same prompts and demos recur across steps."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.cache: dict[str, list[int]] = {}
+
+    def __call__(self, text: str) -> list[int]:
+        if text not in self.cache:
+            self.cache[text] = encode_prompt(self.tokenizer, text)
+        return self.cache[text]
+
+
+def _rollouts_and_plans(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig, problems: list,
+                        rng: random.Random, encode: _PromptEncoder, info) -> tuple[list[LossItem], list[float]]:
+    """Sample G rollouts per problem, grade them, and turn the strategy's plans into loss items."""
+    generator = torch.Generator().manual_seed(rng.getrandbits(63))
+    g = cfg.rollouts_per_prompt
+    samples = sample(model, [encode(p.prompt) for p in problems], num_samples=g, max_new_tokens=task.max_new_tokens,
+                     eos_id=info.eos_id, pad_id=info.pad_id, generator=generator, temperature=cfg.temperature)
+    items: list[LossItem] = []
+    rewards: list[float] = []
+    for i, problem in enumerate(problems):
+        group_samples = samples[i * g:(i + 1) * g]
+        texts = [tokenizer.decode(list(s.token_ids), skip_special_tokens=True) for s in group_samples]
+        verdicts = task.verify(problem, texts)
+        rollouts = tuple(Rollout(index=j, completion=t, correct=v.correct, reward=float(v.correct),
+                                 functional_class=v.functional_class, semantic_class=v.semantic_class)
+                         for j, (t, v) in enumerate(zip(texts, verdicts, strict=True)))
+        rewards.extend(r.reward for r in rollouts)
+        group = Group(problem=problem, rollouts=rollouts, rng=random.Random(rng.getrandbits(63)))
+        for s, plan in zip(group_samples, plan_group(strategy, group), strict=True):
+            completion = [*s.token_ids, info.eos_id] if s.finished else list(s.token_ids)
+            contexts = tuple(encode(task.teacher_prompt(problem, c.demos) if c.with_question
+                                    else task.demo_only_prompt(problem, c.demos)) for c in plan.teachers)
+            items.append(LossItem(encode(problem.prompt), completion, plan, contexts))
+    return items, rewards
 
 
 def _check_finite(value: torch.Tensor, step: int, what: str) -> None:

@@ -12,6 +12,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -57,7 +58,8 @@ def build_strategy(spec: StrategySpec) -> tuple[Any, dict[str, Any]]:
     return cls(params), {**entry.provenance, "label": spec.label, "params": params.model_dump(mode="json")}
 
 
-def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None) -> tuple[dict, list[dict]]:
+def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None,
+             checkpoint: Path | None = None) -> tuple[dict, list[dict]]:
     from sdbench.core.model import load_model, set_threads, weights_hash
     from sdbench.core.trainer import TrainingDiverged, train
     from sdbench.eval.evaluate import evaluate_split
@@ -66,27 +68,27 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
     set_threads(config.threads_per_worker)
     started = time.time()
     report = progress or (lambda phase, done, total: None)
-    strategy, strategy_info = build_strategy(cell.strategy)
-    task = load_task(cell.task)
-    model_path = task.base_model()
-    record: dict[str, Any] = {
-        "key": cell.key, "task": cell.task, "seed": cell.seed, "strategy": strategy_info,
-        "model": {"path": model_path, "weights_sha256": weights_hash(model_path)},
-        "config_hash": config.config_hash(),
-    }
-    torch.manual_seed(cell.seed)
-    model, tokenizer = load_model(model_path)
-    phase = "train"
+    record: dict[str, Any] = {"key": cell.key, "task": cell.task, "seed": cell.seed,
+                              "strategy": {"name": cell.strategy.name, "label": cell.strategy.label},
+                              "config_hash": config.config_hash()}
+    phase = "setup"
+    samples: list[dict] = []
     try:
+        strategy, record["strategy"] = build_strategy(cell.strategy)
+        task = load_task(cell.task)
+        model_path = task.base_model()
+        record["model"] = {"path": model_path, "weights_sha256": weights_hash(model_path)}
+        torch.manual_seed(cell.seed)
+        model, tokenizer = load_model(model_path)
+        phase = "train"
         if strategy.trains and config.training.steps > 0:
             total = config.training.steps
             result = train(model, tokenizer, task, strategy, config.training, seed=cell.seed,
-                           on_step=lambda log: report("train", log.step + 1, total))
+                           on_step=lambda log: report("train", log.step + 1, total), checkpoint=checkpoint)
             record["train"] = {"steps": result.steps, "wall_s": round(result.wall_s, 3),
                                "log": [s.to_json() for s in result.log]}
         phase = "evaluate"
         evaluation: dict[str, Any] = {}
-        samples: list[dict] = []
         n_problems = config.evaluation.problems
         total = n_problems * len(config.evaluation.splits)
         done = 0

@@ -28,8 +28,11 @@ def _run_and_store(cell: CellSpec, config: RunConfig, root: str, events: Any) ->
         if events is not None:
             events.put((cell.key, phase, done, total))
 
-    record, samples = run_cell(cell, config, report)
-    RunStore(Path(root)).write_record(cell.key, record, samples)
+    store = RunStore(Path(root))
+    checkpoint = store.checkpoint_path(cell.key)
+    record, samples = run_cell(cell, config, report, checkpoint=checkpoint)
+    store.write_record(cell.key, record, samples)
+    checkpoint.unlink(missing_ok=True)   # the record supersedes it
     return {"key": cell.key, "status": record["status"], "failure": record.get("failure")}
 
 

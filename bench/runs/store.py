@@ -64,6 +64,9 @@ class RunStore:
     def record_path(self, key: str) -> Path:
         return self.cells / f"{key}.json"
 
+    def checkpoint_path(self, key: str) -> Path:
+        return self.root / "checkpoints" / f"{key}.pt"
+
     def has_record(self, key: str) -> bool:
         return self.record_path(key).is_file()
 

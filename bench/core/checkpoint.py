@@ -1,0 +1,51 @@
+"""Training checkpoints inside a cell: model, optimizer, EMA/frozen teacher and the step log.
+
+Every random choice of a training step derives from (seed, step), so these tensors are the whole
+state: a cell resumed from step k's checkpoint replays steps k+1.. exactly as an uninterrupted run.
+Files are written to a temp name and renamed, so a kill never leaves half a checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sdbench.errors import UserError
+
+FORMAT = 1
+
+
+def save_checkpoint(path: Path, *, step: int, model, optimizer, teacher, log: list[dict[str, Any]]) -> None:
+    state = {"format": FORMAT, "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "teacher": None if teacher is model else teacher.state_dict(), "log": log}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, *, model, optimizer, teacher) -> tuple[int, list[dict[str, Any]]]:
+    """Restore state in place; returns (last finished step, step log so far)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state.get("format") != FORMAT:
+            raise ValueError(f"format {state.get('format')!r}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if state["teacher"] is not None and teacher is not model:
+            teacher.load_state_dict(state["teacher"])
+    except Exception as exc:
+        raise UserError(f"checkpoint {path} is unreadable or corrupt ({type(exc).__name__})",
+                        "delete it to restart that cell's training from step 0") from exc
+    return int(state["step"]), list(state["log"])
