@@ -29,6 +29,7 @@ def run_command(
     workers: int | None = typer.Option(None, "--workers", help="parallel worker processes"),
     loss_impl: str | None = typer.Option(None, "--loss-impl", help="fused | reference"),
     print_config: bool = typer.Option(False, "--print-config", help="print the resolved config and exit"),
+    force_new: bool = typer.Option(False, "--force-new", help="discard a previous run in the run directory"),
 ) -> None:
     """Run the benchmark suite and write a run directory with records and a summary."""
     from sdbench.config import read_config_file, resolve_config
@@ -46,7 +47,7 @@ def run_command(
         return
     from sdbench.runs import run_suite
 
-    summary = run_suite(resolved)
+    summary = run_suite(resolved, force_new=force_new)
     if summary["failed"]:
         keys = ", ".join(f["key"] for f in summary["failed"])
         print(f"error: {len(summary['failed'])} cell(s) failed: {keys}", file=sys.stderr)

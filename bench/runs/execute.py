@@ -73,10 +73,18 @@ def execute(config: RunConfig, cells: list[CellSpec], store: RunStore, console: 
             drain = threading.Thread(target=_drain, args=(events, on_event, stop), daemon=True)
             drain.start()
             try:
-                with ProcessPoolExecutor(max_workers=min(config.workers, len(todo)), mp_context=ctx) as pool:
+                pool = ProcessPoolExecutor(max_workers=min(config.workers, len(todo)), mp_context=ctx)
+                try:
                     futures = [pool.submit(_run_and_store, c, config, str(store.root), events) for c in todo]
                     for future in as_completed(futures):
                         finish(future.result())
+                except BaseException:
+                    # Abandon running cells: their records were never written, so a re-run redoes them.
+                    for process in list(getattr(pool, "_processes", {}).values()):
+                        process.terminate()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+                pool.shutdown(wait=True)
             finally:
                 stop.set()
                 drain.join()

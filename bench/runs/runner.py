@@ -7,7 +7,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
@@ -54,16 +58,40 @@ def _claim_run_dir(config: RunConfig, store: RunStore) -> None:
     atomic_write_json(path, resolved)
 
 
-def run_suite(config: RunConfig, console: Console | None = None) -> dict[str, Any]:
+def _start_fresh(store: RunStore) -> None:
+    """--force-new: remove a previous run in this directory (only if it is one)."""
+    root = store.root
+    if not root.exists():
+        return
+    if not (root / "config.json").is_file() and any(root.iterdir()):
+        raise UserError(f"{root} exists and is not an sdbench run directory", "pass another --out")
+    shutil.rmtree(root)
+
+
+def run_suite(config: RunConfig, console: Console | None = None, *, force_new: bool = False) -> dict[str, Any]:
+    """Run (or resume) every cell of `config`, then aggregate; SIGINT/SIGTERM stop it cleanly."""
     console = console or Console()
     strategies = _check_inputs(config)
     store = RunStore(config.run_dir)
-    _claim_run_dir(config, store)
-    atomic_write_json(store.root / "provenance.json", collect_provenance(config, strategies))
+    if force_new:
+        _start_fresh(store)
     cells = plan_cells(config)
-    console.print(f"sdbench run: {len(cells)} cells ({len(config.strategies)} strategies x "
-                  f"{len(config.tasks)} tasks x {config.seeds} seeds, profile {config.profile}) -> {store.root}")
-    execute(config, cells, store, console)
+    with store.lock(), _terminate_as_interrupt():
+        _claim_run_dir(config, store)
+        atomic_write_json(store.root / "provenance.json", collect_provenance(config, strategies))
+        console.print(f"sdbench run: {len(cells)} cells ({len(config.strategies)} strategies x "
+                      f"{len(config.tasks)} tasks x {config.seeds} seeds, profile {config.profile}) -> {store.root}")
+        try:
+            execute(config, cells, store, console)
+        except KeyboardInterrupt:
+            done = sum(store.has_record(c.key) for c in cells)
+            console.print(f"[yellow]interrupted[/yellow]: {done} of {len(cells)} cells are finished and saved; "
+                          "run the same command again to resume")
+            raise
+        return _finish(config, cells, store, console)
+
+
+def _finish(config: RunConfig, cells: list, store: RunStore, console: Console) -> dict[str, Any]:
     wanted = {c.key for c in cells}
     summary = summarize(r for r in store.records() if r["key"] in wanted)
     summary["config_hash"] = config.config_hash()
@@ -72,3 +100,20 @@ def run_suite(config: RunConfig, console: Console | None = None) -> dict[str, An
     console.print(rich_table(summary))
     console.print(f"results: {store.root / 'summary.json'}  table: {store.root / 'summary.md'}")
     return summary
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a run like Ctrl-C: finished cells stay, the current ones are abandoned."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:      # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

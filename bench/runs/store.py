@@ -12,6 +12,8 @@ name, so a killed run never leaves half a record; re-running the same command sk
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import json
 import os
@@ -63,6 +65,24 @@ class RunStore:
 
     def record_path(self, key: str) -> Path:
         return self.cells / f"{key}.json"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive use of the run directory; a second process gets a clear error, not a race."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                raise UserError(f"run directory {self.root} is in use by another sdbench process (pid {holder})",
+                                "wait for it to finish, or pass another --out") from None
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            yield
+        finally:
+            os.close(fd)   # closing releases the lock
 
     def checkpoint_path(self, key: str) -> Path:
         return self.root / "checkpoints" / f"{key}.pt"
