@@ -107,6 +107,8 @@ class RunConfig(_Strict):
     strategies: tuple[StrategySpec, ...] = ()
     seeds: int = Field(ge=1, le=1000)
     out: str | None = None
+    model: str | None = Field(default=None, description="hub id or local path replacing each task's base model")
+    data_path: str | None = Field(default=None, description="local dataset file/dir for real-data tasks")
     workers: int = Field(default=2, ge=1, le=256)
     threads_per_worker: int = Field(default=1, ge=1, le=256)
     training: TrainingConfig

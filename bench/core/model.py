@@ -77,7 +77,16 @@ def tokenizer_info(tok) -> TokenizerInfo:
 
 
 def encode_prompt(tok, text: str) -> list[int]:
-    """Token ids of a prompt, with BOS where the tokenizer has one and does not add it itself."""
+    """Token ids of a prompt — student and teacher contexts alike, so both see the same template.
+
+    A tokenizer with a chat template renders the text as one user turn plus the generation prompt
+    (a student/teacher template mismatch is a known pitfall of OPSD implementations); otherwise the
+    plain text, with BOS where the tokenizer has one and does not add it itself.
+    """
+    if getattr(tok, "chat_template", None):
+        rendered = tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                           add_generation_prompt=True)
+        return tok(rendered, add_special_tokens=False)["input_ids"]
     ids = tok(text, add_special_tokens=False)["input_ids"]
     if tok.bos_token_id is not None and (not ids or ids[0] != tok.bos_token_id):
         ids = [tok.bos_token_id, *ids]

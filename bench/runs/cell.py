@@ -63,8 +63,6 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
     from sdbench.core.model import load_model, set_threads, weights_hash
     from sdbench.core.trainer import TrainingDiverged, train
     from sdbench.eval.evaluate import evaluate_split
-    from sdbench.task import load_task
-
     set_threads(config.threads_per_worker)
     started = time.time()
     report = progress or (lambda phase, done, total: None)
@@ -75,8 +73,8 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
     samples: list[dict] = []
     try:
         strategy, record["strategy"] = build_strategy(cell.strategy)
-        task = load_task(cell.task)
-        model_path = task.base_model()
+        task = task_for(cell.task, config)
+        model_path = config.model or task.base_model()
         record["model"] = {"path": model_path, "weights_sha256": weights_hash(model_path)}
         torch.manual_seed(cell.seed)
         model, tokenizer = load_model(model_path)
@@ -116,6 +114,19 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
         samples = []
     record["wall_s"] = round(time.time() - started, 3)
     return record, samples
+
+
+def task_for(name: str, config: RunConfig):
+    """The task instance a run uses: `--data-path` goes to tasks that read data files."""
+    from sdbench.errors import UserError
+    from sdbench.task import load_task
+
+    if config.data_path is None:
+        return load_task(name)
+    try:
+        return load_task(name, data_path=config.data_path)
+    except TypeError as exc:
+        raise UserError(f"task {name!r} does not read data files", "drop --data-path for it") from exc
 
 
 def hash_seed(*parts: object) -> int:

@@ -30,15 +30,19 @@ def _check_inputs(config: RunConfig) -> list[dict[str, Any]]:
     """Fail before anything is written: unknown tasks, strategies, hyperparameters or models."""
     from pathlib import Path
 
-    from sdbench.task import check_split, load_task
+    from sdbench.runs.cell import task_for
+    from sdbench.task import check_split
 
     for name in config.tasks:
-        task = load_task(name)
+        task = task_for(name, config)
         for split in config.evaluation.splits:
             check_split(task, split)
-        model = task.base_model()
+        model = config.model or task.base_model()
         if Path(model).exists() and not (Path(model) / "config.json").is_file():
-            raise UserError(f"task {name!r}: base model {model!r} is not a model directory",
+            raise UserError(f"model {model!r} (task {name!r}) is not a model directory (no config.json)",
+                            "pass a transformers model directory or hub id to --model")
+        if config.model is None and not Path(model).exists():
+            raise UserError(f"task {name!r}: its base model {model!r} is missing",
                             f"run `sdbench pretrain {name}` or reinstall sdbench")
     return [build_strategy(spec)[1] for spec in config.strategies]
 
