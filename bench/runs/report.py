@@ -32,14 +32,45 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header + (columns or list(HEADLINE)), rows
 
 
-def rich_table(summary: dict[str, Any], title: str = "sdbench summary (mean [95% CI])") -> Table:
-    header, rows = table_rows(summary)
-    table = Table(title=title, show_lines=False)
-    for name in header:
-        table.add_column(name, no_wrap=name in ("task", "split", "strategy"))
-    for row in rows:
-        table.add_row(*row, style="red" if len(row) > 4 and row[4].startswith("FAILED") else None)
-    return table
+TERMINAL = (("test", "pass@1"), ("test", "pass@{kmax}"), ("test", "pass@gain"), ("test", "distinct_correct"),
+            ("ood", "pass@1"), ("ood", "pass@{kmax}"))
+
+
+def _short(stat: dict[str, float] | None) -> str:
+    """mean ± half the CI width: compact enough for a terminal; summary.md has the exact bounds."""
+    if stat is None:
+        return "-"
+    return f"{stat['mean']:.2f}±{(stat['ci_high'] - stat['ci_low']) / 2:.2f}"
+
+
+def rich_tables(summary: dict[str, Any]) -> list[Table]:
+    """One table per task, one row per strategy, test and ood side by side; failed cells in red."""
+    by_task: dict[str, dict[str, dict[str, dict]]] = {}
+    for row in summary["rows"]:
+        by_task.setdefault(row["task"], {}).setdefault(row["strategy"], {})[row["split"]] = row
+    for fail in summary.get("failed", []):
+        by_task.setdefault(fail["task"], {})
+    tables = []
+    for task, strategies in by_task.items():
+        table = Table(title=f"{task}: mean ± half-width of the 95% CI", title_justify="left")
+        table.add_column("strategy", no_wrap=True)
+        table.add_column("seeds", justify="right", no_wrap=True, min_width=5)
+        for split, metric in TERMINAL:
+            name = metric.replace("{kmax}", "k").replace("_correct", "")
+            table.add_column(("" if split == "test" else "ood ") + name, justify="right", no_wrap=True)
+        for strategy, splits in strategies.items():
+            cells = []
+            for split, metric in TERMINAL:
+                row = splits.get(split)
+                stat = row["metrics"].get(metric.format(kmax=row["samples_per_problem"])) if row else None
+                cells.append(_short(stat))
+            table.add_row(strategy, str(next(iter(splits.values()))["n_seeds"]), *cells)
+        for fail in summary.get("failed", []):
+            if fail["task"] == task:
+                table.add_row(fail["strategy"], f"#{fail['seed']}",
+                              f"FAILED ({fail.get('phase', '?')}): {fail.get('reason', '')}", style="red")
+        tables.append(table)
+    return tables
 
 
 def markdown(summary: dict[str, Any], title: str = "sdbench summary") -> str:

@@ -22,7 +22,7 @@ from sdbench.runs.aggregate import summarize
 from sdbench.runs.cell import build_strategy, plan_cells
 from sdbench.runs.execute import execute
 from sdbench.runs.provenance import collect as collect_provenance
-from sdbench.runs.report import markdown, rich_table
+from sdbench.runs.report import markdown, rich_tables
 from sdbench.runs.store import RunStore, atomic_write_bytes, atomic_write_json
 
 
@@ -101,7 +101,8 @@ def _finish(config: RunConfig, cells: list, store: RunStore, console: Console) -
     summary["config_hash"] = config.config_hash()
     atomic_write_json(store.root / "summary.json", summary)
     atomic_write_bytes(store.root / "summary.md", markdown(summary).encode())
-    console.print(rich_table(summary))
+    for table in rich_tables(summary):
+        console.print(table)
     console.print(f"results: {store.root / 'summary.json'}  table: {store.root / 'summary.md'}")
     return summary
 
