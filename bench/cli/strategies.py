@@ -1,13 +1,15 @@
-"""`sdbench strategies list|show`: the registered demonstration strategies.
+"""`sdbench strategies list|show|new`: the registered demonstration strategies, and new plugins.
 
     sdbench strategies list            # name, distribution and version, one-line summary
     sdbench strategies list --json
     sdbench strategies show single_sampled_demo
+    sdbench strategies new my_demo --dir sdbench-my-demo   # scaffold a plugin package
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -37,7 +39,12 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="machine-rea
     for row in rows:
         table.add_row(row["name"], row["distribution"], row["version"], row["summary"],
                       style=None if row["ok"] else "red")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for row in rows:
+        if not row["ok"]:   # say it outside the table too: a wrapped cell is easy to miss
+            console.print(f"[red]plugin {row['name']!r} from distribution {row['distribution']} "
+                          f"{row['version']} was skipped[/red]: {row['summary']}")
 
 
 @app.command("show")
@@ -61,3 +68,22 @@ def show_command(name: str = typer.Argument(..., help="strategy name")) -> None:
         kind = getattr(field.annotation, "__name__", str(field.annotation))
         desc = f"  # {field.description}" if field.description else ""
         print(f"  {field_name}: {kind} = {field.default!r}{desc}")
+
+
+@app.command("new")
+def new_command(
+    name: str = typer.Argument(..., help="strategy name: lowercase letters, digits and underscores"),
+    directory: Path | None = typer.Option(None, "--dir", help="where to write the package (default ./sdbench-NAME)"),
+) -> None:
+    """Scaffold a strategy plugin package (pyproject with the entry point, the strategy, a test)."""
+    from sdbench.scaffold import scaffold
+
+    names, files = scaffold(name, directory)
+    root = files[0].parent
+    print(f"created plugin package {names.distribution} in {root}:")
+    for path in files:
+        print(f"  {path.relative_to(root)}")
+    print("next:")
+    print(f"  pip install -e {root}")
+    print(f"  pytest {root}")
+    print(f"  sdbench run --strategies {names.key} --profile smoke")
