@@ -1,0 +1,235 @@
+"""Turn a run directory (or a results file) into a validated results document and file it.
+
+    sdbench leaderboard submit runs/default --name my-run      # -> leaderboard/results/my-run.json
+    sdbench leaderboard submit their-results.json              # a results file from elsewhere
+
+Validation refuses, each with one line: a wrong schema version, a non-finite number, a document the
+schema rejects, failed or missing cells, inconsistent config hashes, a summary that differs from the
+one recomputed from the per-problem counts, and a duplicate (same name, or the same run's counts
+already filed under another name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from sdbench.errors import UserError
+from sdbench.leaderboard.schema import SCHEMA_VERSION, Results
+
+TOLERANCE = 1e-6   # summaries are rounded to 6 decimals; allow a last-digit difference across platforms
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise UserError(f"{path} does not exist", "check the path") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path} is not readable JSON ({type(exc).__name__})", "check the file") from exc
+
+
+def _nonfinite(obj: Any, path: str = "") -> str | None:
+    """The location of the first NaN / Infinity in a JSON value, or None."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return path or "<root>"
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, list):
+        items = ((f"[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    for key, value in items:
+        found = _nonfinite(value, f"{path}{key}" if str(key).startswith("[") else f"{path}.{key}".lstrip("."))
+        if found:
+            return found
+    return None
+
+
+def _task_plugins(tasks: list[str]) -> list[dict[str, str]]:
+    """Distributions providing the run's tasks, looked up here (provenance.json does not record them)."""
+    from sdbench.task import TASKS
+
+    out = []
+    for name in tasks:
+        try:
+            entry = TASKS.entry(name)
+        except Exception:  # a task not installed here: its data hash in provenance still pins it
+            continue
+        out.append({"distribution": entry.distribution, "version": entry.version})
+    return out
+
+
+def results_from_run(run_dir: Path, name: str | None = None) -> dict[str, Any]:
+    """The results document (unvalidated) of a finished run directory."""
+    from sdbench.runs.store import RunStore
+
+    if not (run_dir / "config.json").is_file():
+        raise UserError(f"{run_dir} is not an sdbench run directory (no config.json)",
+                        "pass the --out directory of `sdbench run`")
+    for needed in ("provenance.json", "summary.json"):
+        if not (run_dir / needed).is_file():
+            raise UserError(f"run {run_dir} has no {needed}", "finish the run: re-run the same `sdbench run` command")
+    config = _read_json(run_dir / "config.json")
+    prov = _read_json(run_dir / "provenance.json")
+    summary = _read_json(run_dir / "summary.json")
+    cells = []
+    for rec in RunStore(run_dir).records():
+        cell = {k: v for k, v in rec.items() if k not in ("schema_version", "kind")}
+        if "train" in cell:   # the per-step log stays in the run directory; steps and time are kept
+            cell["train"] = {"steps": cell["train"].get("steps", 0), "wall_s": cell["train"].get("wall_s", 0.0)}
+        cells.append(cell)
+    models: dict[str, Any] = {}
+    for cell in cells:
+        if cell.get("model"):
+            models.setdefault(cell.get("task"), cell["model"])
+    plugins = {(s.get("distribution"), s.get("version")) for s in prov.get("strategies", [])}
+    plugins |= {(p["distribution"], p["version"]) for p in _task_plugins(sorted(prov.get("tasks", {})))}
+    provenance = {
+        **{k: v for k, v in prov.items() if k != "time"},
+        "plugins": [{"distribution": d, "version": v} for d, v in sorted(plugins, key=str)],
+        "models": models,
+        "run_time": prov.get("time"),
+        "submitted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return {
+        "schema_version": SCHEMA_VERSION, "kind": "sdbench.leaderboard.results",
+        "name": name or run_dir.resolve().name,
+        "config": config.get("config", config), "provenance": provenance,
+        "summary": {k: summary.get(k, []) for k in ("rows", "failed", "deltas")},
+        "cells": cells,
+    }
+
+
+def _records(results: Results) -> list[dict[str, Any]]:
+    """Cells in the shape `sdbench.runs.aggregate.summarize` reads, in run-directory order."""
+    return [c.model_dump(mode="json") for c in sorted(results.cells, key=lambda c: c.key)]
+
+
+def _first_difference(stored: Any, fresh: Any, path: str) -> str | None:
+    if isinstance(stored, dict) and isinstance(fresh, dict):
+        for key in sorted(set(stored) | set(fresh)):
+            if key not in stored or key not in fresh:
+                return f"{path}.{key} is {'missing' if key not in stored else 'extra'} in the file"
+            found = _first_difference(stored[key], fresh[key], f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(stored, float | int) and isinstance(fresh, float | int) and not isinstance(stored, bool):
+        if abs(stored - fresh) <= TOLERANCE:
+            return None
+    elif stored == fresh:
+        return None
+    return f"{path} is {stored!r} in the file but {fresh!r} recomputed"
+
+
+def _keyed(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {f"{i['strategy']}/{i['task']}/{i['split']}": i for i in items}
+
+
+def check_summary(results: Results) -> None:
+    """Recompute the summary from the per-problem counts; refuse any difference."""
+    from sdbench.runs.aggregate import summarize
+
+    fresh = summarize(_records(results))
+    stored = results.summary.model_dump(mode="json")
+    for part in ("rows", "deltas"):
+        diff = _first_difference(_keyed(stored[part]), _keyed(fresh[part]), part)
+        if diff:
+            raise UserError(f"summary does not match the per-problem counts: {diff}",
+                            "submit the run directory itself, or re-aggregate it with `sdbench run`")
+
+
+def validate(doc: Any, where: str, *, recompute: bool = True) -> Results:
+    """The validated results of a raw JSON document; UserError (one line) on anything wrong.
+
+    recompute=False skips re-aggregating the summary (bootstrap, torch import): `build` trusts files
+    that `submit` has checked, and still checks their schema.
+    """
+    from pydantic import ValidationError
+
+    if not isinstance(doc, dict):
+        raise UserError(f"{where} is not a results document (a JSON object)", "submit a run directory")
+    version = doc.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise UserError(f"{where} has schema_version {version!r}; this sdbench reads results schema "
+                        f"version {SCHEMA_VERSION}", "re-submit from the run directory with this sdbench")
+    bad = _nonfinite(doc)
+    if bad:
+        raise UserError(f"{where} holds a non-finite number (NaN or Infinity) at {bad}",
+                        "results must be finite; re-run the cell that produced it")
+    # before the schema: a cell that failed in setup has no model or strategy version to validate
+    cells = doc.get("cells") if isinstance(doc.get("cells"), list) else []
+    summary = doc.get("summary") if isinstance(doc.get("summary"), dict) else {}
+    failed = {str(c.get("key")) for c in cells if isinstance(c, dict) and c.get("status") != "ok"}
+    failed |= {str(f.get("key")) for f in summary.get("failed") or [] if isinstance(f, dict)}
+    if failed:
+        raise UserError(f"{where} has {len(failed)} failed cell(s): {', '.join(sorted(failed))}",
+                        "delete their records, re-run the same `sdbench run`, and submit the complete run")
+    try:
+        results = Results.model_validate(doc)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        raise UserError(f"{where} does not match results schema v{SCHEMA_VERSION}: {loc}: {err['msg']}",
+                        "see leaderboard/schema.json") from exc
+    prov = results.provenance
+    wanted = {(t, s.label, seed) for t in prov.tasks for s in prov.strategies for seed in prov.seeds}
+    have = {(c.task, c.strategy.label, c.seed) for c in results.cells}
+    if have != wanted:
+        missing = sorted(wanted - have)
+        detail = f"missing {'/'.join(map(str, missing[0]))}" if missing else "cells outside its config"
+        raise UserError(f"{where} is incomplete: {len(have & wanted)} of {len(wanted)} cells ({detail})",
+                        "finish the run by re-running the same `sdbench run` command")
+    hashes = {prov.config_hash} | {c.config_hash for c in results.cells}
+    if len(hashes) != 1:
+        raise UserError(f"{where} mixes cells of different configs ({', '.join(sorted(hashes))})",
+                        "submit one run directory per config")
+    if recompute:
+        check_summary(results)
+    return results
+
+
+def fingerprint(results: Results) -> str:
+    """Identity of a run's numbers: config hash, models and every cell's counts (not names or times)."""
+    cells = [{"key": c.key, "model": c.model.weights_sha256 if c.model else None, "eval": {s: e.model_dump(mode="json")
+                                                                        for s, e in c.eval.items()}}
+             for c in sorted(results.cells, key=lambda c: c.key)]
+    blob = json.dumps({"config_hash": results.provenance.config_hash, "cells": cells}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def load_results(path: Path) -> Results:
+    return validate(_read_json(path), str(path))
+
+
+def submit(source: Path, results_dir: Path, name: str | None = None) -> Path:
+    """Validate a run directory or results file and write results_dir/<name>.json atomically."""
+    from sdbench.runs.store import atomic_write_json
+
+    if source.is_dir():
+        doc: Any = results_from_run(source, name)
+    else:
+        doc = _read_json(source)
+        if name and isinstance(doc, dict):
+            doc["name"] = name
+    results = validate(doc, str(source))
+    target = results_dir / f"{results.name}.json"
+    if target.exists():
+        raise UserError(f"results named {results.name!r} are already submitted ({target})",
+                        "pass --name to submit under another name")
+    mine = fingerprint(results)
+    for other in sorted(results_dir.glob("*.json")):
+        try:
+            same = fingerprint(Results.model_validate_json(other.read_text())) == mine
+        except (OSError, ValueError):  # an unreadable neighbour is `build`'s problem, not a duplicate
+            continue
+        if same:
+            raise UserError(f"this run is already submitted as {other.stem!r} ({other})",
+                            "a run is filed once; delete that file first to replace it")
+    atomic_write_json(target, results.model_dump(mode="json"))
+    return target

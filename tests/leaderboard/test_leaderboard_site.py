@@ -1,0 +1,109 @@
+"""`sdbench leaderboard build` and `publish`: byte-for-byte reproducible output, markdown tables beside the
+plots, the Pareto front, and publishing to a local bare git repository (and the HF error without a token).
+
+    pytest tests/leaderboard/test_leaderboard_site.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sdbench.errors import UserError
+from sdbench.leaderboard import build_site, publish_git, publish_hf
+from sdbench.leaderboard.plots import pareto_front
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_build_is_byte_for_byte_reproducible(results_dir: Path, built_site: Path, tmp_path: Path) -> None:
+    # a second build from a copy of the results, in a fresh process with another hash seed
+    copy = tmp_path / "elsewhere" / "results"
+    shutil.copytree(results_dir, copy)
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = tmp_path / "again"
+    subprocess.run([sys.executable, "-c", "from sdbench.cli import main; main()", "leaderboard", "build",
+                    "--results", str(copy), "--out", str(out)], check=True, env=env, capture_output=True)
+    first, second = _files(built_site), _files(out)
+    assert sorted(first) == ["README.md", "index.html", "plots/curves-graph_paths.svg", "plots/curves-toy_pick.svg",
+                             "plots/pareto-graph_paths.svg", "plots/pareto-toy_pick.svg"]
+    assert first == second
+    html = first["index.html"].decode()
+    # nothing that loads: no src/href to a URL, no CSS url() or @import, no <link>; SVG has no build date
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?https?:|@import|<link""", html)
+    assert "<script src" not in html and "<dc:date>" not in first["plots/curves-toy_pick.svg"].decode()
+
+
+def test_readme_has_the_tables_and_links_the_plots(built_site: Path) -> None:
+    readme = (built_site / "README.md").read_text()
+    assert "## graph_paths" in readme and "## toy_pick" in readme
+    header = ("| run | strategy | pass@1 | pass@8 | pass@auc | pass@gain | distinct_correct | semantic_classes "
+              "| ood pass@8 |")
+    assert readme.count(header) == 2
+    graph_rows = readme.split("## graph_paths")[1].split("## toy_pick")[0]
+    assert sum(line.startswith("| run-") for line in graph_rows.splitlines()) == 7
+    for target in ("plots/curves-graph_paths.svg", "plots/pareto-toy_pick.svg"):
+        assert f"]({target})" in readme and (built_site / target).stat().st_size > 1000
+    assert "(Pareto)" in readme
+
+
+def test_rebuild_drops_plots_of_tasks_that_left(results_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    (out / "plots").mkdir(parents=True)
+    (out / "plots" / "curves-gone.svg").write_text("<svg/>")
+    (out / "plots" / "logo.svg").write_text("<svg/>")
+    build_site(results_dir, out)
+    assert not (out / "plots" / "curves-gone.svg").exists() and (out / "plots" / "logo.svg").exists()
+
+
+def test_pareto_front() -> None:
+    points = [(1.0, 0.5), (2.0, 0.4), (1.5, 0.3), (0.5, 0.6), (2.0, 0.2)]
+    assert pareto_front(points) == [0, 1, 3]
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_publish_to_a_bare_repository(results_dir: Path, built_site: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    remote = tmp_path / "remote.git"
+    _git("init", "-q", "--bare", str(remote))
+    workdir = tmp_path / "user-checkout"          # the user's own tree is never touched
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    commit = publish_git(results_dir, str(remote), "gh-pages")
+    assert list(workdir.iterdir()) == []
+    bare = f"--git-dir={remote}"
+    assert _git(bare, "rev-parse", "refs/heads/gh-pages").strip() == commit
+    assert subprocess.run(["git", bare, "show", "gh-pages:index.html"], capture_output=True, check=True).stdout \
+        == (built_site / "index.html").read_bytes()
+    files = set(_git(bare, "ls-tree", "-r", "--name-only", "gh-pages").split())
+    assert {"README.md", ".nojekyll", "results/run-a.json", "plots/pareto-toy_pick.svg"} <= files
+    # unchanged results: nothing new is pushed; changed results: one commit on top, history kept
+    assert publish_git(results_dir, str(remote), "gh-pages") == commit
+    smaller = tmp_path / "smaller"
+    smaller.mkdir()
+    shutil.copy(results_dir / "run-a.json", smaller)
+    second = publish_git(smaller, str(remote), "gh-pages")
+    assert _git(bare, "rev-parse", f"{second}^").strip() == commit
+    assert "results/run-b.json" not in _git(bare, "ls-tree", "-r", "--name-only", "gh-pages")
+
+
+def test_publish_refusals_are_one_line(results_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UserError, match="cannot reach git remote"):
+        publish_git(results_dir, str(tmp_path / "no-such-remote.git"), "gh-pages")
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    with pytest.raises(UserError, match="no Hugging Face token found"):
+        publish_hf(results_dir, "org/leaderboard")
+    with pytest.raises(UserError, match="is not ORG/NAME"):
+        publish_hf(results_dir, "just-a-name")
