@@ -19,6 +19,8 @@ What is ours, not the paper's: we could not read the paper's exact gate rule (th
 whether it acts per token or on the batch mean, whether it is calibrated), so the gate here is
 the per-token window the core offers, with lo = `entropy_floor` (default 0.1 nats) and no upper
 bound; `rl_weight` (default 1) scales the GRPO term and 0 gives the pure ascent term.
+
+Run: `sdbench run --strategies antisd`; hyperparameters: `sdbench strategies show antisd`.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ student rollout y_i:  d_m = max(floor, 1 − J(c_m, y_i)),  J = Jaccard similari
 sets. Mixture weights are w_m ∝ d_m, and the rollout's distillation weight is the mean of d_m
 (the core normalizes mixture weights, so with M = 1 the scale is what carries the weighting):
 a rollout that merely repeats its demo is pulled less toward it.
+
+Run: `sdbench run --strategies diversity_weighted`; hyperparameters: `sdbench strategies show diversity_weighted`.
 """
 
 from __future__ import annotations

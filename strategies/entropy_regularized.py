@@ -10,6 +10,8 @@ Self-distillation toward the model's own dominant modes lowers the policy's entr
 2606.26091); the bonus λ·H pays the student for keeping probability on the alternatives. The bonus
 applies to every rollout, including those without a demo (it regularizes the policy, not the
 teacher). With λ = 0 the plans equal `single_sampled_demo`'s exactly (same rng, same demos).
+
+Run: `sdbench run --strategies entropy_regularized`; hyperparameters: `sdbench strategies show entropy_regularized`.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ of every rollout. Unlike sampling the demo from the group's own successes, every
 teacher (also in groups with no correct rollout), and the demo does not track the student's
 dominant modes: the fixed point tilts pi by pmi(y; r | x) for one fixed r, whose mode is the
 reference's, not the student's most frequent one.
+
+Run: `sdbench run --strategies ground_truth_demo`; hyperparameters: `sdbench strategies show ground_truth_demo`.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ one draw of it, which lowers the variance of the teacher but keeps its expectati
 keeps the tilt toward the modes that dominate C_i (arXiv 2606.26091).
 
 With M = 1 the plan equals `single_sampled_demo` for the same group rng (the same draws).
+
+Run: `sdbench run --strategies multi_demo`; hyperparameters: `sdbench strategies show multi_demo`.
 """
 
 from __future__ import annotations

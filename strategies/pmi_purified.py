@@ -19,6 +19,8 @@ Demos: `source = "sampled"` (default) draws c from the other correct rollouts of
 same rng draws as `single_sampled_demo`, so the two are paired and differ only by the purification;
 `source = "reference"` uses the task's reference solution for every rollout, the paper's OPSD
 setting (compare with `ground_truth_demo`).
+
+Run: `sdbench run --strategies pmi_purified`; hyperparameters: `sdbench strategies show pmi_purified`.
 """
 
 from __future__ import annotations

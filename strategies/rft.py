@@ -8,6 +8,8 @@ i.e. a policy gradient with advantage 1 on correct rollouts and no signal on the
 teacher, no baseline). With `dedupe`, as in RFT's selection of distinct reasoning paths, only the
 first (lowest-index) correct rollout of each functional class is kept, so a solution the model
 repeats does not get more gradient than a rare one.
+
+Run: `sdbench run --strategies rft`; hyperparameters: `sdbench strategies show rft`.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ and c_i is one demo drawn from the other correct rollouts of the group, as in
 between, the reward keeps the ratios among equally correct answers while the teacher supplies
 dense token credit. Groups with equal rewards carry only the SD term; rollouts without a demo
 carry only the RL term.
+
+Run: `sdbench run --strategies sd_rl_blend`; hyperparameters: `sdbench strategies show sd_rl_blend`.
 """
 
 from __future__ import annotations

@@ -130,6 +130,12 @@ def test_a_broken_plugin_is_reported_by_distribution_and_skipped(broken_site: Pa
     assert not any("broken" in s["name"] for s in config["strategies"])
     used = run([SDBENCH, "strategies", "show", "broken_plug_xyz/bad"], env=env, check=False)
     assert used.returncode == 2 and BROKEN_DIST in used.stderr and "Traceback" not in used.stderr
+    # what a run does with each requested strategy before it writes anything: only a request for it fails
+    build = ("from sdbench.config import StrategySpec\nfrom sdbench.runs.cell import build_strategy\n"
+             "from sdbench.registry import RegistryError\nbuild_strategy(StrategySpec(name='grpo'))\n"
+             "try:\n    build_strategy(StrategySpec(name='broken_plug_xyz/bad'))\n"
+             "except RegistryError as err:\n    print('refused:', err)\n")
+    assert f"from {BROKEN_DIST} failed to import" in run([sys.executable, "-c", build], env=env).stdout
 
 
 def test_disable_autoload_hides_every_plugin(plugin_dir: Path, broken_site: Path) -> None:

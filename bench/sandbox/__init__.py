@@ -1,0 +1,30 @@
+"""The sandbox for generated code: every program runs in a fresh, confined process, never here.
+
+Public API (importing it does no work; layers are probed on first use and cached):
+
+- `run_program(source, *, stdin=None, timeout=10.0, memory_mb=512) -> RunResult`: run a program
+  as ``__main__``; status ok / error / timeout / memory / killed, exit code, output tails, layers.
+- `run_tests(program, tests, *, timeout=10.0, memory_mb=512) -> Verdict`: grade a program against
+  trusted assert-style tests; the verdict is decided by a separate judge process (`grading.py`).
+- `sandbox_info(refresh=False) -> SandboxInfo`: which layers are active here and why others are not.
+
+From the shell: ``sdbench sandbox info`` and ``sdbench sandbox run FILE [--tests T]``.
+"""
+
+from __future__ import annotations
+
+from sdbench.sandbox.grading import Verdict, free_names, run_tests
+from sdbench.sandbox.probe import Layer, SandboxInfo, sandbox_info
+from sdbench.sandbox.runner import Limits, RunResult, run_program
+
+__all__ = [
+    "Layer",
+    "Limits",
+    "RunResult",
+    "SandboxInfo",
+    "Verdict",
+    "free_names",
+    "run_program",
+    "run_tests",
+    "sandbox_info",
+]

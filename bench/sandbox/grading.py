@@ -1,0 +1,158 @@
+"""Grading a program against assert-style tests, with the verdict decided outside the program.
+
+`run_tests(program, tests)` starts two sandboxes connected by two pipes:
+
+- the *program* sandbox (`serve` mode) runs the program, then answers requests: "give me global
+  `f`", "call reference 3 with these arguments", "read attribute `x`". Answers are plain data
+  (exact-type checked, see `_wire.py`) or opaque references;
+- the *judge* sandbox runs the trusted tests, where every name the tests use but do not define
+  (and that is no builtin and no stdlib module) forwards to the program. No program code runs in
+  the judge, so ``==``, ``assert`` and builtins there are the real ones; the judge's report goes
+  to a file only the parent can read.
+
+So `os._exit(0)`, `sys.exit(0)`, always-equal objects (they arrive as references or as their base
+value), patched ``assert``/builtins and printed "PASSED" lines all fail: the only way to pass is
+to return values equal to what the tests expect. No nonce is needed because the program never
+holds the channel the verdict travels on. Example:
+``run_tests("def f(x): return 2 * x", "assert f(2) == 4").passed``.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sdbench.sandbox.runner import Child, Limits, classify, start
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """`status`: pass | fail | error (program crashed before serving) | timeout | memory | killed."""
+
+    passed: bool
+    status: str
+    detail: str
+    duration_s: float
+    stdout_tail: str
+    stderr_tail: str
+    layers: tuple[str, ...]
+    exit_code: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["layers"] = list(self.layers)
+        return d
+
+
+def free_names(tests: str) -> list[str]:
+    """Names the tests read but never bind and that are not builtins: the program must supply them."""
+    return sorted(_scan(ast.parse(tests))[0])
+
+
+def _scan(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """(free names, free names used other than as the base of an attribute access)."""
+    loaded: set[str] = set()
+    bound: set[str] = set()
+    attr_bases = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
+    plain: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and id(node) not in attr_bases:
+            plain.add(node.id)
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound.update(node.names)
+    free = loaded - bound - set(dir(builtins))
+    return free, plain & free
+
+
+def run_tests(program: str, tests: str, *, timeout: float = 10.0, memory_mb: int = 512) -> Verdict:
+    """Run `program`, then the assert-style `tests` against it; passes only if every test statement runs.
+
+    `tests` is trusted Python (asserts, imports, helper functions, ``check(candidate)`` patterns);
+    it raises `SyntaxError` if it does not parse. The deadline covers program start-up and all tests.
+    """
+    tree = ast.parse(tests)
+    free, plain = _scan(tree)
+    # Stdlib modules the tests use only as `name.attr` without importing them (`math.isclose` when
+    # the tests rely on the program's `import math`): the judge imports its own copy, or the
+    # program could answer with a `math.isclose` that always says yes.
+    modules = sorted(n for n in free - plain if n in sys.stdlib_module_names)
+    names = sorted(free)
+    limits = Limits(timeout=timeout, memory_mb=memory_mb)
+    t0 = time.monotonic()
+    req_r, req_w = os.pipe2(os.O_CLOEXEC)
+    resp_r, resp_w = os.pipe2(os.O_CLOEXEC)
+    prog: Child | None = None
+    judge: Child | None = None
+    try:
+        prog = start("serve", {"prog.py": program}, limits, fds={"req": req_r, "resp": resp_w},
+                     extra={"program": "prog.py"})
+        os.close(req_r)
+        os.close(resp_w)
+        req_r = resp_w = -1
+        judge = start("judge", {"tests.py": tests}, limits, fds={"req": req_w, "resp": resp_r},
+                      extra={"tests": "tests.py", "names": names, "modules": modules})
+        os.close(req_w)
+        os.close(resp_r)
+        req_w = resp_r = -1
+        deadline = t0 + timeout
+        judge_done = judge.wait(deadline)
+        prog_done = judge_done and prog.wait(min(deadline, time.monotonic() + 0.2))
+        if not prog_done:
+            prog.kill()
+            prog.proc.wait()
+        duration = time.monotonic() - t0
+        report = judge.report() if judge_done else None
+        return _verdict(prog, judge, report, judge_done, prog_done, round(duration, 4))
+    finally:
+        for fd in (req_r, req_w, resp_r, resp_w):
+            if fd >= 0:
+                os.close(fd)
+        for child in (judge, prog):
+            if child is not None:
+                child.cleanup()
+
+
+def _verdict(prog: Child, judge: Child, report: dict[str, Any] | None, judge_done: bool, prog_done: bool,
+             duration: float) -> Verdict:
+    out, _ = prog.tail("stdout")
+    err, _ = prog.tail("stderr")
+    common = {"duration_s": duration, "stdout_tail": out, "stderr_tail": err, "layers": prog.info.active(),
+              "exit_code": prog.proc.returncode}
+    if judge_done and isinstance(report, dict) and report.get("passed") is True:
+        return Verdict(passed=True, status="pass", detail="", **common)
+    if not judge_done:
+        return Verdict(passed=False, status="timeout", detail="wall-clock timeout", **common)
+    error = str(report.get("error", "")) if isinstance(report, dict) else ""
+    if not isinstance(report, dict):
+        jstatus, _, jdetail = classify(judge, True)
+        jerr = judge.tail("stderr")[0].strip().splitlines()
+        return Verdict(passed=False, status="error",
+                       detail=f"judge failed ({jstatus}: {jdetail}): {jerr[-1] if jerr else 'no report'}", **common)
+    line = report.get("line") or 0
+    where = f" (tests line {line})" if line else ""
+    pstatus, _, pdetail = classify(prog, True) if prog_done else ("running", None, "")
+    if "MemoryError" in error or pstatus == "memory":
+        return Verdict(passed=False, status="memory", detail=error + where, **common)
+    if pstatus == "timeout":
+        return Verdict(passed=False, status="timeout", detail=pdetail, **common)
+    if pstatus == "killed":
+        return Verdict(passed=False, status="killed", detail=f"{pdetail}; {error}{where}", **common)
+    if error.startswith("RemoteGone") and pstatus == "error" and "Traceback" in err:
+        return Verdict(passed=False, status="error", detail=f"program failed: {err.strip().splitlines()[-1]}",
+                       **common)
+    return Verdict(passed=False, status="fail", detail=error + where, **common)

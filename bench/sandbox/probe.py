@@ -1,0 +1,233 @@
+"""Which isolation layers work on this machine, probed once per process and cached.
+
+`sandbox_info()` runs cheap checks (bwrap on PATH, Landlock ABI, seccomp support, root) and then
+one end-to-end probe child through the real spawn path; each layer is reported as active or with
+the reason it is not. Set ``SDBENCH_SANDBOX_DISABLE=bwrap,landlock,seccomp,uid,cgroup`` to switch layers
+off (for testing degradation). Run ``sdbench sandbox info`` to see the result.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import threading
+from dataclasses import dataclass, field
+
+from sdbench.sandbox import _confine
+
+CHILD_DIR = os.path.dirname(os.path.abspath(__file__))
+LAYERS = ("process", "env", "setsid", "rlimits", "timeout", "bwrap", "pidns", "netns", "uid", "nproc",
+          "cgroup", "landlock", "seccomp")
+CGROUP_DIR = "sdbench-sandbox"
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    active: bool
+    detail: str
+
+
+@dataclass
+class SandboxInfo:
+    """The layers in force for every sandboxed run of this process."""
+
+    layers: dict[str, Layer]
+    bwrap: str | None = None            # path of a working bwrap
+    landlock_abi: int | None = None
+    seccomp: bool = False
+    uid_mode: str | None = None         # "inside" (drop in the child) | "popen" | None
+    cgroup_base: str | None = None      # a pids-controller directory where each run gets a cgroup
+    runtime_roots: list[str] = field(default_factory=list)
+
+    def active(self) -> tuple[str, ...]:
+        return tuple(name for name, layer in self.layers.items() if layer.active)
+
+    def to_dict(self) -> dict[str, dict[str, object]]:
+        return {n: {"active": la.active, "detail": la.detail} for n, la in self.layers.items()}
+
+
+_lock = threading.Lock()
+_cached: SandboxInfo | None = None
+
+
+def disabled() -> set[str]:
+    return {p.strip() for p in os.environ.get("SDBENCH_SANDBOX_DISABLE", "").split(",") if p.strip()}
+
+
+def runtime_roots() -> list[str]:
+    """Directories the sandboxed interpreter must read: the Python installation(s) and this package."""
+    exe_root = os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))
+    cands = {os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix, exe_root)}
+    cands |= {os.path.abspath(p) for p in (sys.prefix, sys.exec_prefix, CHILD_DIR)}
+    cands.add("/usr")
+    roots: list[str] = []
+    for path in sorted(cands, key=len):
+        if not any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots):
+            roots.append(path)
+    return roots
+
+
+def nproc_counts_alone(info: SandboxInfo) -> bool:
+    """Whether RLIMIT_NPROC counts only the sandbox's processes: a fresh uid, or a fresh user namespace
+    (unprivileged bwrap; per-namespace counting needs Linux >= 5.14). Root is exempt from it."""
+    return info.uid_mode is not None or (os.geteuid() != 0 and info.bwrap is not None)
+
+
+def _reap_stale(base: str) -> None:
+    """Remove per-run cgroups left behind by harness processes that no longer exist."""
+    for name in os.listdir(base):
+        parts = name.split("-")
+        if len(parts) != 3 or parts[0] != "run" or not parts[1].isdigit() or os.path.exists(f"/proc/{parts[1]}"):
+            continue
+        try:
+            os.rmdir(os.path.join(base, name))
+        except OSError:
+            pass
+
+
+def _cgroup_base() -> tuple[str | None, str]:
+    """A writable pids-controller directory for per-run cgroups, or None and the reason."""
+    if os.geteuid() != 0:
+        return None, "harness is not root (no delegated cgroup support)"
+    try:
+        with open("/proc/self/mounts") as fh:
+            mounts = [line.split() for line in fh]
+    except OSError as exc:
+        return None, f"cannot read /proc/self/mounts: {exc.strerror}"
+    cands = [m[1] for m in mounts if m[2] == "cgroup" and "pids" in m[3].split(",")]
+    cands += [m[1] for m in mounts if m[2] == "cgroup2"]
+    if not cands:
+        return None, "no cgroup filesystem with the pids controller is mounted"
+    reason = "no pids controller available for new cgroups"
+    for mount in cands:
+        base = os.path.join(mount, CGROUP_DIR)
+        try:
+            os.makedirs(base, exist_ok=True)
+        except OSError as exc:
+            reason = f"cannot create {base}: {exc.strerror}"
+            continue
+        if os.path.exists(os.path.join(base, "pids.max")):
+            _reap_stale(base)
+            return base, ""
+        try:
+            os.rmdir(base)
+        except OSError:
+            pass
+        reason = f"{mount}: pids controller not enabled for child cgroups"
+    return None, reason
+
+
+def sandbox_info(refresh: bool = False) -> SandboxInfo:
+    """The probed layers (cached after the first call; `refresh=True` probes again)."""
+    global _cached
+    with _lock:
+        if _cached is None or refresh:
+            _cached = _probe()
+        return _cached
+
+
+def _probe() -> SandboxInfo:
+    from sdbench.sandbox import runner  # late: runner imports this module
+
+    off = disabled()
+    info = SandboxInfo(layers={}, runtime_roots=runtime_roots())
+    reasons: dict[str, str] = {}
+    root = os.geteuid() == 0
+
+    try:
+        info.landlock_abi = _confine.landlock_abi()
+    except OSError as exc:
+        reasons["landlock"] = f"kernel refuses landlock_create_ruleset: {exc.strerror or exc}"
+    try:
+        _confine.seccomp_arch()
+        with open("/proc/self/status") as fh:
+            info.seccomp = "Seccomp:" in fh.read()
+        if not info.seccomp:
+            reasons["seccomp"] = "kernel built without CONFIG_SECCOMP"
+    except OSError as exc:
+        reasons["seccomp"] = str(exc.strerror or exc)
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        reasons["bwrap"] = "bwrap not found on PATH (apt-get install -y bubblewrap; see .ci/setup-system.sh)"
+    info.bwrap = bwrap
+    for name in ("landlock", "seccomp", "bwrap", "uid"):
+        if name in off:
+            reasons[name] = "disabled by SDBENCH_SANDBOX_DISABLE"
+    if "landlock" in reasons:
+        info.landlock_abi = None
+    if "seccomp" in reasons:
+        info.seccomp = False
+    if "bwrap" in reasons:
+        info.bwrap = None
+    if not root:
+        reasons.setdefault("uid", "harness is not root: the sandbox keeps the harness's uid")
+    info.cgroup_base, why = (None, "disabled by SDBENCH_SANDBOX_DISABLE") if "cgroup" in off else _cgroup_base()
+    if why:
+        reasons["cgroup"] = why
+
+    # End to end: try the strongest configuration, then step down until the probe child works.
+    attempts: list[tuple[str | None, str | None]] = []
+    if not root or "uid" in off:
+        attempts = [(info.bwrap, None), (None, None)]
+    else:
+        attempts = [(info.bwrap, "inside"), (None, "popen"), (None, None)]
+    report, last_err = None, ""
+    for bw, uid_mode in attempts:
+        if bw is None and info.bwrap is not None:
+            reasons["bwrap"] = f"bwrap failed: {last_err or 'no report'}"
+        if bw is None and uid_mode == "inside":
+            continue
+        info.bwrap, info.uid_mode = bw, uid_mode
+        report, last_err = runner.probe_child(info)
+        if report is not None:
+            break
+        if uid_mode == "popen":
+            reasons["uid"] = f"the Python runtime does not start as an unprivileged uid: {last_err}"
+    if report is None:
+        raise RuntimeError(f"sdbench sandbox: no sandbox configuration starts on this machine: {last_err}")
+    applied = report.get("layers", {})
+    for name in ("landlock", "seccomp"):
+        status = applied.get(name)
+        if status is not None and not str(status).startswith("ok"):
+            reasons[name] = f"failed to apply: {status}"
+            if name == "landlock":
+                info.landlock_abi = None
+            else:
+                info.seccomp = False
+    if info.cgroup_base and not str(applied.get("cgroup", "ok")).startswith("ok"):
+        reasons["cgroup"] = f"could not join a cgroup: {applied.get('cgroup')}"
+        info.cgroup_base = None
+    if info.uid_mode and not str(applied.get("uid", "ok")).startswith("ok"):
+        reasons["uid"] = f"failed to drop privileges: {applied.get('uid')}"
+        info.uid_mode = None
+
+    bw_on = info.bwrap is not None
+    unpriv = nproc_counts_alone(info)
+    layers = {
+        "process": (True, "fresh interpreter per program (python -I -S), never exec in the harness"),
+        "env": (True, "environment cleared"),
+        "setsid": (True, "own session and process group; the wall timeout kills the group"),
+        "rlimits": (True, "RLIMIT_AS, CPU, FSIZE, NOFILE, CORE=0"),
+        "timeout": (True, "wall-clock deadline, SIGKILL to the whole group"),
+        "bwrap": (bw_on, f"bubblewrap {info.bwrap}: read-only runtime, size-capped tmpfs /tmp"
+                  if bw_on else reasons.get("bwrap", "unavailable")),
+        "pidns": (bw_on, "private PID namespace: everything dies with it" if bw_on else "needs bwrap"),
+        "netns": (bw_on, "private network namespace (no interfaces but lo)" if bw_on else "needs bwrap"),
+        "uid": (info.uid_mode is not None, f"fresh unprivileged uid per run ({info.uid_mode})"
+                if info.uid_mode else reasons.get("uid", "unavailable")),
+        "nproc": (unpriv, "RLIMIT_NPROC (enforced: the sandbox is not root)" if unpriv
+                  else "RLIMIT_NPROC is not enforced for root and no uid drop is possible" if root
+                  else "RLIMIT_NPROC would count every process of the harness's user (no user namespace)"),
+        "cgroup": (info.cgroup_base is not None, f"pids cgroup per run under {info.cgroup_base} (pids.max, kill-all)"
+                   if info.cgroup_base else reasons.get("cgroup", "unavailable")),
+        "landlock": (info.landlock_abi is not None, f"ABI {info.landlock_abi}: read-only runtime, writable temp dir"
+                     + (", no TCP" if (info.landlock_abi or 0) >= 4 else "")
+                     + (", signals scoped" if (info.landlock_abi or 0) >= 6 else "")
+                     if info.landlock_abi is not None else reasons.get("landlock", "unavailable")),
+        "seccomp": (info.seccomp, "BPF filter: EPERM for socket, ptrace, mount, unshare, bpf, keyctl, "
+                    "process_vm_*, exec, modules, ..." if info.seccomp else reasons.get("seccomp", "unavailable")),
+    }
+    info.layers = {name: Layer(name, *layers[name]) for name in LAYERS}
+    return info

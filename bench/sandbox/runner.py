@@ -1,0 +1,369 @@
+"""Spawning sandboxed children and `run_program`: one fresh, confined process per program.
+
+Each run gets a private directory (stdout/stderr/report files only the parent can reach), a fresh
+unprivileged uid when the harness is root, bubblewrap namespaces when available (read-only runtime,
+size-capped tmpfs at /tmp, new PID/net/IPC/UTS namespaces, --die-with-parent), and inside the child
+Landlock + seccomp + rlimits before the program's first line. A wall-clock deadline SIGKILLs the
+whole process group; without a PID namespace every process of the run's uid is killed as well.
+Example: ``python -c "from sdbench.sandbox import run_program; print(run_program('print(1)'))"``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import marshal
+import os
+import random
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sdbench.sandbox import _wire
+from sdbench.sandbox.probe import CHILD_DIR, SandboxInfo, nproc_counts_alone, sandbox_info
+
+CHILD = os.path.join(CHILD_DIR, "_child.py")
+CONFINE_FAILED = 121
+TAIL_BYTES = 4096
+TMPFS_MB = 64
+_UID_RANGE = (2_000_000, 2_900_000)
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = 10.0
+    memory_mb: int = 512
+    fsize_mb: int = 16
+    nofile: int = 64
+    nproc: int = 64
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What happened to one program. `status`: ok | error | timeout | memory | killed."""
+
+    status: str
+    exit_code: int | None
+    duration_s: float
+    stdout_tail: str
+    stderr_tail: str
+    layers: tuple[str, ...]
+    stdout_bytes: int = 0
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["layers"] = list(self.layers)
+        return d
+
+
+@dataclass
+class Child:
+    """A started sandbox child and the private directory holding its files."""
+
+    proc: subprocess.Popen[bytes]
+    run_dir: Path
+    uid: int | None
+    info: SandboxInfo
+    cgroup: Path | None = None
+
+    def file(self, name: str) -> Path:
+        return self.run_dir / name
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.cgroup is not None:
+            _kill_cgroup(self.cgroup)
+        if self.info.bwrap is None and self.uid is not None:
+            # No PID namespace: also kill anything of this run's uid that left the group (setsid).
+            subprocess.run(["kill", "-s", "KILL", "--", "-1"], user=self.uid, group=self.uid, extra_groups=[],
+                           env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           check=False)
+
+    def wait(self, deadline: float) -> bool:
+        """Wait until the deadline; False (after killing everything) when it passed."""
+        try:
+            pidfd = os.pidfd_open(self.proc.pid)
+        except OSError:  # pre-5.3 kernel: Popen.wait polls with growing sleeps instead
+            pidfd = None
+        try:
+            if pidfd is not None:
+                poller = select.poll()  # not select(): the harness may hold more than FD_SETSIZE fds
+                poller.register(pidfd, select.POLLIN)
+                poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
+            self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            return True
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.proc.wait()
+            return False
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+    def cleanup(self) -> None:
+        self.kill()
+        if self.proc.poll() is None:
+            self.proc.wait()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.uid is not None:
+            with _uids_lock:
+                _uids_in_use.discard(self.uid)
+        if self.cgroup is not None:
+            for _ in range(500):  # the last tasks can take a moment to leave an emptied cgroup
+                try:
+                    os.rmdir(self.cgroup)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    _kill_cgroup(self.cgroup)
+                    time.sleep(0.002)
+
+    def tail(self, name: str) -> tuple[str, int]:
+        path = self.file(name)
+        try:
+            with open(path, "rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, size - TAIL_BYTES))
+                data = fh.read(TAIL_BYTES)
+        except OSError:
+            return "", 0
+        return data.decode("utf-8", errors="replace"), size
+
+    def report(self) -> dict[str, Any] | None:
+        try:
+            fd = os.open(self.file("report"), os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            return _wire.recv(fd)
+        except (ValueError, _wire.WireError):
+            return None
+        finally:
+            os.close(fd)
+
+
+def _kill_cgroup(cgroup: Path) -> None:
+    """SIGKILL every task in the cgroup until it is empty (pids.max bounds how many can appear)."""
+    for _ in range(100):
+        try:
+            pids = [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            return
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.001)
+
+
+_counter = itertools.count()
+_uids_lock = threading.Lock()
+_uids_in_use: set[int] = set()
+
+
+def _take_uid() -> int:
+    """A uid no other live run of this process uses (random, so other harness processes rarely collide)."""
+    with _uids_lock:
+        while (uid := random.randrange(*_UID_RANGE)) in _uids_in_use:
+            pass
+        _uids_in_use.add(uid)
+        return uid
+
+
+def _make_cgroup(info: SandboxInfo, limits: Limits) -> tuple[Path | None, int | None]:
+    """A fresh pids cgroup for one run and an fd on its cgroup.procs (the child moves itself in)."""
+    if info.cgroup_base is None:
+        return None, None
+    cg = Path(info.cgroup_base) / f"run-{os.getpid()}-{next(_counter)}"
+    cg.mkdir()
+    try:
+        (cg / "pids.max").write_text(str(limits.nproc))
+        return cg, os.open(cg / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        os.rmdir(cg)
+        raise
+
+
+def _bwrap_argv(info: SandboxInfo, inputs: dict[str, Path]) -> list[str]:
+    argv = [info.bwrap or "bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox",
+            "--cap-drop", "ALL"]
+    if os.geteuid() == 0:
+        if info.uid_mode == "inside":
+            argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        argv += ["--unshare-user"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            argv += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ["--ro-bind", top, top]
+    made: set[str] = set()
+    for root in info.runtime_roots:
+        parts = Path(root).parts[1:-1]
+        for i in range(len(parts)):
+            anc = "/" + "/".join(parts[: i + 1])
+            if anc not in made:
+                made.add(anc)
+                argv += ["--perms", "0755", "--dir", anc]
+        argv += ["--ro-bind", root, root]
+    for extra in ("/etc/ld.so.cache", "/etc/localtime"):
+        argv += ["--ro-bind-try", extra, extra]
+    argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", str(TMPFS_MB << 20),
+             "--tmpfs", "/tmp", "--chdir", "/tmp", "--setenv", "HOME", "/tmp", "--setenv", "PATH", "/usr/bin:/bin",
+             "--setenv", "LANG", "C.UTF-8"]
+    for name, src in inputs.items():
+        argv += ["--ro-bind", str(src), f"/tmp/{name}"]
+    return argv
+
+
+def start(mode: str, inputs: dict[str, str], limits: Limits, *, info: SandboxInfo | None = None,
+          fds: dict[str, int] | None = None, stdin: bytes | None = None,
+          extra: dict[str, Any] | None = None) -> Child:
+    """Start a child in `mode` with the given input files (name -> text); the caller waits/cleans up."""
+    info = info or sandbox_info()
+    # With bwrap the program writes only to its size-capped tmpfs, so our own small files can live in
+    # RAM (unlinking on ext4 with discard costs milliseconds); without it the program's writable dir
+    # lives under run_dir too, so keep that on disk.
+    shm = "/dev/shm" if info.bwrap and os.access("/dev/shm", os.W_OK) else None
+    run_dir = Path(tempfile.mkdtemp(prefix="sdbench-sbx-", dir=shm))
+    cgroup: Path | None = None
+    uid: int | None = None
+    try:
+        os.chmod(run_dir, 0o711)
+        uid = _take_uid() if info.uid_mode else None
+        work = run_dir / "work"
+        work.mkdir(mode=0o700)
+        indir = run_dir / "in"
+        indir.mkdir(mode=0o755)
+        if uid is not None:
+            os.chown(work, uid, uid)
+        placed: dict[str, Path] = {}
+        for name, text in inputs.items():
+            path = indir / name
+            path.write_text(text, encoding="utf-8", errors="surrogateescape")
+            os.chmod(path, 0o644)
+            placed[name] = path
+        inside = "/tmp" if info.bwrap else str(work)
+        if not info.bwrap:
+            for name, path in placed.items():
+                shutil.copyfile(path, work / name)
+        fds = dict(fds or {})
+        cgroup, cgroup_fd = _make_cgroup(info, limits)
+        if cgroup_fd is not None:
+            fds["cgroup"] = cgroup_fd
+        report_fd = os.open(run_dir / "report", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        fds["report"] = report_fd
+        devnull = "/dev/null"
+        cfg: dict[str, Any] = {
+            "mode": mode,
+            "uid": uid if info.uid_mode == "inside" else None,
+            "seccomp": info.seccomp and ("metadata" if os.geteuid() == 0 and uid is None else "base"),
+            "landlock": {"read": [*info.runtime_roots, "/bin", "/sbin", "/lib", "/lib64", "/lib32",
+                                  "/etc/ld.so.cache", "/etc/localtime", "/dev/urandom", "/dev/random", "/dev/zero"],
+                         "write": [inside], "rw_files": [devnull]} if info.landlock_abi else None,
+            "rlimits": {"memory_mb": limits.memory_mb, "cpu_s": int(limits.timeout) + 1,
+                        "fsize_mb": limits.fsize_mb, "nofile": limits.nofile,
+                        "nproc": limits.nproc if nproc_counts_alone(info) else None},
+            "fds": fds,
+            **{key: f"{inside}/{name}" for key, name in (extra or {}).items() if key in ("program", "tests")},
+            **{key: val for key, val in (extra or {}).items() if key not in ("program", "tests")},
+        }
+        py = [sys.executable, "-I", "-S", CHILD, mode, marshal.dumps(cfg).hex()]
+        argv = (_bwrap_argv(info, placed) + ["--", *py]) if info.bwrap else py
+        stdin_file = None
+        if stdin is not None:
+            (run_dir / "stdin").write_bytes(stdin)
+            stdin_file = open(run_dir / "stdin", "rb")  # noqa: SIM115 - closed below
+        with open(run_dir / "stdout", "wb") as out, open(run_dir / "stderr", "wb") as err:
+            try:
+                popen_user = {"user": uid, "group": uid, "extra_groups": []} if info.uid_mode == "popen" else {}
+                proc = subprocess.Popen(argv, stdin=stdin_file or subprocess.DEVNULL, stdout=out, stderr=err,
+                                        pass_fds=tuple(fds.values()), close_fds=True, start_new_session=True,
+                                        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                                        cwd=None if info.bwrap else work, **popen_user)
+            finally:
+                os.close(report_fd)
+                if cgroup_fd is not None:
+                    os.close(cgroup_fd)
+                if stdin_file is not None:
+                    stdin_file.close()
+        return Child(proc=proc, run_dir=run_dir, uid=uid, info=info, cgroup=cgroup)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if uid is not None:
+            with _uids_lock:
+                _uids_in_use.discard(uid)
+        if cgroup is not None:
+            os.rmdir(cgroup)
+        raise
+
+
+def probe_child(info: SandboxInfo) -> tuple[dict[str, Any] | None, str]:
+    """Run the probe mode once with `info`'s configuration; (report or None, stderr)."""
+    try:
+        child = start("probe", {}, Limits(timeout=10), info=info)
+    except OSError as exc:
+        return None, str(exc)
+    try:
+        child.wait(time.monotonic() + 10)
+        report = child.report()
+        err = child.tail("stderr")[0].strip().splitlines()
+        return report, (err[-1] if err else f"exit code {child.proc.returncode}")
+    finally:
+        child.cleanup()
+
+
+def classify(child: Child, finished: bool) -> tuple[str, int | None, str]:
+    """(status, exit_code, detail) for a finished or killed child."""
+    rc = child.proc.returncode
+    if not finished:
+        return "timeout", rc, "wall-clock timeout"
+    sig = -rc if rc < 0 else (rc - 128 if child.info.bwrap and rc > 128 else 0)
+    err = child.tail("stderr")[0]
+    if rc == CONFINE_FAILED and "sdbench-sandbox: could not apply" in err:
+        return "error", rc, "sandbox layer failed to apply: " + err.strip().splitlines()[-1]
+    if sig == signal.SIGXCPU:
+        return "timeout", rc, "CPU time limit"
+    if sig:
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        return "killed", rc, f"killed by {name}"
+    if rc != 0 and "MemoryError" in err:
+        return "memory", rc, "memory limit"
+    if rc != 0:
+        return "error", rc, f"exit code {rc}"
+    return "ok", rc, ""
+
+
+def run_program(source: str, *, stdin: str | bytes | None = None, timeout: float = 10.0,
+                memory_mb: int = 512) -> RunResult:
+    """Run `source` as ``__main__`` in a fresh sandbox; never raises for anything the program does."""
+    limits = Limits(timeout=timeout, memory_mb=memory_mb)
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    t0 = time.monotonic()
+    child = start("run", {"prog.py": source}, limits, stdin=data, extra={"program": "prog.py"})
+    try:
+        finished = child.wait(t0 + timeout)
+        duration = time.monotonic() - t0
+        status, rc, detail = classify(child, finished)
+        out, nout = child.tail("stdout")
+        err, _ = child.tail("stderr")
+        return RunResult(status=status, exit_code=rc, duration_s=round(duration, 4), stdout_tail=out,
+                         stderr_tail=err, layers=child.info.active(), stdout_bytes=nout, detail=detail)
+    finally:
+        child.cleanup()

@@ -1,0 +1,7 @@
+# expect-run: timeout
+def f(x):
+    return 2 * x
+
+
+while True:
+    pass

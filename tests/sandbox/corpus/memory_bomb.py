@@ -1,0 +1,5 @@
+# expect-run: memory killed
+# Grows without bound: RLIMIT_AS turns it into a MemoryError.
+chunks = []
+while True:
+    chunks.append(bytearray(50 * 1024 * 1024))

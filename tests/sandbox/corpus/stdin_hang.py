@@ -1,0 +1,6 @@
+# expect-run: error
+x = input()
+
+
+def f(x):
+    return 2 * x

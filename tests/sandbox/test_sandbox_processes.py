@@ -1,0 +1,89 @@
+"""Process containment: nothing a program starts outlives its run, and each run is its own uid/cgroup.
+
+Uses the low-level `runner.start` so the test knows the run's uid and cgroup. Run:
+``pytest tests/sandbox/test_sandbox_processes.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from sdbench.sandbox import run_program, sandbox_info
+from sdbench.sandbox.runner import Limits, start
+
+ESCAPES = {
+    "fork_bomb": "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+    "setsid_double_fork": "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+                          "        time.sleep(600)\n    os._exit(0)\ntime.sleep(600)\n",
+    "threads": "import threading, time\nfor _ in range(8):\n"
+               "    threading.Thread(target=time.sleep, args=(600,)).start()\n",
+}
+
+
+def processes_of(uid: int) -> list[str]:
+    """Live (not zombie) processes of `uid`, as "pid state"."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = dict(line.split(":", 1) for line in Path(f"/proc/{entry}/status").read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if int(fields["Uid"].split()[0]) == uid and not fields["State"].strip().startswith(("Z", "X")):
+            found.append(f"{entry} {fields['State'].strip()}")
+    return found
+
+
+def settle(uid: int, seconds: float = 3.0) -> list[str]:
+    """Processes of `uid` still alive after giving SIGKILLed ones time to finish exiting."""
+    deadline = time.monotonic() + seconds
+    while (left := processes_of(uid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+@pytest.mark.parametrize("name", sorted(ESCAPES))
+def test_nothing_survives_the_run(name: str) -> None:
+    child = start("run", {"prog.py": ESCAPES[name]}, Limits(timeout=1.5), extra={"program": "prog.py"})
+    try:
+        finished = child.wait(time.monotonic() + 1.5)
+        assert not finished
+    finally:
+        child.cleanup()
+    if child.uid is not None:
+        assert settle(child.uid) == []
+    if child.cgroup is not None:
+        assert not child.cgroup.exists()
+    assert not child.run_dir.exists()
+
+
+def test_run_is_inside_its_cgroup() -> None:
+    info = sandbox_info()
+    if info.cgroup_base is None:
+        pytest.skip(info.layers["cgroup"].detail)
+    child = start("run", {"prog.py": "import time\ntime.sleep(30)\n"}, Limits(timeout=5), extra={"program": "prog.py"})
+    try:
+        assert child.cgroup is not None
+        assert (child.cgroup / "pids.max").read_text().strip() == str(Limits().nproc)
+        deadline = time.monotonic() + 5
+        while not (child.cgroup / "cgroup.procs").read_text().split() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (child.cgroup / "cgroup.procs").read_text().split()
+    finally:
+        child.cleanup()
+
+
+def test_fresh_uid_per_run() -> None:
+    info = sandbox_info()
+    if not info.layers["uid"].active:
+        pytest.skip(info.layers["uid"].detail)
+    uids = {run_program("import os\nprint(os.getuid(), os.geteuid(), os.getgroups())").stdout_tail for _ in range(2)}
+    assert len(uids) == 2
+    for line in uids:
+        uid, euid, groups = line.split(" ", 2)
+        assert uid == euid and int(uid) >= 1_000_000 and groups.strip() == "[]"
