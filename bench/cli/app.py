@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from sdbench.cli import leaderboard, pretrain, run, strategies, tasks
+from sdbench.cli import leaderboard, pretrain, run, sandbox, strategies, tasks
 
 app = typer.Typer(name="sdbench", no_args_is_help=True, add_completion=False,
                   help="Benchmark demonstration strategies for on-policy self-distillation.")
@@ -17,4 +17,5 @@ app.command("run")(run.run_command)
 app.command("pretrain")(pretrain.pretrain_command)
 app.add_typer(strategies.app, name="strategies")
 app.add_typer(tasks.app, name="tasks")
+app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(leaderboard.app, name="leaderboard")
