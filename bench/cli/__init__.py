@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> None:
     if "--debug" in args:
         args.remove("--debug")
     try:
-        app(args=args, prog_name="sdbench", standalone_mode=False)
+        code = app(args=args, prog_name="sdbench", standalone_mode=False)
+        if isinstance(code, int) and code != 0:   # typer.Exit(n) comes back as a return value here
+            sys.exit(code)
     except UserError as err:
         if debug:
             raise

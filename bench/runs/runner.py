@@ -82,6 +82,7 @@ def run_suite(config: RunConfig, console: Console | None = None, *, force_new: b
     cells = plan_cells(config)
     with store.lock(), _terminate_as_interrupt():
         _claim_run_dir(config, store)
+        store.validate()
         atomic_write_json(store.root / "provenance.json", collect_provenance(config, strategies))
         console.print(f"sdbench run: {len(cells)} cells ({len(config.strategies)} strategies x "
                       f"{len(config.tasks)} tasks x {config.seeds} seeds, profile {config.profile}) -> {store.root}")

@@ -84,6 +84,12 @@ class RunStore:
         finally:
             os.close(fd)   # closing releases the lock
 
+    def validate(self) -> int:
+        """Read every record (a corrupt or foreign one is a UserError) and drop stale temp files."""
+        for tmp in [*self.cells.glob(".*.tmp"), *self.samples.glob(".*.tmp"), *self.root.glob(".*.tmp")]:
+            tmp.unlink(missing_ok=True)   # a write interrupted by a kill; the rename never happened
+        return sum(1 for _ in self.records())
+
     def checkpoint_path(self, key: str) -> Path:
         return self.root / "checkpoints" / f"{key}.pt"
 
