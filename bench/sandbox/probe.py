@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sdbench.sandbox import _confine
 
-CHILD_DIR = os.path.dirname(os.path.abspath(__file__))
+CHILD_DIR = os.path.dirname(os.path.realpath(__file__))
 LAYERS = ("process", "env", "setsid", "rlimits", "timeout", "bwrap", "pidns", "netns", "uid", "nproc",
           "cgroup", "landlock", "seccomp")
 CGROUP_DIR = "sdbench-sandbox"

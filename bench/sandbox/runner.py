@@ -77,11 +77,17 @@ class Child:
     def file(self, name: str) -> Path:
         return self.run_dir / name
 
+    def _kill_group(self) -> None:
+        # Only while the leader is unreaped: a zombie still holds its pid, so the group id is ours.
+        if self.proc.returncode is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """SIGKILL everything the run started: its group, its cgroup, and (no PID namespace) its uid."""
+        self._kill_group()
         if self.cgroup is not None:
             _kill_cgroup(self.cgroup)
         if self.info.bwrap is None and self.uid is not None:
@@ -90,31 +96,38 @@ class Child:
                            env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            check=False)
 
-    def wait(self, deadline: float) -> bool:
-        """Wait until the deadline; False (after killing everything) when it passed."""
+    def _exited_by(self, deadline: float) -> bool:
         try:
             pidfd = os.pidfd_open(self.proc.pid)
-        except OSError:  # pre-5.3 kernel: Popen.wait polls with growing sleeps instead
-            pidfd = None
+        except OSError:  # pre-5.3 kernel: Popen.wait polls (and reaps) instead
+            try:
+                self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                return True
+            except subprocess.TimeoutExpired:
+                return False
         try:
-            if pidfd is not None:
-                poller = select.poll()  # not select(): the harness may hold more than FD_SETSIZE fds
-                poller.register(pidfd, select.POLLIN)
-                poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
-            self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            return True
-        except subprocess.TimeoutExpired:
-            self.kill()
-            self.proc.wait()
-            return False
+            poller = select.poll()  # not select(): the harness may hold more than FD_SETSIZE fds
+            poller.register(pidfd, select.POLLIN)
+            return bool(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
         finally:
-            if pidfd is not None:
-                os.close(pidfd)
+            os.close(pidfd)
+
+    def wait(self, deadline: float) -> bool:
+        """Wait for the child until the deadline; False (after killing everything) when it passed.
+
+        Either way the rest of its process group is killed before the leader is reaped."""
+        finished = self._exited_by(deadline)
+        if finished:
+            self._kill_group()
+        else:
+            self.kill()
+        self.proc.wait()
+        return finished
 
     def cleanup(self) -> None:
+        """Kill whatever is left, reap, and remove the run's directory, cgroup and uid reservation."""
         self.kill()
-        if self.proc.poll() is None:
-            self.proc.wait()
+        self.proc.wait()
         shutil.rmtree(self.run_dir, ignore_errors=True)
         if self.uid is not None:
             with _uids_lock:
@@ -208,6 +221,8 @@ def _bwrap_argv(info: SandboxInfo, inputs: dict[str, Path]) -> list[str]:
             argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         argv += ["--unshare-user"]
+    # /tmp first: a runtime root below /tmp (a venv there, say) is bound on top of it, not hidden by it.
+    argv += ["--perms", "1777", "--size", str(TMPFS_MB << 20), "--tmpfs", "/tmp"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
             argv += ["--symlink", os.readlink(top), top]
@@ -224,9 +239,8 @@ def _bwrap_argv(info: SandboxInfo, inputs: dict[str, Path]) -> list[str]:
         argv += ["--ro-bind", root, root]
     for extra in ("/etc/ld.so.cache", "/etc/localtime"):
         argv += ["--ro-bind-try", extra, extra]
-    argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", str(TMPFS_MB << 20),
-             "--tmpfs", "/tmp", "--chdir", "/tmp", "--setenv", "HOME", "/tmp", "--setenv", "PATH", "/usr/bin:/bin",
-             "--setenv", "LANG", "C.UTF-8"]
+    argv += ["--dev", "/dev", "--proc", "/proc", "--chdir", "/tmp", "--setenv", "HOME", "/tmp",
+             "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8"]
     for name, src in inputs.items():
         argv += ["--ro-bind", str(src), f"/tmp/{name}"]
     return argv
