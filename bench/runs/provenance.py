@@ -67,8 +67,18 @@ def task_data_hash(task_name: str, config: RunConfig) -> str:
     return digest.hexdigest()
 
 
+def sandbox_layers() -> dict[str, Any] | None:
+    """The sandbox layers in force on this machine (every execution of generated code uses them)."""
+    try:
+        from sdbench.sandbox import sandbox_info
+    except ImportError:
+        return None
+    return sandbox_info().to_dict()
+
+
 def collect(config: RunConfig, strategies: list[dict[str, Any]]) -> dict[str, Any]:
     import sdbench
+    from sdbench.task import TASKS
 
     return {
         "sdbench_version": sdbench.__version__,
@@ -76,7 +86,10 @@ def collect(config: RunConfig, strategies: list[dict[str, Any]]) -> dict[str, An
         "config_hash": config.config_hash(),
         "seeds": list(range(config.seeds)),
         "strategies": strategies,
-        "tasks": {name: {"data_sha256": task_data_hash(name, config)} for name in config.tasks},
+        "tasks": {name: {**TASKS.entry(name).provenance, "data_sha256": task_data_hash(name, config)}
+                  for name in config.tasks},
+        "model_override": config.model,
+        "sandbox": sandbox_layers(),
         "libraries": {name: _version(name) for name in LIBRARIES},
         "hardware": hardware(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
