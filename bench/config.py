@@ -109,6 +109,8 @@ class RunConfig(_Strict):
     out: str | None = None
     model: str | None = Field(default=None, description="hub id or local path replacing each task's base model")
     data_path: str | None = Field(default=None, description="local dataset file/dir for real-data tasks")
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = Field(default=None, description="Ray cluster address (default: start a local one)")
     workers: int = Field(default=2, ge=1, le=256)
     threads_per_worker: int = Field(default=1, ge=1, le=256)
     training: TrainingConfig
@@ -120,7 +122,7 @@ class RunConfig(_Strict):
 
     def config_hash(self) -> str:
         """Hash of everything that determines results (not where they go or how many workers)."""
-        data = self.model_dump(mode="json", exclude={"out", "workers", "name"})
+        data = self.model_dump(mode="json", exclude={"out", "workers", "name", "executor", "ray_address"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

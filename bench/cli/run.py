@@ -27,6 +27,8 @@ def run_command(
     out: str | None = typer.Option(None, "--out", help="run directory (default runs/<name>)"),
     name: str | None = typer.Option(None, "--name", help="run name"),
     workers: int | None = typer.Option(None, "--workers", help="parallel worker processes"),
+    executor: str | None = typer.Option(None, "--executor", help="local | ray"),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address"),
     model: str | None = typer.Option(None, "--model", help="hub id or local model dir (default: each task's)"),
     data_path: str | None = typer.Option(None, "--data-path", help="local data for real-data tasks"),
     loss_impl: str | None = typer.Option(None, "--loss-impl", help="fused | reference"),
@@ -38,7 +40,7 @@ def run_command(
 
     file_data = read_config_file(config) if config else {}
     overrides = {"tasks": _split(tasks), "strategies": _split(strategies), "seeds": seeds, "profile": profile,
-                 "out": out, "name": name, "workers": workers, "model": model, "data_path": data_path}
+                 "out": out, "name": name, "workers": workers, "executor": executor, "ray_address": ray_address, "model": model, "data_path": data_path}
     if loss_impl is not None:
         training = dict(file_data.get("training") or {})
         training["loss_impl"] = loss_impl

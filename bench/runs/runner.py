@@ -87,7 +87,12 @@ def run_suite(config: RunConfig, console: Console | None = None, *, force_new: b
         console.print(f"sdbench run: {len(cells)} cells ({len(config.strategies)} strategies x "
                       f"{len(config.tasks)} tasks x {config.seeds} seeds, profile {config.profile}) -> {store.root}")
         try:
-            execute(config, cells, store, console)
+            if config.executor == "ray":
+                from sdbench.runs.ray_executor import execute_ray
+
+                execute_ray(config, cells, store, console)
+            else:
+                execute(config, cells, store, console)
         except KeyboardInterrupt:
             done = sum(store.has_record(c.key) for c in cells)
             console.print(f"[yellow]interrupted[/yellow]: {done} of {len(cells)} cells are finished and saved; "
