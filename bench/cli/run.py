@@ -40,7 +40,8 @@ def run_command(
 
     file_data = read_config_file(config) if config else {}
     overrides = {"tasks": _split(tasks), "strategies": _split(strategies), "seeds": seeds, "profile": profile,
-                 "out": out, "name": name, "workers": workers, "executor": executor, "ray_address": ray_address, "model": model, "data_path": data_path}
+                 "out": out, "name": name, "workers": workers, "executor": executor, "ray_address": ray_address,
+                 "model": model, "data_path": data_path}
     if loss_impl is not None:
         training = dict(file_data.get("training") or {})
         training["loss_impl"] = loss_impl
