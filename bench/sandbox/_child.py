@@ -248,9 +248,10 @@ def mode_judge(cfg: dict) -> dict:
             raise RemoteError(f"{name}: {text}")
         raise cls(text)
 
+    import ast
+
     with open(cfg["tests"], encoding="utf-8") as fh:
-        tests = fh.read()
-    code = compile(tests, "tests.py", "exec", dont_inherit=True)
+        tree = ast.parse(fh.read(), "tests.py")
     namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
     for name in cfg["names"]:
         if name in cfg["modules"]:  # a stdlib module the tests use without importing it
@@ -264,18 +265,28 @@ def mode_judge(cfg: dict) -> dict:
         except NameError:
             pass
         except BaseException as exc:  # noqa: BLE001
-            return {"passed": False, "error": f"{type(exc).__name__}: {exc}", "line": 0}
-    try:
-        exec(code, namespace)
-    except BaseException as exc:  # noqa: BLE001 - any escape is a failed test
-        import traceback
+            return {"passed": False, "error": f"{type(exc).__name__}: {exc}", "line": 0, "tests_passed": 0}
+    # Top-level statements one by one: a failing assert (or bare call such as `check(f)`) is counted
+    # and the next one still runs; a failing setup statement (import, def, assignment) ends the run.
+    passed, error, line = 0, None, 0
+    for stmt in tree.body:
+        is_test = isinstance(stmt, (ast.Assert, ast.Expr))
+        try:
+            exec(compile(ast.Module([stmt], []), "tests.py", "exec", dont_inherit=True), namespace)
+        except BaseException as exc:  # noqa: BLE001 - any escape is a failed test
+            if error is None:
+                import traceback
 
-        line = 0
-        for frame, lineno in traceback.walk_tb(exc.__traceback__):
-            if frame.f_code.co_filename == "tests.py":
-                line = lineno
-        return {"passed": False, "error": f"{type(exc).__name__}: {str(exc)[:500]}", "line": line}
-    return {"passed": True}
+                line = stmt.lineno
+                for frame, lineno in traceback.walk_tb(exc.__traceback__):
+                    if frame.f_code.co_filename == "tests.py":
+                        line = lineno
+                error = f"{type(exc).__name__}: {str(exc)[:500]}"
+            if not is_test or isinstance(exc, RemoteGone):
+                break
+            continue
+        passed += is_test
+    return {"passed": error is None, "error": error or "", "line": line, "tests_passed": passed}
 
 
 def main() -> None:

@@ -32,7 +32,10 @@ from sdbench.sandbox.runner import Child, Limits, classify, start
 
 @dataclass(frozen=True)
 class Verdict:
-    """`status`: pass | fail | error (program crashed before serving) | timeout | memory | killed."""
+    """`status`: pass | fail | error (program crashed before serving) | timeout | memory | killed.
+
+    `passed` is the verdict; `tests_passed`/`tests_total` count top-level test statements for partial
+    credit (0 passed when the run timed out, since the judge is killed before it reports)."""
 
     passed: bool
     status: str
@@ -42,6 +45,8 @@ class Verdict:
     stderr_tail: str
     layers: tuple[str, ...]
     exit_code: int | None = None
+    tests_passed: int = 0     # top-level asserts / bare calls (e.g. `check(f)`) that ran clean
+    tests_total: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -117,7 +122,8 @@ def run_tests(program: str, tests: str, *, timeout: float = 10.0, memory_mb: int
             prog.proc.wait()
         duration = time.monotonic() - t0
         report = judge.report() if judge_done else None
-        return _verdict(prog, judge, report, judge_done, prog_done, round(duration, 4))
+        total = sum(isinstance(stmt, (ast.Assert, ast.Expr)) for stmt in tree.body)
+        return _verdict(prog, judge, report, judge_done, prog_done, round(duration, 4), total)
     finally:
         for fd in (req_r, req_w, resp_r, resp_w):
             if fd >= 0:
@@ -128,11 +134,13 @@ def run_tests(program: str, tests: str, *, timeout: float = 10.0, memory_mb: int
 
 
 def _verdict(prog: Child, judge: Child, report: dict[str, Any] | None, judge_done: bool, prog_done: bool,
-             duration: float) -> Verdict:
+             duration: float, total: int) -> Verdict:
     out, _ = prog.tail("stdout")
     err, _ = prog.tail("stderr")
+    npassed = report.get("tests_passed") if isinstance(report, dict) else 0
     common = {"duration_s": duration, "stdout_tail": out, "stderr_tail": err, "layers": prog.info.active(),
-              "exit_code": prog.proc.returncode}
+              "exit_code": prog.proc.returncode, "tests_total": total,
+              "tests_passed": npassed if type(npassed) is int and 0 <= npassed <= total else 0}
     if judge_done and isinstance(report, dict) and report.get("passed") is True:
         return Verdict(passed=True, status="pass", detail="", **common)
     if not judge_done:

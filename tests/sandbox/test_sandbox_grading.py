@@ -75,6 +75,19 @@ def test_bad_programs_fail(name: str, program: str, tests: str, status: str, det
     assert detail in verdict.detail + verdict.stderr_tail, verdict
 
 
+def test_partial_credit() -> None:
+    program = "def f(x):\n    return 2 * x if x < 5 else 0\n"
+    tests = "import math\nassert f(1) == 2\nassert f(9) == 18\nassert f(2) == 4\nK = 3\nassert f(K) == 6\n"
+    verdict = run_tests(program, tests)
+    assert not verdict.passed and verdict.status == "fail"
+    assert (verdict.tests_passed, verdict.tests_total) == (3, 4)
+    assert "line 3" in verdict.detail
+    good = run_tests("def f(x):\n    return 2 * x\n", tests)
+    assert good.passed and (good.tests_passed, good.tests_total) == (4, 4)
+    dead = run_tests("import os\ndef f(x):\n    os._exit(0)\n", tests)
+    assert (dead.passed, dead.tests_passed) == (False, 0)
+
+
 def test_tests_must_parse() -> None:
     with pytest.raises(SyntaxError):
         run_tests("def f(): pass", "assert f( ==")

@@ -87,3 +87,16 @@ def test_fresh_uid_per_run() -> None:
     for line in uids:
         uid, euid, groups = line.split(" ", 2)
         assert uid == euid and int(uid) >= 1_000_000 and groups.strip() == "[]"
+
+
+def test_concurrent_runs_from_threads() -> None:
+    """A grading pool: runs from several threads at once stay separate (own uid, cgroup, files)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sdbench.sandbox import run_tests
+
+    def grade(i: int) -> bool:
+        return run_tests(f"def f(x):\n    return x + {i}\n", f"assert f(1) == {1 + i}\n", timeout=20).passed
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(grade, range(8)))
