@@ -61,10 +61,10 @@ def confine(cfg: dict, strict: bool) -> dict[str, str]:
     if cfg.get("landlock"):
         ll = cfg["landlock"]
         steps.append(("landlock", lambda: _confine.apply_landlock(ll["read"], ll["write"], ll["rw_files"])))
-    if cfg.get("seccomp"):
-        steps.append(("seccomp", lambda: _confine.apply_seccomp(cfg["seccomp"] == "metadata")))
     rl = cfg["rlimits"]
     steps.append(("rlimits", lambda: _confine.apply_rlimits(**rl)))
+    if cfg.get("seccomp"):
+        steps.append(("seccomp", lambda: _confine.apply_seccomp(cfg["seccomp"] == "metadata")))
     for name, step in steps:
         try:
             result = step()

@@ -27,6 +27,7 @@ _RULE_PATH_BENEATH = 1
 
 _EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 _FS_ABI1 = (1 << 13) - 1          # EXECUTE .. MAKE_SYM
+_MAKE_CHAR, _MAKE_BLOCK = 1 << 6, 1 << 11
 _REFER, _TRUNCATE, _IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 _FILE_ONLY = _EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE | _IOCTL_DEV
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1, 2
@@ -88,7 +89,7 @@ def apply_landlock(read_paths: list[str], write_paths: list[str], rw_files: list
     try:
         rules = [(p, _EXECUTE | _READ_FILE | _READ_DIR) for p in read_paths]
         rules += [(p, _READ_FILE | _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0)) for p in rw_files]
-        rules += [(p, fs) for p in write_paths]
+        rules += [(p, fs & ~(_MAKE_CHAR | _MAKE_BLOCK)) for p in write_paths]  # no device nodes
         for path, access in rules:
             try:
                 pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -140,6 +141,16 @@ _METADATA: dict[str, tuple[int | None, int | None]] = {
 _CLONE, _CLONE3 = (56, 220), (435, 435)
 # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME
 _CLONE_NS_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x80
+# Calls allowed only on the calling process itself: argument `index` (a pid) must be 0. Without them a
+# sandbox that is still root could lower the harness's rlimits (prlimit64) or pin/renice it.
+_SELF_ONLY: dict[str, tuple[int, int, int]] = {  # name -> (x86_64, aarch64, arg index)
+    "prlimit64": (302, 261, 0), "sched_setaffinity": (203, 122, 0), "sched_setscheduler": (144, 119, 0),
+    "sched_setparam": (142, 118, 0), "sched_setattr": (314, 274, 0), "migrate_pages": (256, 238, 0),
+    "move_pages": (279, 239, 0), "setpriority": (141, 140, 1),  # also needs which == PRIO_PROCESS
+}
+_ALWAYS_DENIED_EXTRA: dict[str, tuple[int | None, int | None]] = {
+    "mknod": (133, None), "mknodat": (259, 33), "ioprio_set": (251, 30),
+}
 _EPERM, _ENOSYS = 1, 38
 _RET_ALLOW, _RET_ERRNO, _RET_KILL_PROCESS = 0x7FFF0000, 0x00050000, 0x80000000
 _LD_W_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
@@ -160,32 +171,59 @@ def seccomp_filter(metadata: bool = False) -> bytes:
     arch = seccomp_arch()
     col = 0 if arch == "x86_64" else 1
     nrs = {v[col] for v in _DENIED.values()} | (set(_X86_ONLY.values()) if col == 0 else set())
+    nrs |= {nr for v in _ALWAYS_DENIED_EXTRA.values() if (nr := v[col]) is not None}
     if metadata:
         nrs |= {nr for v in _METADATA.values() if (nr := v[col]) is not None}
-    denied = sorted(nrs)
-    ins: list[tuple[int, int, int, int]] = []
+    ins: list[tuple[int, int, int | str, int | str]] = []   # (code, k, jump-if-true, jump-if-false)
+    labels: dict[str, int] = {}
 
-    def op(code: int, k: int, jt: int = 0, jf: int = 0) -> None:
-        ins.append((code, jt, jf, k))
+    def op(code: int, k: int, jt: int | str = 0, jf: int | str = 0) -> None:
+        ins.append((code, k, jt, jf))
+
+    def label(name: str) -> None:
+        labels[name] = len(ins)
+
+    def arg_lo(index: int) -> int:        # offset of args[index]'s low word in struct seccomp_data
+        return 16 + 8 * index
 
     op(_LD_W_ABS, 4)                                   # seccomp_data.arch
-    op(_JEQ, _AUDIT_ARCH[arch], 1, 0)
-    op(_RET, _RET_KILL_PROCESS)
+    op(_JEQ, _AUDIT_ARCH[arch], 0, "kill")
     op(_LD_W_ABS, 0)                                   # seccomp_data.nr
     if col == 0:
-        op(_JGE, 0x40000000, 0, 1)                     # x32 ABI: refuse outright
-        op(_RET, _RET_ERRNO | _EPERM)
-    op(_JEQ, _CLONE3[col], 0, 1)
-    op(_RET, _RET_ERRNO | _ENOSYS)                     # glibc falls back to clone()
-    op(_JEQ, _CLONE[col], 0, 3)
-    op(_LD_W_ABS, 16)                                  # args[0] low word: clone flags
-    op(_JSET, _CLONE_NS_FLAGS, 1 + len(denied) + 1, 0)
+        op(_JGE, 0x40000000, "eperm", 0)               # x32 ABI: refuse outright
+    op(_JEQ, _CLONE3[col], "enosys", 0)                # glibc falls back to clone()
+    op(_JEQ, _CLONE[col], "clone", 0)
+    for name, (*nr_by_arch, index) in _SELF_ONLY.items():
+        op(_JEQ, nr_by_arch[col], "setpriority" if name == "setpriority" else f"self{index}", 0)
+    for nr in sorted(nrs):
+        op(_JEQ, nr, "eperm", 0)
     op(_RET, _RET_ALLOW)
-    for i, nr in enumerate(denied):
-        op(_JEQ, nr, len(denied) - i, 0)
+    label("clone")
+    op(_LD_W_ABS, arg_lo(0))                           # clone flags
+    op(_JSET, _CLONE_NS_FLAGS, "eperm", "allow")
+    label("setpriority")
+    op(_LD_W_ABS, arg_lo(0))                           # which must be PRIO_PROCESS (0)
+    op(_JEQ, 0, "self1", "eperm")
+    for index in (0, 1):
+        label(f"self{index}")
+        op(_LD_W_ABS, arg_lo(index))                   # pid_t: the kernel reads the low word only
+        op(_JEQ, 0, "allow", "eperm")
+    label("allow")
     op(_RET, _RET_ALLOW)
+    label("eperm")
     op(_RET, _RET_ERRNO | _EPERM)
-    return b"".join(struct.pack("=HBBI", c, jt, jf, k) for c, jt, jf, k in ins)
+    label("enosys")
+    op(_RET, _RET_ERRNO | _ENOSYS)
+    label("kill")
+    op(_RET, _RET_KILL_PROCESS)
+
+    out = []
+    for i, (code, k, jt, jf) in enumerate(ins):
+        offsets = [labels[j] - i - 1 if isinstance(j, str) else j for j in (jt, jf)]
+        if not all(0 <= o <= 255 for o in offsets):
+            raise ValueError(f"BPF jump out of range at {i}")
+        out.append(struct.pack("=HBBI", code, offsets[0], offsets[1], k))
+    return b"".join(out)
 
 
 def apply_seccomp(metadata: bool = False) -> int:
