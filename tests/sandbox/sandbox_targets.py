@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import socket
 import subprocess
 from dataclasses import dataclass, field
@@ -46,6 +47,11 @@ class Targets:
                 return n
             conn.close()
             n += 1
+
+    def harness_state(self) -> tuple[object, ...]:
+        """What a sandbox could degrade without signals: our rlimits, CPU affinity and niceness."""
+        return (resource.getrlimit(resource.RLIMIT_NOFILE), os.sched_getaffinity(0),
+                os.getpriority(os.PRIO_PROCESS, 0), os.getpriority(os.PRIO_PROCESS, self.victim.pid))
 
     def victim_ok(self) -> bool:
         if self.victim.poll() is not None:

@@ -45,6 +45,7 @@ def test_all_layers_active_here() -> None:
 def test_contained(path: Path, targets: Targets) -> None:
     source = targets.render(path.read_text())
     before = targets.snapshot()
+    harness = targets.harness_state()
 
     result = run_program(source, timeout=TIMEOUT, memory_mb=256)
     verdict = run_tests(source, TESTS, timeout=TIMEOUT, memory_mb=256)
@@ -55,10 +56,11 @@ def test_contained(path: Path, targets: Targets) -> None:
     assert targets.snapshot() == before, "files outside the sandbox changed"
     assert targets.connections() == 0, "a connection reached the host's loopback"
     assert targets.victim_ok(), "the victim process was killed or stopped"
+    assert targets.harness_state() == harness, "the harness's rlimits, affinity or priority changed"
     assert targets.signals == [], f"the harness received signals {targets.signals}"
     output = result.stdout_tail + result.stderr_tail + verdict.stdout_tail + verdict.stderr_tail
     assert targets.secret not in output, "the harness's secret leaked"
-    for marker in ("WROTE", "CONNECTED", "SOCKETPAIR", "READ /etc/shadow", "MEM"):
+    for marker in ("WROTE", "CONNECTED", "SOCKETPAIR", "READ /etc/shadow", "MEM", "CHANGED", "READ DEVICE"):
         assert marker not in output, output
 
 
