@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import typer
 
-from sdbench.cli import leaderboard, pretrain, run, sandbox, strategies, tasks
+from sdbench.cli import leaderboard, pretrain, run, sandbox, strategies, tasks, verify
 
 app = typer.Typer(name="sdbench", no_args_is_help=True, add_completion=False,
                   help="Benchmark demonstration strategies for on-policy self-distillation.")
 
 app.command("run")(run.run_command)
 app.command("pretrain")(pretrain.pretrain_command)
+app.command("verify")(verify.verify_command)
 app.add_typer(strategies.app, name="strategies")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(sandbox.app, name="sandbox")
