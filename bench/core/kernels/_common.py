@@ -29,7 +29,6 @@ class DivergenceConfig:
     combine: str = "mixture"
     estimator: str = "full"
     topk: int | None = None
-    entropy_coef: float = 0.0
     reduction: str = "mean"
 
 
@@ -41,7 +40,6 @@ def make_config(
     combine: str,
     estimator: str,
     topk: int | None,
-    entropy_coef: float,
     reduction: str,
     vocab_size: int,
     has_targets: bool,
@@ -79,7 +77,6 @@ def make_config(
         combine=combine,
         estimator=estimator,
         topk=topk if estimator == "topk" else None,
-        entropy_coef=float(entropy_coef),
         reduction=reduction,
     )
 
@@ -88,37 +85,67 @@ def as_teacher_stack(teacher_hidden: torch.Tensor, n_tokens: int, hidden: int) -
     """Return teacher hidden states as [M, N, H] (a view; [N, H] means M = 1)."""
     t = teacher_hidden.unsqueeze(0) if teacher_hidden.dim() == 2 else teacher_hidden
     if t.dim() != 3 or t.shape[1] != n_tokens or t.shape[2] != hidden:
-        raise ValueError(f"teacher_hidden must be [N, H] or [M, N, H] with N={n_tokens}, H={hidden}; got {tuple(teacher_hidden.shape)}")
+        raise ValueError(
+            f"teacher_hidden must be [N, H] or [M, N, H] with N={n_tokens}, H={hidden};"
+            f" got {tuple(teacher_hidden.shape)}"
+        )
     return t
 
 
-def teacher_weight_vector(teacher_weights: torch.Tensor | None, m: int) -> list[float]:
-    """Normalized per-context weights w_j (sum 1) as Python floats; uniform when None."""
+def teacher_weight_matrix(
+    teacher_weights: torch.Tensor | None, m: int, n: int, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """Per-token context weights [M, N], each column normalized to sum 1 (uniform when None).
+
+    teacher_weights may be [M] (shared by all tokens) or [M, N] (per token: rollouts with fewer
+    demonstrations give their missing contexts weight 0)."""
     if teacher_weights is None:
-        return [1.0 / m] * m
-    w = torch.as_tensor(teacher_weights, dtype=torch.float64).detach().cpu().flatten()
-    if w.numel() != m:
-        raise ValueError(f"teacher_weights has {w.numel()} entries for {m} teacher contexts")
-    if bool((w < 0).any()) or not float(w.sum()) > 0.0:
-        raise ValueError("teacher_weights must be non-negative with a positive sum")
-    w = w / w.sum()
-    return [float(x) for x in w]
+        return torch.full((m, n), 1.0 / m, dtype=dtype, device=device)
+    w = torch.as_tensor(teacher_weights).detach().to(device=device, dtype=torch.float64)
+    if w.dim() == 1:
+        if w.numel() != m:
+            raise ValueError(f"teacher_weights has {w.numel()} entries for {m} teacher contexts")
+        w = w.view(m, 1).expand(m, n)
+    elif tuple(w.shape) != (m, n):
+        raise ValueError(f"teacher_weights must be [M] or [M, N] = [{m}, {n}]; got {tuple(w.shape)}")
+    total = w.sum(0)
+    if bool((w < 0).any()) or not bool((total > 0).all()):
+        raise ValueError("teacher_weights must be non-negative with a positive sum for every token")
+    return (w / total).to(dtype).contiguous()
+
+
+def entropy_vector(
+    entropy_coef: float | torch.Tensor, n: int, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor | None:
+    """Per-token entropy coefficients [N], or None when the bonus is off everywhere."""
+    if isinstance(entropy_coef, torch.Tensor):
+        lam = entropy_coef.detach().to(device=device, dtype=dtype).flatten()
+        if lam.numel() == 1:
+            lam = lam.expand(n)
+        if lam.numel() != n:
+            raise ValueError(f"entropy_coef has {lam.numel()} entries for {n} tokens")
+        return lam.contiguous() if bool((lam != 0).any()) else None
+    return None if entropy_coef == 0.0 else torch.full((n,), float(entropy_coef), dtype=dtype, device=device)
 
 
 def token_scales(
-    token_weights: torch.Tensor | None, n_tokens: int, reduction: str, device: torch.device
+    token_weights: torch.Tensor | None,
+    n_tokens: int,
+    reduction: str,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, float]:
-    """Per-token weights w_i (fp32 [N]) and the mean denominator.
+    """Per-token weights w_i ([N], dtype) and the mean denominator.
 
     mean = sum_i w_i * loss_i / max(1, #{i : w_i != 0}): zero-weight tokens are padding and do not
     count; signed or fractional weights count as one token each. Without token_weights the
     denominator is N.
     """
     if token_weights is None:
-        w = torch.ones(n_tokens, dtype=torch.float32, device=device)
+        w = torch.ones(n_tokens, dtype=dtype, device=device)
         denom = float(n_tokens)
     else:
-        w = token_weights.detach().to(device=device, dtype=torch.float32).flatten()
+        w = token_weights.detach().to(device=device, dtype=dtype).flatten()
         if w.numel() != n_tokens:
             raise ValueError(f"token_weights has {w.numel()} entries for {n_tokens} tokens")
         denom = float((w != 0).sum().item())
