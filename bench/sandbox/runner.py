@@ -92,9 +92,10 @@ class Child:
             _kill_cgroup(self.cgroup)
         if self.info.bwrap is None and self.uid is not None:
             # No PID namespace: also kill anything of this run's uid that left the group (setsid).
-            subprocess.run(["kill", "-s", "KILL", "--", "-1"], user=self.uid, group=self.uid, extra_groups=[],
-                           env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           check=False)
+            # kill(-1) reaches every process the caller may signal (all of this uid), except itself.
+            subprocess.run([sys.executable, "-I", "-S", "-c", "import os; os.kill(-1, 9)"], user=self.uid,
+                           group=self.uid, extra_groups=[], env={}, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=False)
 
     def _exited_by(self, deadline: float) -> bool:
         try:
