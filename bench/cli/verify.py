@@ -22,7 +22,7 @@ from typing import Any
 
 import typer
 
-INDEX_SIZES = (64, 512, 4096)   # tasks without all_problems(): problems indexed per split, growing
+INDEX_SIZES = (64, 1024)   # tasks without all_problems(): problems indexed per split, growing
 
 
 def read_samples(path: Path) -> list[tuple[str, str]]:
