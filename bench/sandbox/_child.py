@@ -11,7 +11,8 @@ code 121 (fail closed). Modes:
   stay quiet), then answer the judge's requests on two pipe fds: look up a global, call a
   reference, read an attribute. Results cross as plain data (see `_wire.py`).
 - ``judge``: execute the *trusted* tests; every free name the tests do not bind themselves (and
-  that is neither a builtin nor a stdlib module) is a stand-in that forwards calls to ``serve``.
+  that is neither a builtin nor a stdlib module), and ``solution.<name>`` for tests that import
+  the program as module ``solution``, is a stand-in that forwards calls to ``serve``.
   No program code ever runs here, so the program cannot patch asserts, builtins or `==`; the
   result goes to a report fd only this process holds.
 - ``probe``: apply what was asked, report what worked instead of failing.
@@ -275,6 +276,19 @@ def mode_judge(cfg: dict) -> dict:
     with open(cfg["tests"], encoding="utf-8") as fh:
         tree = ast.parse(fh.read(), "tests.py")
     namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
+
+    class SolutionModule(types.ModuleType):
+        """`import solution` / `from solution import f` in the tests: attributes come from the program."""
+
+        def __getattr__(self, name: str) -> object:
+            if name.startswith("__"):
+                raise AttributeError(name)
+            try:
+                return rpc({"op": "get", "name": name})
+            except NameError:
+                raise AttributeError(name) from None
+
+    sys.modules["solution"] = SolutionModule("solution")
     for name in cfg["names"]:
         if name in cfg["modules"]:  # a stdlib module the tests use without importing it
             try:

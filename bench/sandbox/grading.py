@@ -87,8 +87,13 @@ def _scan(tree: ast.AST) -> tuple[set[str], set[str]]:
 def run_tests(program: str, tests: str, *, timeout: float = 10.0, memory_mb: int = 512) -> Verdict:
     """Run `program`, then the assert-style `tests` against it; passes only if every test statement runs.
 
-    `tests` is trusted Python (asserts, imports, helper functions, ``check(candidate)`` patterns);
-    it raises `SyntaxError` if it does not parse. The deadline covers program start-up and all tests.
+    `tests` is trusted Python (asserts, imports, helper functions, ``check(candidate)`` patterns,
+    ``from solution import f``); it raises `SyntaxError` if it does not parse. The program runs as
+    module ``solution`` (its ``if __name__ == "__main__"`` block stays quiet). Values cross as plain
+    data: results that are other objects (class instances, generators) arrive as references that
+    can be called, iterated, indexed, ``len``/``str``/``bool``-ed and read, but compare equal only to
+    themselves; list/dict/set arguments changed in place are synced back. The deadline covers
+    program start-up and all tests.
     """
     tree = ast.parse(tests)
     free, plain = _scan(tree)

@@ -42,6 +42,8 @@ GOOD = [
     ("function-named-like-a-module", "def random(n):\n    return [4] * n\n", "assert random(2) == [4, 4]\n"),
     ("in-place", "def sort_in_place(xs, d):\n    xs.sort()\n    d['n'] = len(xs)\n",
      "xs = [3, 1, 2]\nd = {}\nassert sort_in_place(xs, d) is None\nassert xs == [1, 2, 3] and d == {'n': 3}\n"),
+    ("import-solution", "def f(x):\n    return -x\n",
+     "from solution import f as g\nimport solution\nassert g(1) == -1 and solution.f(2) == -2\n"),
     ("loops-in-tests", "def sq(x):\n    return x * x\n", "for i in range(20):\n    assert sq(i) == i * i\n"),
     ("len-contains", "class Bag:\n    def __init__(self):\n        self.xs = [1, 2]\n    def __len__(self):\n"
      "        return len(self.xs)\n    def __contains__(self, x):\n        return x in self.xs\n"
