@@ -3,7 +3,8 @@
 `sandbox_info()` runs cheap checks (bwrap on PATH, Landlock ABI, seccomp support, root) and then
 one end-to-end probe child through the real spawn path; each layer is reported as active or with
 the reason it is not. Set ``SDBENCH_SANDBOX_DISABLE=bwrap,landlock,seccomp,uid,cgroup`` to switch layers
-off (for testing degradation). Run ``sdbench sandbox info`` to see the result.
+off (for testing degradation), and ``SDBENCH_SANDBOX_REQUIRE=all`` (or a list) to refuse to run
+with fewer layers. Run ``sdbench sandbox info`` to see the result.
 """
 
 from __future__ import annotations
@@ -120,12 +121,26 @@ def _cgroup_base() -> tuple[str | None, str]:
 
 
 def sandbox_info(refresh: bool = False) -> SandboxInfo:
-    """The probed layers (cached after the first call; `refresh=True` probes again)."""
+    """The probed layers (cached after the first call; `refresh=True` probes again).
+
+    Raises `UserError` when a layer named in ``SDBENCH_SANDBOX_REQUIRE`` (comma-separated, or
+    ``all``) is not active, so a misconfigured machine cannot silently grade with weaker isolation."""
     global _cached
     with _lock:
         if _cached is None or refresh:
             _cached = _probe()
-        return _cached
+        info = _cached
+    want = {p.strip() for p in os.environ.get("SDBENCH_SANDBOX_REQUIRE", "").split(",") if p.strip()}
+    if "all" in want:
+        want = set(LAYERS)
+    missing = sorted(n for n in want if n not in info.layers or not info.layers[n].active)
+    if missing:
+        from sdbench.errors import UserError
+
+        why = "; ".join(f"{n}: {info.layers[n].detail if n in info.layers else 'unknown layer'}" for n in missing)
+        raise UserError(f"sandbox layers required by SDBENCH_SANDBOX_REQUIRE are not active: {why}",
+                        "install them (.ci/setup-system.sh), or relax SDBENCH_SANDBOX_REQUIRE")
+    return info
 
 
 def _probe() -> SandboxInfo:

@@ -63,3 +63,13 @@ def test_unparsable_tests_are_a_user_error(tmp_path: Path, capsys: pytest.Captur
     with pytest.raises(SystemExit) as exc:
         main(["sandbox", "run", str(prog), "--tests", str(tests)])
     assert exc.value.code == 2 and "does not parse" in capsys.readouterr().err
+
+
+def test_required_layers(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SDBENCH_SANDBOX_REQUIRE", "rlimits,no-such-layer")
+    with pytest.raises(SystemExit) as exc:
+        main(["sandbox", "info"])
+    assert exc.value.code == 2
+    assert "no-such-layer: unknown layer" in capsys.readouterr().err
+    monkeypatch.setenv("SDBENCH_SANDBOX_REQUIRE", "rlimits,timeout")
+    main(["sandbox", "info", "--json"])
