@@ -119,6 +119,7 @@ def mode_serve(cfg: dict) -> None:
         exec(code, module.__dict__)
     except BaseException as exc:  # noqa: BLE001 - the judge sees a dead program
         _print_user_traceback(exc)
+        sys.stderr.flush()
         os._exit(1)
     table: dict[int, object] = {}
 
@@ -328,7 +329,8 @@ def mode_judge(cfg: dict) -> dict:
 def main() -> None:
     mode = sys.argv[1]
     cfg = marshal.loads(bytes.fromhex(sys.argv[2]))
-    sys.set_int_max_str_digits(0)
+    if mode != "run":  # values cross as decimal text; a plain run keeps Python's default limit
+        sys.set_int_max_str_digits(0)
     if mode == "probe":
         report = {"layers": confine(cfg, strict=False), "uid": os.getuid(), "pid": os.getpid()}
         _wire.send(cfg["fds"]["report"], report)
