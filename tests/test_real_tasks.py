@@ -239,7 +239,6 @@ def test_run_gsm8k_end_to_end_with_a_local_model(chat_model: Path, tmp_path: Pat
     out = tmp_path / "run"
     args = ["run", "--model", str(chat_model), "--tasks", "gsm8k", "--data-path", str(FIXTURES / "gsm8k"),
             "--profile", "smoke", "--config", str(config), "--out", str(out)]
-    _work_around_provenance_ignoring_data_path(monkeypatch, args)
     main(args)
     records = list(RunStore(out).records())
     assert sorted(r["strategy"]["name"] for r in records) == ["base", "ground_truth_demo"]
@@ -258,33 +257,3 @@ def test_run_gsm8k_end_to_end_with_a_local_model(chat_model: Path, tmp_path: Pat
 
 def _no_hub(self, split: str):
     raise UserError(f"test tried to load {self.hub_id} from the hub", "tests pass --data-path")
-
-
-def _work_around_provenance_ignoring_data_path(monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
-    """sdbench.runs.provenance.task_data_hash loads tasks without the run's --data-path (it should use
-    sdbench.runs.cell.task_for). While it does, hash through task_for so the rest of the run is tested."""
-    import warnings
-
-    from sdbench.config import resolve_config
-    from sdbench.runs import provenance
-    from sdbench.runs.cell import task_for
-
-    config = resolve_config(overrides={"tasks": ["gsm8k"], "data_path": str(FIXTURES / "gsm8k"),
-                                       "profile": "smoke", "evaluation": {"splits": ["test"]}})
-    try:
-        provenance.task_data_hash("gsm8k", config)
-        return
-    except UserError:
-        warnings.warn("provenance.task_data_hash ignores --data-path; patched for this test", stacklevel=2)
-
-    def fixed(task_name: str, config) -> str:
-        import hashlib
-
-        task = task_for(task_name, config)
-        digest = hashlib.sha256()
-        for split in config.evaluation.splits:
-            for problem in task.problems(split, config.evaluation.problems, seed=0):
-                digest.update(f"{split}\0{problem.id}\0{problem.prompt}\0{problem.reference}\n".encode())
-        return digest.hexdigest()
-
-    monkeypatch.setattr(provenance, "task_data_hash", fixed)

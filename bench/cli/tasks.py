@@ -45,11 +45,16 @@ def sample_command(task: str = typer.Argument(..., help="task name"),
                    split: str = typer.Option("test", "--split"),
                    n: int = typer.Option(3, "--n", min=1, help="number of problems"),
                    seed: int = typer.Option(0, "--seed"),
+                   data_path: str | None = typer.Option(None, "--data-path", help="local data for real-data tasks"),
                    as_json: bool = typer.Option(False, "--json", help="one JSON object per line")) -> None:
     """Print problems of a split: ids, prompts and reference solutions."""
+    from sdbench.errors import UserError
     from sdbench.task import check_split, load_task
 
-    instance = load_task(task)
+    try:
+        instance = load_task(task, data_path=data_path) if data_path else load_task(task)
+    except TypeError as exc:
+        raise UserError(f"task {task!r} does not read data files", "drop --data-path") from exc
     check_split(instance, split)
     for problem in instance.problems(split, n, seed=seed):
         if as_json:

@@ -23,14 +23,15 @@ class TokenizerInfo:
     pad_id: int
 
 
-def _is_local(path: str) -> bool:
+def is_local(path: str) -> bool:
+    """A filesystem path rather than a hub id."""
     return Path(path).exists() or path.startswith((".", "/", "~"))
 
 
 def load_tokenizer(path: str):  # -> transformers.PreTrainedTokenizerBase
     from transformers import AutoTokenizer
 
-    local = _is_local(path)
+    local = is_local(path)
     try:
         tok = AutoTokenizer.from_pretrained(path, local_files_only=local)
     except Exception as exc:
@@ -55,7 +56,7 @@ def load_model(path: str, dtype: torch.dtype = torch.float32):
 
     quiet_transformers()
 
-    local = _is_local(path)
+    local = is_local(path)
     if local and not (Path(path).expanduser() / "config.json").is_file():
         raise UserError(f"{path!r} is not a model directory (no config.json)",
                         "pass a directory written by save_pretrained, or a hub id")

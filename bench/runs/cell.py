@@ -99,7 +99,8 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
                 report("evaluate", done, total)
 
             out = evaluate_split(model, tokenizer, task, problems, n=config.evaluation.samples,
-                                 seed=hash_seed(cell.seed, split), on_problem=tick)
+                                 seed=hash_seed(cell.seed, split), on_problem=tick,
+                                 backend=config.training.backend)
             evaluation[split] = {"n": config.evaluation.samples, "problems": [p.to_json() for p in out.problems]}
             samples.extend({"split": split, **s.__dict__} for s in out.samples)
         record["eval"] = evaluation

@@ -2,7 +2,8 @@
 
 Each worker is a fresh `spawn`ed process with `threads_per_worker` torch threads; it writes its
 cell's record itself, atomically, so a finished cell survives whatever happens to the parent.
-Progress (training steps, evaluation problems) streams back through a queue.
+Progress (training steps, evaluation problems) streams back through a queue into `CellProgress`,
+the display the Ray executor (sdbench.runs.ray_executor) shares.
 """
 
 from __future__ import annotations
@@ -36,35 +37,64 @@ def _run_and_store(cell: CellSpec, config: RunConfig, root: str, events: Any) ->
     return {"key": cell.key, "status": record["status"], "failure": record.get("failure")}
 
 
-def execute(config: RunConfig, cells: list[CellSpec], store: RunStore, console: Console) -> list[dict[str, Any]]:
-    """Run every cell without a record; returns one outcome per cell run now."""
+def pending_cells(cells: list[CellSpec], store: RunStore, console: Console) -> list[CellSpec]:
+    """The cells without a record (what a run still has to do), saying so when it resumes."""
     todo = [c for c in cells if not store.has_record(c.key)]
     if len(todo) < len(cells):
         console.print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already finished")
-    outcomes: list[dict[str, Any]] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False, disable=not todo) as progress:
-        overall = progress.add_task("cells", total=len(cells), completed=len(cells) - len(todo))
-        bars: dict[str, TaskID] = {}
+    return todo
 
-        def on_event(key: str, phase: str, done: int, total: int) -> None:
-            label = f"  {key} [{phase}]"
-            if key not in bars:
-                bars[key] = progress.add_task(label, total=total)
-            progress.update(bars[key], description=label, completed=done, total=total)
 
-        def finish(outcome: dict[str, Any]) -> None:
-            outcomes.append(outcome)
-            if outcome["key"] in bars:
-                progress.remove_task(bars.pop(outcome["key"]))
-            progress.advance(overall)
-            if outcome["status"] != "ok":
-                console.print(f"[red]cell {outcome['key']} failed[/red]: {outcome['failure'].get('reason')}")
+class CellProgress:
+    """The rich progress display every executor shares: an overall bar plus one bar per running cell.
 
+    Feed it progress events with `on_event(key, phase, done, total)` and finished cells with
+    `finish(outcome)`; the outcomes collect in `outcomes`.
+    """
+
+    def __init__(self, console: Console, total: int, already_done: int) -> None:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        self.console = console
+        self.progress = Progress(*columns, console=console, transient=False, disable=already_done >= total)
+        self.overall = self.progress.add_task("cells", total=total, completed=already_done)
+        self.bars: dict[str, TaskID] = {}
+        self.finished: set[str] = set()
+        self.outcomes: list[dict[str, Any]] = []
+
+    def __enter__(self) -> CellProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def on_event(self, key: str, phase: str, done: int, total: int) -> None:
+        if key in self.finished:     # a late event from a cell already done (remote executors)
+            return
+        label = f"  {key} [{phase}]"
+        if key not in self.bars:
+            self.bars[key] = self.progress.add_task(label, total=total)
+        self.progress.update(self.bars[key], description=label, completed=done, total=total)
+
+    def finish(self, outcome: dict[str, Any]) -> None:
+        self.outcomes.append(outcome)
+        self.finished.add(outcome["key"])
+        if outcome["key"] in self.bars:
+            self.progress.remove_task(self.bars.pop(outcome["key"]))
+        self.progress.advance(self.overall)
+        if outcome["status"] != "ok":
+            self.console.print(f"[red]cell {outcome['key']} failed[/red]: {outcome['failure'].get('reason')}")
+
+
+def execute(config: RunConfig, cells: list[CellSpec], store: RunStore, console: Console) -> list[dict[str, Any]]:
+    """Run every cell without a record; returns one outcome per cell run now."""
+    todo = pending_cells(cells, store, console)
+    with CellProgress(console, len(cells), len(cells) - len(todo)) as display:
+        on_event, finish = display.on_event, display.finish
         if config.workers == 1 or len(todo) <= 1:
             for cell in todo:
                 finish(_run_and_store(cell, config, str(store.root), _DirectEvents(on_event)))
-            return outcomes
+            return display.outcomes
 
         ctx = mp.get_context("spawn")
         with ctx.Manager() as manager:
@@ -88,7 +118,7 @@ def execute(config: RunConfig, cells: list[CellSpec], store: RunStore, console: 
             finally:
                 stop.set()
                 drain.join()
-    return outcomes
+    return display.outcomes
 
 
 class _DirectEvents:

@@ -30,21 +30,25 @@ def _check_inputs(config: RunConfig) -> list[dict[str, Any]]:
     """Fail before anything is written: unknown tasks, strategies, hyperparameters or models."""
     from pathlib import Path
 
+    from sdbench.core.model import is_local
     from sdbench.runs.cell import task_for
     from sdbench.task import check_split
 
+    built = [build_strategy(spec) for spec in config.strategies]
+    trains = [info["label"] for strategy, info in built if strategy.trains and config.training.steps > 0]
     for name in config.tasks:
         task = task_for(name, config)
         for split in config.evaluation.splits:
             check_split(task, split)
+        if trains and "train" not in task.splits:
+            raise UserError(f"task {name!r} has no train split, but {trains[0]!r} trains",
+                            "evaluate it with non-training strategies only (e.g. --strategies base)")
         model = config.model or task.base_model()
-        if Path(model).exists() and not (Path(model) / "config.json").is_file():
+        if is_local(model) and not (Path(model) / "config.json").is_file():
             raise UserError(f"model {model!r} (task {name!r}) is not a model directory (no config.json)",
-                            "pass a transformers model directory or hub id to --model")
-        if config.model is None and not Path(model).exists():
-            raise UserError(f"task {name!r}: its base model {model!r} is missing",
-                            f"run `sdbench pretrain {name}` or reinstall sdbench")
-    return [build_strategy(spec)[1] for spec in config.strategies]
+                            "pass a transformers model directory or hub id to --model"
+                            if config.model else f"run `sdbench pretrain {name}` or reinstall sdbench")
+    return [info for _, info in built]
 
 
 def _claim_run_dir(config: RunConfig, store: RunStore) -> None:
