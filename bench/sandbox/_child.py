@@ -43,20 +43,21 @@ _PROTOCOL = {"iter": iter, "next": next, "len": len, "str": str, "bool": bool,
 _SPECIAL_EXC = {"SystemExit", "KeyboardInterrupt", "GeneratorExit", "StopIteration", "StopAsyncIteration"}
 
 
-def _join_cgroup(fd: int) -> None:
-    """Move this process into the run's pids cgroup through the cgroup.procs fd the parent opened."""
-    try:
-        os.write(fd, b"0")
-    finally:
-        os.close(fd)
+def _join_cgroups(fds: list[int]) -> None:
+    """Move this process into the run's cgroups through the cgroup.procs fds the parent opened."""
+    for fd in fds:
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
 
 
 def confine(cfg: dict, strict: bool) -> dict[str, str]:
     """Apply the requested layers; returns {layer: "ok" | error}. Exits 121 on failure if strict."""
     done: dict[str, str] = {}
     steps = []
-    if "cgroup" in cfg["fds"]:
-        steps.append(("cgroup", lambda: _join_cgroup(cfg["fds"]["cgroup"])))
+    if cfg["cgroup_fds"]:
+        steps.append(("cgroup", lambda: _join_cgroups(cfg["cgroup_fds"])))
     if cfg.get("uid") is not None:
         steps.append(("uid", lambda: _confine.drop_privileges(int(cfg["uid"]))))
     if cfg.get("landlock"):

@@ -2,7 +2,7 @@
 
 `sandbox_info()` runs cheap checks (bwrap on PATH, Landlock ABI, seccomp support, root) and then
 one end-to-end probe child through the real spawn path; each layer is reported as active or with
-the reason it is not. Set ``SDBENCH_SANDBOX_DISABLE=bwrap,landlock,seccomp,uid,cgroup`` to switch layers
+the reason it is not. Set ``SDBENCH_SANDBOX_DISABLE=bwrap,landlock,seccomp,uid,cgroup,memcg`` to switch layers
 off (for testing degradation), and ``SDBENCH_SANDBOX_REQUIRE=all`` (or a list) to refuse to run
 with fewer layers. Run ``sdbench sandbox info`` to see the result.
 """
@@ -40,6 +40,7 @@ class SandboxInfo:
     seccomp: bool = False
     uid_mode: str | None = None         # "inside" (drop in the child) | "popen" | None
     cgroup_base: str | None = None      # a pids-controller directory where each run gets a cgroup
+    memcg_base: str | None = None       # the same for the memory controller (may equal cgroup_base on v2)
     runtime_roots: list[str] = field(default_factory=list)
 
     def active(self) -> tuple[str, ...]:
@@ -88,8 +89,11 @@ def _reap_stale(base: str) -> None:
             pass
 
 
-def _cgroup_base() -> tuple[str | None, str]:
-    """A writable pids-controller directory for per-run cgroups, or None and the reason."""
+_LIMIT_FILES = {"pids": ("pids.max",), "memory": ("memory.limit_in_bytes", "memory.max")}
+
+
+def _cgroup_base(controller: str) -> tuple[str | None, str]:
+    """A writable directory of `controller` (pids | memory) for per-run cgroups, or None and the reason."""
     if os.geteuid() != 0:
         return None, "harness is not root (no delegated cgroup support)"
     try:
@@ -97,11 +101,11 @@ def _cgroup_base() -> tuple[str | None, str]:
             mounts = [line.split() for line in fh]
     except OSError as exc:
         return None, f"cannot read /proc/self/mounts: {exc.strerror}"
-    cands = [m[1] for m in mounts if m[2] == "cgroup" and "pids" in m[3].split(",")]
+    cands = [m[1] for m in mounts if m[2] == "cgroup" and controller in m[3].split(",")]
     cands += [m[1] for m in mounts if m[2] == "cgroup2"]
     if not cands:
-        return None, "no cgroup filesystem with the pids controller is mounted"
-    reason = "no pids controller available for new cgroups"
+        return None, f"no cgroup filesystem with the {controller} controller is mounted"
+    reason = f"no {controller} controller available for new cgroups"
     for mount in cands:
         base = os.path.join(mount, CGROUP_DIR)
         try:
@@ -109,14 +113,14 @@ def _cgroup_base() -> tuple[str | None, str]:
         except OSError as exc:
             reason = f"cannot create {base}: {exc.strerror}"
             continue
-        if os.path.exists(os.path.join(base, "pids.max")):
+        if any(os.path.exists(os.path.join(base, f)) for f in _LIMIT_FILES[controller]):
             _reap_stale(base)
             return base, ""
         try:
             os.rmdir(base)
         except OSError:
             pass
-        reason = f"{mount}: pids controller not enabled for child cgroups"
+        reason = f"{mount}: {controller} controller not enabled for child cgroups"
     return None, reason
 
 
@@ -178,9 +182,11 @@ def _probe() -> SandboxInfo:
         info.bwrap = None
     if not root:
         reasons.setdefault("uid", "harness is not root: the sandbox keeps the harness's uid")
-    info.cgroup_base, why = (None, "disabled by SDBENCH_SANDBOX_DISABLE") if "cgroup" in off else _cgroup_base()
+    info.cgroup_base, why = (None, "disabled by SDBENCH_SANDBOX_DISABLE") if "cgroup" in off else _cgroup_base("pids")
     if why:
         reasons["cgroup"] = why
+    elif "memcg" not in off:
+        info.memcg_base, reasons["memcg"] = _cgroup_base("memory")
 
     # End to end: try the strongest configuration, then step down until the probe child works.
     attempts: list[tuple[str | None, str | None]] = []
@@ -213,7 +219,7 @@ def _probe() -> SandboxInfo:
                 info.seccomp = False
     if info.cgroup_base and not str(applied.get("cgroup", "ok")).startswith("ok"):
         reasons["cgroup"] = f"could not join a cgroup: {applied.get('cgroup')}"
-        info.cgroup_base = None
+        info.cgroup_base = info.memcg_base = None
     if info.uid_mode and not str(applied.get("uid", "ok")).startswith("ok"):
         reasons["uid"] = f"failed to drop privileges: {applied.get('uid')}"
         info.uid_mode = None
@@ -236,6 +242,8 @@ def _probe() -> SandboxInfo:
                   else "RLIMIT_NPROC is not enforced for root and no uid drop is possible" if root
                   else "RLIMIT_NPROC would count every process of the harness's user (no user namespace)"),
         "cgroup": (info.cgroup_base is not None, f"pids cgroup per run under {info.cgroup_base} (pids.max, kill-all)"
+                   + (f"; memory cgroup under {info.memcg_base} (all processes together: 2x --memory-mb)"
+                      if info.memcg_base else f"; no memory cgroup: {reasons.get('memcg') or 'disabled'}")
                    if info.cgroup_base else reasons.get("cgroup", "unavailable")),
         "landlock": (info.landlock_abi is not None, f"ABI {info.landlock_abi}: read-only runtime, writable temp dir"
                      + (", no TCP" if (info.landlock_abi or 0) >= 4 else "")

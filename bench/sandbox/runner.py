@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,7 @@ class Child:
     run_dir: Path
     uid: int | None
     info: SandboxInfo
-    cgroup: Path | None = None
+    cgroups: list[Path] = field(default_factory=list)  # the pids cgroup first, then a memory one if separate
 
     def file(self, name: str) -> Path:
         return self.run_dir / name
@@ -88,8 +88,8 @@ class Child:
     def kill(self) -> None:
         """SIGKILL everything the run started: its group, its cgroup, and (no PID namespace) its uid."""
         self._kill_group()
-        if self.cgroup is not None:
-            _kill_cgroup(self.cgroup)
+        for cg in self.cgroups:
+            _kill_cgroup(cg)
         if self.info.bwrap is None and self.uid is not None:
             # No PID namespace: also kill anything of this run's uid that left the group (setsid).
             # kill(-1) reaches every process the caller may signal (all of this uid), except itself.
@@ -133,16 +133,30 @@ class Child:
         if self.uid is not None:
             with _uids_lock:
                 _uids_in_use.discard(self.uid)
-        if self.cgroup is not None:
+        for cg in self.cgroups:
             for _ in range(500):  # the last tasks can take a moment to leave an emptied cgroup
                 try:
-                    os.rmdir(self.cgroup)
+                    os.rmdir(cg)
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
-                    _kill_cgroup(self.cgroup)
+                    _kill_cgroup(cg)
                     time.sleep(0.002)
+
+    def oom_killed(self) -> bool:
+        """Whether the kernel OOM-killed a process of the run (its memory cgroup hit the limit)."""
+        for cg in self.cgroups:
+            for name in ("memory.oom_control", "memory.events"):  # cgroup v1, v2
+                try:
+                    text = (cg / name).read_text()
+                except OSError:
+                    continue
+                for line in text.splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill" and value.strip().isdigit() and int(value) > 0:
+                        return True
+        return False
 
     def tail(self, name: str) -> tuple[str, int]:
         path = self.file(name)
@@ -199,17 +213,34 @@ def _take_uid() -> int:
         return uid
 
 
-def _make_cgroup(info: SandboxInfo, limits: Limits) -> tuple[Path | None, int | None]:
-    """A fresh pids cgroup for one run and an fd on its cgroup.procs (the child moves itself in)."""
-    if info.cgroup_base is None:
-        return None, None
-    cg = Path(info.cgroup_base) / f"run-{os.getpid()}-{next(_counter)}"
-    cg.mkdir()
+def _make_cgroups(info: SandboxInfo, limits: Limits) -> tuple[list[Path], list[int]]:
+    """Fresh per-run cgroups (pids, and memory when available) and fds on their cgroup.procs files;
+    the child moves itself in through the fds before running anything."""
+    name = f"run-{os.getpid()}-{next(_counter)}"
+    mem = (limits.memory_mb * 2) << 20  # all the run's processes together; RLIMIT_AS caps each one
+    wanted = [(info.cgroup_base, {"pids.max": limits.nproc}),
+              (info.memcg_base, {"memory.limit_in_bytes": mem, "memory.memsw.limit_in_bytes": mem,
+                                 "memory.max": mem, "memory.swap.max": 0})]
+    made: list[Path] = []
+    fds: list[int] = []
     try:
-        (cg / "pids.max").write_text(str(limits.nproc))
-        return cg, os.open(cg / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+        for base, settings in wanted:
+            if base is None:
+                continue
+            cg = Path(base) / name
+            if cg not in made:  # on cgroup v2 both controllers share one directory
+                cg.mkdir()
+                made.append(cg)
+                fds.append(os.open(cg / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC))
+            for file, value in settings.items():
+                if (cg / file).exists():
+                    (cg / file).write_text(str(value))
+        return made, fds
     except OSError:
-        os.rmdir(cg)
+        for fd in fds:
+            os.close(fd)
+        for cg in made:
+            os.rmdir(cg)
         raise
 
 
@@ -257,7 +288,8 @@ def start(mode: str, inputs: dict[str, str], limits: Limits, *, info: SandboxInf
     # lives under run_dir too, so keep that on disk.
     shm = "/dev/shm" if info.bwrap and os.access("/dev/shm", os.W_OK) else None
     run_dir = Path(tempfile.mkdtemp(prefix="sdbench-sbx-", dir=shm))
-    cgroup: Path | None = None
+    cgroups: list[Path] = []
+    cgroup_fds: list[int] = []
     uid: int | None = None
     try:
         os.chmod(run_dir, 0o711)
@@ -279,9 +311,7 @@ def start(mode: str, inputs: dict[str, str], limits: Limits, *, info: SandboxInf
             for name, path in placed.items():
                 shutil.copyfile(path, work / name)
         fds = dict(fds or {})
-        cgroup, cgroup_fd = _make_cgroup(info, limits)
-        if cgroup_fd is not None:
-            fds["cgroup"] = cgroup_fd
+        cgroups, cgroup_fds = _make_cgroups(info, limits)
         report_fd = os.open(run_dir / "report", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         fds["report"] = report_fd
         devnull = "/dev/null"
@@ -296,6 +326,7 @@ def start(mode: str, inputs: dict[str, str], limits: Limits, *, info: SandboxInf
                         "fsize_mb": limits.fsize_mb, "nofile": limits.nofile,
                         "nproc": limits.nproc if nproc_counts_alone(info) else None},
             "fds": fds,
+            "cgroup_fds": cgroup_fds,
             **{key: f"{inside}/{name}" for key, name in (extra or {}).items() if key in ("program", "tests")},
             **{key: val for key, val in (extra or {}).items() if key not in ("program", "tests")},
         }
@@ -309,23 +340,27 @@ def start(mode: str, inputs: dict[str, str], limits: Limits, *, info: SandboxInf
             try:
                 popen_user = {"user": uid, "group": uid, "extra_groups": []} if info.uid_mode == "popen" else {}
                 proc = subprocess.Popen(argv, stdin=stdin_file or subprocess.DEVNULL, stdout=out, stderr=err,
-                                        pass_fds=tuple(fds.values()), close_fds=True, start_new_session=True,
+                                        pass_fds=(*fds.values(), *cgroup_fds), close_fds=True,
+                                        start_new_session=True,
                                         env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
                                         cwd=None if info.bwrap else work, **popen_user)
             finally:
                 os.close(report_fd)
-                if cgroup_fd is not None:
-                    os.close(cgroup_fd)
+                for fd in cgroup_fds:
+                    os.close(fd)
+                cgroup_fds = []
                 if stdin_file is not None:
                     stdin_file.close()
-        return Child(proc=proc, run_dir=run_dir, uid=uid, info=info, cgroup=cgroup)
+        return Child(proc=proc, run_dir=run_dir, uid=uid, info=info, cgroups=cgroups)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         if uid is not None:
             with _uids_lock:
                 _uids_in_use.discard(uid)
-        if cgroup is not None:
-            os.rmdir(cgroup)
+        for fd in cgroup_fds:
+            os.close(fd)
+        for cg in cgroups:
+            os.rmdir(cg)
         raise
 
 
@@ -355,6 +390,8 @@ def classify(child: Child, finished: bool) -> tuple[str, int | None, str]:
         return "error", rc, "sandbox layer failed to apply: " + err.strip().splitlines()[-1]
     if sig == signal.SIGXCPU:
         return "timeout", rc, "CPU time limit"
+    if sig and child.oom_killed():
+        return "memory", rc, "memory limit (cgroup OOM kill)"
     if sig:
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         return "killed", rc, f"killed by {name}"

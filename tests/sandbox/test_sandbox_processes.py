@@ -60,8 +60,8 @@ def test_nothing_survives_the_run(name: str) -> None:
         child.cleanup()
     if child.uid is not None:
         assert settle(child.uid) == []
-    if child.cgroup is not None:
-        assert not child.cgroup.exists()
+    for cg in child.cgroups:
+        assert not cg.exists()
     assert not child.run_dir.exists()
 
 
@@ -71,12 +71,13 @@ def test_run_is_inside_its_cgroup() -> None:
         pytest.skip(info.layers["cgroup"].detail)
     child = start("run", {"prog.py": "import time\ntime.sleep(30)\n"}, Limits(timeout=5), extra={"program": "prog.py"})
     try:
-        assert child.cgroup is not None
-        assert (child.cgroup / "pids.max").read_text().strip() == str(Limits().nproc)
-        deadline = time.monotonic() + 5
-        while not (child.cgroup / "cgroup.procs").read_text().split() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert (child.cgroup / "cgroup.procs").read_text().split()
+        pids_cg = child.cgroups[0]
+        assert (pids_cg / "pids.max").read_text().strip() == str(Limits().nproc)
+        for cg in child.cgroups:
+            deadline = time.monotonic() + 5
+            while not (cg / "cgroup.procs").read_text().split() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert (cg / "cgroup.procs").read_text().split()
     finally:
         child.cleanup()
 
