@@ -47,6 +47,7 @@ class TrainingConfig(_Strict):
     train_problems: int = Field(default=2000, ge=1)
     loss_impl: Literal["fused", "reference"] = "reference"
     checkpoint_every: int = Field(default=0, ge=0, description="save training state every N steps (0: never)")
+    backend: Literal["hf", "vllm"] = Field(default="hf", description="sampler: transformers (any device) or vLLM (GPU)")
 
 
 class EvalConfig(_Strict):
@@ -123,6 +124,8 @@ class RunConfig(_Strict):
     def config_hash(self) -> str:
         """Hash of everything that determines results (not where they go or how many workers)."""
         data = self.model_dump(mode="json", exclude={"out", "workers", "name", "executor", "ray_address"})
+        if data["training"].get("backend") == "hf":
+            del data["training"]["backend"]     # the default sampler keeps hashes from before the field
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

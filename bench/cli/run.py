@@ -32,6 +32,7 @@ def run_command(
     model: str | None = typer.Option(None, "--model", help="hub id or local model dir (default: each task's)"),
     data_path: str | None = typer.Option(None, "--data-path", help="local data for real-data tasks"),
     loss_impl: str | None = typer.Option(None, "--loss-impl", help="fused | reference"),
+    backend: str | None = typer.Option(None, "--backend", help="sampler: hf | vllm (GPU, extra `gpu`)"),
     print_config: bool = typer.Option(False, "--print-config", help="print the resolved config and exit"),
     force_new: bool = typer.Option(False, "--force-new", help="discard a previous run in the run directory"),
 ) -> None:
@@ -42,11 +43,16 @@ def run_command(
     overrides = {"tasks": _split(tasks), "strategies": _split(strategies), "seeds": seeds, "profile": profile,
                  "out": out, "name": name, "workers": workers, "executor": executor, "ray_address": ray_address,
                  "model": model, "data_path": data_path}
-    if loss_impl is not None:
-        training = dict(file_data.get("training") or {})
-        training["loss_impl"] = loss_impl
-        overrides["training"] = training
+    training = dict(file_data.get("training") or {})
+    for key, value in (("loss_impl", loss_impl), ("backend", backend)):
+        if value is not None:
+            training[key] = value
+            overrides["training"] = training
     resolved = resolve_config(file_data, overrides)
+    if resolved.training.backend == "vllm" and not print_config:
+        from sdbench.core.vllm_sampler import require_vllm
+
+        require_vllm()      # one clear line before anything is written, not a failed record per cell
     if print_config:
         print(json.dumps(resolved.model_dump(mode="json"), indent=2))
         return

@@ -23,6 +23,7 @@ from sdbench.core.checkpoint import load_checkpoint, save_checkpoint
 from sdbench.core.model import encode_prompt, tokenizer_info
 from sdbench.core.objective import LossItem, LossStats, self_distillation_loss
 from sdbench.core.sampling import sample
+from sdbench.core.vllm_sampler import select_sampler
 from sdbench.strategy import Group, Rollout, RolloutPlan, Strategy
 from sdbench.task import Task, stable_rng
 
@@ -148,8 +149,9 @@ def _rollouts_and_plans(model, tokenizer, task: Task, strategy: Strategy, cfg: T
     """Sample G rollouts per problem, grade them, and turn the strategy's plans into loss items."""
     generator = torch.Generator().manual_seed(rng.getrandbits(63))
     g = cfg.rollouts_per_prompt
-    samples = sample(model, [encode(p.prompt) for p in problems], num_samples=g, max_new_tokens=task.max_new_tokens,
-                     eos_id=info.eos_id, pad_id=info.pad_id, generator=generator, temperature=cfg.temperature)
+    sampler = sample if cfg.backend == "hf" else select_sampler(cfg.backend)
+    samples = sampler(model, [encode(p.prompt) for p in problems], num_samples=g, max_new_tokens=task.max_new_tokens,
+                      eos_id=info.eos_id, pad_id=info.pad_id, generator=generator, temperature=cfg.temperature)
     items: list[LossItem] = []
     rewards: list[float] = []
     for i, problem in enumerate(problems):

@@ -17,6 +17,7 @@ import torch
 
 from sdbench.core.model import encode_prompt, tokenizer_info
 from sdbench.core.sampling import sample
+from sdbench.core.vllm_sampler import select_sampler
 from sdbench.eval.passk import area_under_curve, k_values, pass_curve
 from sdbench.task import Problem, Task
 
@@ -49,8 +50,12 @@ class SplitResult:
 
 
 def evaluate_split(model, tokenizer, task: Task, problems: Sequence[Problem], *, n: int, seed: int,
-                   batch_size: int = 512, on_problem: Callable[[int], None] | None = None) -> SplitResult:
-    """Sample n completions per problem (seeded), grade them, and count per problem."""
+                   batch_size: int = 512, on_problem: Callable[[int], None] | None = None,
+                   backend: str = "hf") -> SplitResult:
+    """Sample n completions per problem (seeded), grade them, and count per problem.
+
+    backend: "hf" (transformers, any device) or "vllm" (sdbench.core.vllm_sampler, GPU).
+    """
     info = tokenizer_info(tokenizer)
     generator = torch.Generator().manual_seed(seed)
     per_batch = max(1, batch_size // n)
@@ -59,8 +64,9 @@ def evaluate_split(model, tokenizer, task: Task, problems: Sequence[Problem], *,
     for start in range(0, len(problems), per_batch):
         chunk = problems[start:start + per_batch]
         prompts = [encode_prompt(tokenizer, p.prompt) for p in chunk]
-        samples = sample(model, prompts, num_samples=n, max_new_tokens=task.max_new_tokens,
-                         eos_id=info.eos_id, pad_id=info.pad_id, generator=generator, batch_size=batch_size)
+        sampler = sample if backend == "hf" else select_sampler(backend)
+        samples = sampler(model, prompts, num_samples=n, max_new_tokens=task.max_new_tokens,
+                          eos_id=info.eos_id, pad_id=info.pad_id, generator=generator, batch_size=batch_size)
         for j, problem in enumerate(chunk):
             mine = samples[j * n:(j + 1) * n]
             texts = [tokenizer.decode(list(s.token_ids), skip_special_tokens=True) for s in mine]
