@@ -406,7 +406,7 @@ def run_program(source: str, *, stdin: str | bytes | None = None, timeout: float
                 memory_mb: int = 512) -> RunResult:
     """Run `source` as ``__main__`` in a fresh sandbox; never raises for anything the program does."""
     limits = Limits(timeout=timeout, memory_mb=memory_mb)
-    data = stdin.encode() if isinstance(stdin, str) else stdin
+    data = stdin.encode("utf-8", "surrogateescape") if isinstance(stdin, str) else stdin
     t0 = time.monotonic()
     child = start("run", {"prog.py": source}, limits, stdin=data, extra={"program": "prog.py"})
     try:

@@ -104,3 +104,26 @@ def test_concurrent_runs_from_threads() -> None:
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(grade, range(8)))
+
+
+def test_no_privileges_left() -> None:
+    """The program cannot regain root, gain privileges through exec, or see the harness's processes."""
+    info = sandbox_info()
+    if not info.layers["uid"].active:
+        pytest.skip(info.layers["uid"].detail)
+    src = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "print('nnp', libc.prctl(39, 0, 0, 0, 0))\n"  # PR_GET_NO_NEW_PRIVS
+        "for name, call in [('setuid', lambda: os.setuid(0)), ('setgid', lambda: os.setgid(0)),\n"
+        "                   ('setgroups', lambda: os.setgroups([0]))]:\n"
+        "    try:\n"
+        "        call()\n"
+        "        print('GAINED', name)\n"
+        "    except OSError as exc:\n"
+        "        print('denied', name, exc.errno)\n"
+    )
+    result = run_program(src)
+    assert result.status == "ok", result
+    assert "nnp 1" in result.stdout_tail and "GAINED" not in result.stdout_tail
+    assert result.stdout_tail.count("denied") == 3
