@@ -43,6 +43,11 @@ _PROTOCOL = {"iter": iter, "next": next, "len": len, "str": str, "bool": bool,
 _SPECIAL_EXC = {"SystemExit", "KeyboardInterrupt", "GeneratorExit", "StopIteration", "StopAsyncIteration"}
 
 
+def _normal_scheduling() -> None:
+    if os.sched_getscheduler(0) not in (os.SCHED_OTHER, os.SCHED_BATCH, os.SCHED_IDLE):
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
 def _join_cgroups(fds: list[int]) -> None:
     """Move this process into the run's cgroups through the cgroup.procs fds the parent opened."""
     for fd in fds:
@@ -55,7 +60,9 @@ def _join_cgroups(fds: list[int]) -> None:
 def confine(cfg: dict, strict: bool) -> dict[str, str]:
     """Apply the requested layers; returns {layer: "ok" | error}. Exits 121 on failure if strict."""
     done: dict[str, str] = {}
-    steps = []
+    # A realtime harness (chrt) must not hand realtime priority to untrusted code, and RT tasks
+    # cannot join a cpu cgroup that has no RT budget: back to the normal policy first.
+    steps = [("sched", _normal_scheduling)]
     if cfg["cgroup_fds"]:
         steps.append(("cgroup", lambda: _join_cgroups(cfg["cgroup_fds"])))
     if cfg.get("uid") is not None:

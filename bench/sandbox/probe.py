@@ -2,8 +2,8 @@
 
 `sandbox_info()` runs cheap checks (bwrap on PATH, Landlock ABI, seccomp support, root) and then
 one end-to-end probe child through the real spawn path; each layer is reported as active or with
-the reason it is not. Set ``SDBENCH_SANDBOX_DISABLE=bwrap,landlock,seccomp,uid,cgroup,memcg`` to switch layers
-off (for testing degradation), and ``SDBENCH_SANDBOX_REQUIRE=all`` (or a list) to refuse to run
+the reason it is not. Set ``SDBENCH_SANDBOX_DISABLE=bwrap,landlock,seccomp,uid,cgroup,memcg,cpucg`` to switch
+layers off (for testing degradation), and ``SDBENCH_SANDBOX_REQUIRE=all`` (or a list) to refuse to run
 with fewer layers. Run ``sdbench sandbox info`` to see the result.
 """
 
@@ -41,6 +41,7 @@ class SandboxInfo:
     uid_mode: str | None = None         # "inside" (drop in the child) | "popen" | None
     cgroup_base: str | None = None      # a pids-controller directory where each run gets a cgroup
     memcg_base: str | None = None       # the same for the memory controller (may equal cgroup_base on v2)
+    cpucg_base: str | None = None       # and for the cpu controller (a CPU quota per run)
     runtime_roots: list[str] = field(default_factory=list)
 
     def active(self) -> tuple[str, ...]:
@@ -89,7 +90,8 @@ def _reap_stale(base: str) -> None:
             pass
 
 
-_LIMIT_FILES = {"pids": ("pids.max",), "memory": ("memory.limit_in_bytes", "memory.max")}
+_LIMIT_FILES = {"pids": ("pids.max",), "memory": ("memory.limit_in_bytes", "memory.max"),
+                "cpu": ("cpu.cfs_quota_us", "cpu.max")}
 
 
 def _cgroup_base(controller: str) -> tuple[str | None, str]:
@@ -185,8 +187,11 @@ def _probe() -> SandboxInfo:
     info.cgroup_base, why = (None, "disabled by SDBENCH_SANDBOX_DISABLE") if "cgroup" in off else _cgroup_base("pids")
     if why:
         reasons["cgroup"] = why
-    elif "memcg" not in off:
-        info.memcg_base, reasons["memcg"] = _cgroup_base("memory")
+    else:
+        if "memcg" not in off:
+            info.memcg_base, reasons["memcg"] = _cgroup_base("memory")
+        if "cpucg" not in off:
+            info.cpucg_base, reasons["cpucg"] = _cgroup_base("cpu")
 
     # End to end: try the strongest configuration, then step down until the probe child works.
     attempts: list[tuple[str | None, str | None]] = []
@@ -219,7 +224,7 @@ def _probe() -> SandboxInfo:
                 info.seccomp = False
     if info.cgroup_base and not str(applied.get("cgroup", "ok")).startswith("ok"):
         reasons["cgroup"] = f"could not join a cgroup: {applied.get('cgroup')}"
-        info.cgroup_base = info.memcg_base = None
+        info.cgroup_base = info.memcg_base = info.cpucg_base = None
     if info.uid_mode and not str(applied.get("uid", "ok")).startswith("ok"):
         reasons["uid"] = f"failed to drop privileges: {applied.get('uid')}"
         info.uid_mode = None
@@ -244,6 +249,8 @@ def _probe() -> SandboxInfo:
         "cgroup": (info.cgroup_base is not None, f"pids cgroup per run under {info.cgroup_base} (pids.max, kill-all)"
                    + (f"; memory cgroup under {info.memcg_base} (all processes together: 2x --memory-mb)"
                       if info.memcg_base else f"; no memory cgroup: {reasons.get('memcg') or 'disabled'}")
+                   + (f"; cpu cgroup under {info.cpucg_base} (quota: 1 CPU)"
+                      if info.cpucg_base else f"; no cpu cgroup: {reasons.get('cpucg') or 'disabled'}")
                    if info.cgroup_base else reasons.get("cgroup", "unavailable")),
         "landlock": (info.landlock_abi is not None, f"ABI {info.landlock_abi}: read-only runtime, writable temp dir"
                      + (", no TCP" if (info.landlock_abi or 0) >= 4 else "")

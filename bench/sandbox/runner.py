@@ -43,6 +43,7 @@ class Limits:
     fsize_mb: int = 16
     nofile: int = 64
     nproc: int = 64
+    cpus: float = 1.0       # CPU quota of the whole run, where a cpu cgroup is available
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Child:
     run_dir: Path
     uid: int | None
     info: SandboxInfo
-    cgroups: list[Path] = field(default_factory=list)  # the pids cgroup first, then a memory one if separate
+    cgroups: list[Path] = field(default_factory=list)  # the pids cgroup first, then memory/cpu ones if separate
 
     def file(self, name: str) -> Path:
         return self.run_dir / name
@@ -214,13 +215,15 @@ def _take_uid() -> int:
 
 
 def _make_cgroups(info: SandboxInfo, limits: Limits) -> tuple[list[Path], list[int]]:
-    """Fresh per-run cgroups (pids, and memory when available) and fds on their cgroup.procs files;
+    """Fresh per-run cgroups (pids; memory and cpu when available) and fds on their cgroup.procs files;
     the child moves itself in through the fds before running anything."""
     name = f"run-{os.getpid()}-{next(_counter)}"
     mem = (limits.memory_mb * 2) << 20  # all the run's processes together; RLIMIT_AS caps each one
     wanted = [(info.cgroup_base, {"pids.max": limits.nproc}),
               (info.memcg_base, {"memory.limit_in_bytes": mem, "memory.memsw.limit_in_bytes": mem,
-                                 "memory.max": mem, "memory.swap.max": 0})]
+                                 "memory.max": mem, "memory.swap.max": 0}),
+              (info.cpucg_base, {"cpu.cfs_period_us": 100_000, "cpu.cfs_quota_us": int(limits.cpus * 100_000),
+                                 "cpu.max": f"{int(limits.cpus * 100_000)} 100000"})]
     made: list[Path] = []
     fds: list[int] = []
     try:
