@@ -1,4 +1,5 @@
 # expect-run: memory killed
+# timeout: 8
 # Grows without bound: RLIMIT_AS turns it into a MemoryError.
 chunks = []
 while True:
