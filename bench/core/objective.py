@@ -15,7 +15,7 @@ and the output head to sdbench.core.kernels so [tokens x vocab] logits never exi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -38,14 +38,16 @@ class LossItem:
 class LossStats:
     loss: float
     divergence: float          # mean divergence over distilled tokens
-    entropy: float             # mean student entropy over all trained tokens
+    entropy: float | None     # mean student entropy over all trained tokens (None on the fused path)
     tokens: int
     rollouts: int
 
 
-def _forward_at(model, sequences: list[list[int]], starts: list[int], lengths: list[int], pad_id: int,
-                batch_size: int = 256) -> torch.Tensor:
-    """Logits [sum(lengths), V] predicting tokens seq[start : start+length] of each sequence."""
+def gather_at(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], sequences: list[list[int]],
+              starts: list[int], lengths: list[int], pad_id: int, device: torch.device,
+              batch_size: int = 256) -> torch.Tensor:
+    """Rows [sum(lengths), D] of fn(ids, mask) -> [B, L, D] at the positions that predict tokens
+    seq[start : start+length] of each sequence (right-padded batches of `batch_size`)."""
     out = []
     for b in range(0, len(sequences), batch_size):
         seqs = sequences[b:b + batch_size]
@@ -55,26 +57,90 @@ def _forward_at(model, sequences: list[list[int]], starts: list[int], lengths: l
         for i, s in enumerate(seqs):
             ids[i, :len(s)] = torch.tensor(s)
             mask[i, :len(s)] = 1
-        device = next(model.parameters()).device
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        values = fn(ids.to(device), mask.to(device))
         rows = torch.cat([torch.full((n,), i, dtype=torch.long) for i, n in enumerate(lengths[b:b + batch_size])])
         cols = torch.cat([torch.arange(st - 1, st - 1 + n) for st, n in
                           zip(starts[b:b + batch_size], lengths[b:b + batch_size], strict=True)])
-        out.append(logits[rows.to(device), cols.to(device)].float())
+        out.append(values[rows.to(device), cols.to(device)])
     return torch.cat(out)
 
 
+def upcast(x: torch.Tensor) -> torch.Tensor:
+    """Softmax and divergence math in fp32 at least (fp64 stays fp64)."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def logits_fn(model) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    return lambda ids, mask: model(input_ids=ids, attention_mask=mask).logits
+
+
+@dataclass
+class TeacherLayout:
+    """Every (rollout i, context j) teacher sequence, and where its rows go in the [M, N] stack."""
+
+    sequences: list[list[int]]
+    starts: list[int]
+    lengths: list[int]
+    slots: list[tuple[int, int, float]]      # (rollout i, context j, weight)
+    width: int                               # M: the most contexts any rollout has
+    offsets: list[int]                       # token offset of each rollout in the flat batch
+
+
+def teacher_layout(items: Sequence[LossItem], lengths: list[int]) -> TeacherLayout:
+    layout = TeacherLayout([], [], [], [], max(len(it.plan.teachers) for it in items),
+                           torch.tensor([0, *lengths]).cumsum(0).tolist())
+    for i, it in enumerate(items):
+        for j, (ctx, ids) in enumerate(zip(it.plan.teachers, it.teacher_prompt_ids, strict=True)):
+            layout.sequences.append([*ids, *it.completion_ids])
+            layout.starts.append(len(ids))
+            layout.lengths.append(lengths[i])
+            layout.slots.append((i, j, ctx.weight))
+    return layout
+
+
+def fill_stack(layout: TeacherLayout, rows: torch.Tensor, default: torch.Tensor,
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """[M, N, D] teacher rows and [M, N] weights; rollouts without teachers keep `default` (weight 1)."""
+    stack = default.detach().unsqueeze(0).repeat(max(layout.width, 1), 1, 1)
+    weights = torch.zeros(stack.shape[:2], dtype=torch.float64)
+    weights[0] = 1.0
+    cursor = 0
+    for (i, j, w), n in zip(layout.slots, layout.lengths, strict=True):
+        lo, hi = layout.offsets[i], layout.offsets[i + 1]
+        stack[j, lo:hi] = rows[cursor:cursor + n]
+        if j == 0:
+            weights[:, lo:hi] = 0.0
+        weights[j, lo:hi] = w
+        cursor += n
+    return stack, weights
+
+
 def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, divergence: str, beta: float,
-                           pad_id: int, temperature: float = 1.0) -> tuple[torch.Tensor, LossStats]:
-    """Mean per-token loss over the rollouts whose plan is active (see the module docstring)."""
+                           pad_id: int, temperature: float = 1.0, impl: str = "reference",
+                           ) -> tuple[torch.Tensor, LossStats]:
+    """Mean per-token loss over the rollouts whose plan is active (see the module docstring).
+
+    impl="fused" computes the same loss without the batch's logits (sdbench.core.objective_fused)
+    whenever the plans allow it; LossStats.entropy is then None (it would need the logits).
+    """
     items = [it for it in items if it.plan.active and len(it.completion_ids) > 0]
     if not items:
         zero = sum(p.sum() * 0.0 for p in student.parameters())
         return zero, LossStats(0.0, 0.0, 0.0, 0, 0)
 
     lengths = [len(it.completion_ids) for it in items]
-    student_logits = _forward_at(student, [[*it.prompt_ids, *it.completion_ids] for it in items],
-                                 [len(it.prompt_ids) for it in items], lengths, pad_id)
+    if impl == "fused":
+        from sdbench.core.objective_fused import fused_loss_sum, fused_supported
+
+        if fused_supported(items):
+            total, distill = fused_loss_sum(student, teacher, items, lengths, divergence=divergence, beta=beta,
+                                            pad_id=pad_id, temperature=temperature)
+            loss = total / sum(lengths)
+            return loss, LossStats(float(loss.detach()), distill, None, sum(lengths), len(items))
+    device = next(student.parameters()).device
+    student_logits = gather_at(logits_fn(student), [[*it.prompt_ids, *it.completion_ids] for it in items],
+                               [len(it.prompt_ids) for it in items], lengths, pad_id, device)
+    student_logits = upcast(student_logits)
     student_logp = torch.log_softmax(student_logits / temperature, dim=-1)
     targets = torch.tensor([t for it in items for t in it.completion_ids], device=student_logp.device)
 
@@ -113,32 +179,15 @@ def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, diver
 def _teacher_logp(teacher, items: Sequence[LossItem], lengths: list[int], student_logp: torch.Tensor,
                   pad_id: int, temperature: float) -> torch.Tensor:
     """Combined teacher log-probs [N, V]; rows of rollouts without teachers copy the student's."""
-    width = max(len(it.plan.teachers) for it in items)
-    offsets = torch.tensor([0, *lengths]).cumsum(0).tolist()
-    stacked = student_logp.detach().unsqueeze(0).repeat(width, 1, 1)
-    weights = torch.zeros(width, student_logp.shape[0], dtype=student_logp.dtype)
-    weights[0] = 1.0   # rows without teachers: one context, the student copy (divergence 0, masked anyway)
-    seqs, starts, lens, slots = [], [], [], []
-    for i, it in enumerate(items):
-        for j, (ctx, ids) in enumerate(zip(it.plan.teachers, it.teacher_prompt_ids, strict=True)):
-            seqs.append([*ids, *it.completion_ids])
-            starts.append(len(ids))
-            lens.append(lengths[i])
-            slots.append((i, j, ctx.weight))
-    if seqs:
-        teacher_logits = _forward_at(teacher, seqs, starts, lens, pad_id)
-        teacher_all = torch.log_softmax(teacher_logits / temperature, dim=-1)
-        cursor = 0
-        for (i, j, w), n in zip(slots, lens, strict=True):
-            lo, hi = offsets[i], offsets[i + 1]
-            stacked[j, lo:hi] = teacher_all[cursor:cursor + n]
-            if j == 0:
-                weights[:, lo:hi] = 0.0
-            weights[j, lo:hi] = w
-            cursor += n
+    layout = teacher_layout(items, lengths)
+    device = student_logp.device
+    rows = gather_at(logits_fn(teacher), layout.sequences, layout.starts, layout.lengths, pad_id, device)
+    rows = torch.log_softmax(upcast(rows) / temperature, dim=-1)
+    stacked, weights = fill_stack(layout, rows, student_logp)
     combined = torch.empty_like(student_logp)
     modes = [it.plan.combine for it in items]
     for mode in set(modes):
-        rows = torch.cat([torch.arange(offsets[i], offsets[i + 1]) for i, m in enumerate(modes) if m == mode])
-        combined[rows] = combine_teachers(stacked[:, rows], weights[:, rows], mode)
+        idx = torch.cat([torch.arange(layout.offsets[i], layout.offsets[i + 1])
+                         for i, m in enumerate(modes) if m == mode])
+        combined[idx] = combine_teachers(stacked[:, idx], weights[:, idx].to(stacked.dtype), mode)
     return combined

@@ -33,7 +33,7 @@ class StepLog:
     step: int
     loss: float
     divergence: float
-    entropy: float
+    entropy: float | None
     reward: float              # mean reward of the step's rollouts
     trained_rollouts: int      # rollouts with a training signal
 
@@ -106,7 +106,7 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
         items, rewards = _rollouts_and_plans(model, tokenizer, task, strategy, cfg, problems, rng, encode, info)
         model.train()
         loss, stats = self_distillation_loss(model, teacher, items, divergence=divergence, beta=cfg.jsd_beta,
-                                             pad_id=info.pad_id, temperature=cfg.temperature)
+                                             pad_id=info.pad_id, temperature=cfg.temperature, impl=cfg.loss_impl)
         _check_finite(loss, step, "loss")
         optimizer.zero_grad(set_to_none=True)
         if stats.rollouts:

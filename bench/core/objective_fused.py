@@ -1,0 +1,96 @@
+"""The SD objective on the fused path: hidden states + output head -> sdbench.core.kernels.
+
+Same loss as `sdbench.core.objective` (its module docstring has the formula), computed without the
+[tokens x vocab] logits of the batch: the divergence and the entropy bonus go through
+`fused_linear_divergence` (chunked, gradients formed in the same pass), the policy-gradient term
+through a chunked log-prob whose chunks are recomputed in backward. Plans the kernel does not
+express — teacher-entropy gates, signed log-mean weights, an entropy bonus without a teacher —
+are answered by the reference path instead (`fused_supported`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from sdbench.core.objective import LossItem, fill_stack, gather_at, teacher_layout
+
+CHUNK = 1024
+
+
+def fused_supported(items: Sequence[LossItem]) -> bool:
+    for it in items:
+        plan = it.plan
+        if plan.teacher_entropy_gate is not None or any(t.weight < 0 for t in plan.teachers):
+            return False
+        if plan.entropy_bonus != 0.0 and (not plan.teachers or plan.distill_weight == 0.0):
+            return False
+    return True
+
+
+def hidden_fn(model):
+    """Final hidden states (after the last norm): what the output head multiplies."""
+    body = model.get_decoder() if hasattr(model, "get_decoder") else model.base_model
+    return lambda ids, mask: body(input_ids=ids, attention_mask=mask).last_hidden_state
+
+
+def _token_logprob(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, temperature: float,
+                   ) -> torch.Tensor:
+    logits = hidden @ weight.T
+    logits = (logits if logits.dtype == torch.float64 else logits.float()) / temperature
+    return logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def chunked_token_logprob(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+                          temperature: float) -> torch.Tensor:
+    """log p(y_t) per token, [N]; each chunk's logits are recomputed in backward, never all kept."""
+    parts = [checkpoint(_token_logprob, hidden[i:i + CHUNK], weight, targets[i:i + CHUNK], temperature,
+                        use_reentrant=False) for i in range(0, hidden.shape[0], CHUNK)]
+    return torch.cat(parts)
+
+
+def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], *, divergence: str,
+                   beta: float, pad_id: int, temperature: float) -> tuple[torch.Tensor, float]:
+    """Sum over tokens of the per-token loss, and the mean distillation term over distilled tokens."""
+    from sdbench.core.kernels import fused_linear_divergence
+
+    device = next(student.parameters()).device
+    head = student.get_output_embeddings().weight
+    h_student = gather_at(hidden_fn(student), [[*it.prompt_ids, *it.completion_ids] for it in items],
+                          [len(it.prompt_ids) for it in items], lengths, pad_id, device)
+    h_student = h_student.to(head.dtype)
+
+    math_dtype = torch.float64 if head.dtype == torch.float64 else torch.float32
+
+    def per_token(values: Sequence[float]) -> torch.Tensor:
+        return torch.tensor([v for v, n in zip(values, lengths, strict=True) for _ in range(n)],
+                            dtype=math_dtype, device=device)
+
+    total = h_student.new_zeros((), dtype=math_dtype)
+    distill_stat = 0.0
+    token_w = per_token([it.plan.distill_weight if it.plan.teachers else 0.0 for it in items])
+    if bool((token_w != 0).any()):
+        layout = teacher_layout(items, lengths)
+        with torch.no_grad():
+            rows = gather_at(hidden_fn(teacher), layout.sequences, layout.starts, layout.lengths, pad_id, device)
+        stack, weights = fill_stack(layout, rows.to(head.dtype), h_student)
+        lam = per_token([it.plan.entropy_bonus / it.plan.distill_weight if it.plan.teachers and
+                         it.plan.distill_weight else 0.0 for it in items])
+        teacher_head = None if teacher is student else teacher.get_output_embeddings().weight
+        modes = [it.plan.combine for it in items]
+        for mode in sorted(set(modes)):
+            idx = torch.cat([torch.arange(layout.offsets[i], layout.offsets[i + 1])
+                             for i, m in enumerate(modes) if m == mode]).to(device)
+            part = fused_linear_divergence(
+                h_student[idx], head, stack[:, idx], divergence=divergence, beta=beta, temperature=temperature,
+                teacher_weights=weights[:, idx.cpu()].to(device), combine=mode, token_weights=token_w[idx],
+                entropy_coef=lam[idx], reduction="sum", teacher_weight=teacher_head)
+            total = total + part
+        distill_stat = float(total.detach()) / max(int((token_w != 0).sum()), 1)
+    advantage = per_token([it.plan.advantage or 0.0 for it in items])
+    if bool((advantage != 0).any()):
+        targets = torch.tensor([t for it in items for t in it.completion_ids], device=device)
+        total = total - (advantage * chunked_token_logprob(h_student, head, targets, temperature)).sum()
+    return total, distill_stat
