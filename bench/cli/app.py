@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from sdbench.cli import eval as eval_cli
+from sdbench.cli import export as export_cli
 from sdbench.cli import leaderboard, pretrain, run, sandbox, strategies, tasks, verify
 
 app = typer.Typer(name="sdbench", no_args_is_help=True, add_completion=False,
@@ -16,7 +18,9 @@ app = typer.Typer(name="sdbench", no_args_is_help=True, add_completion=False,
 app.command("run")(run.run_command)
 app.command("pretrain")(pretrain.pretrain_command)
 app.command("verify")(verify.verify_command)
+app.command("eval")(eval_cli.eval_command)
 app.add_typer(strategies.app, name="strategies")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(leaderboard.app, name="leaderboard")
+app.add_typer(export_cli.app, name="export")
