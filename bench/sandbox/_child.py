@@ -1,6 +1,6 @@
 """The process that runs inside the sandbox: confine itself, then run, serve or judge.
 
-Started by `runner.py` as `python -I -S _child.py MODE CONFIG` (CONFIG: hex of a marshalled dict
+Started by `spawn.py` as `python -I -S _child.py MODE CONFIG` (CONFIG: hex of a marshalled dict
 from the parent), inside bubblewrap when available; never imported by the harness. Order
 matters: the uid drop, Landlock, seccomp and rlimits are all applied before a single line of
 untrusted code runs; a layer the parent asked for that fails to apply makes the child exit with

@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sdbench.sandbox.runner import Child, Limits, classify, start
+from sdbench.sandbox.spawn import Child, Limits, classify, start
 
 
 @dataclass(frozen=True)

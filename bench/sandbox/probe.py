@@ -150,7 +150,7 @@ def sandbox_info(refresh: bool = False) -> SandboxInfo:
 
 
 def _probe() -> SandboxInfo:
-    from sdbench.sandbox import runner  # late: runner imports this module
+    from sdbench.sandbox import spawn  # late: spawn imports this module
 
     off = disabled()
     info = SandboxInfo(layers={}, runtime_roots=runtime_roots())
@@ -206,7 +206,7 @@ def _probe() -> SandboxInfo:
         if bw is None and uid_mode == "inside":
             continue
         info.bwrap, info.uid_mode = bw, uid_mode
-        report, last_err = runner.probe_child(info)
+        report, last_err = spawn.probe_child(info)
         if report is not None:
             break
         if uid_mode == "popen":

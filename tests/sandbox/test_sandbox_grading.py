@@ -117,7 +117,7 @@ def test_run_program_results() -> None:
 
 
 def test_layer_failure_fails_closed() -> None:
-    from sdbench.sandbox.runner import Limits, classify, start
+    from sdbench.sandbox.spawn import Limits, classify, start
 
     child = start("run", {"prog.py": "print('ran')"}, Limits(nofile=10**9), extra={"program": "prog.py"})
     try:

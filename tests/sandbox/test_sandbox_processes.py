@@ -1,6 +1,6 @@
 """Process containment: nothing a program starts outlives its run, and each run is its own uid/cgroup.
 
-Uses the low-level `runner.start` so the test knows the run's uid and cgroup. Run:
+Uses the low-level `spawn.start` so the test knows the run's uid and cgroup. Run:
 ``pytest tests/sandbox/test_sandbox_processes.py``.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sdbench.sandbox import run_program, sandbox_info
-from sdbench.sandbox.runner import Limits, start
+from sdbench.sandbox.spawn import Limits, start
 
 ESCAPES = {
     "fork_bomb": "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
