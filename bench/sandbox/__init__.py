@@ -8,6 +8,12 @@ Public API (importing it does no work; layers are probed on first use and cached
   trusted assert-style tests; the verdict is decided by a separate judge process (`grading.py`).
 - `sandbox_info(refresh=False) -> SandboxInfo`: which layers are active here and why others are not.
 
+Programs run on the harness's interpreter with ``-I -S``: the standard library only, no
+site-packages, no environment. Layers (each probed, degraded with a reason when unavailable):
+fresh process and session, rlimits, wall timeout, bubblewrap (PID/net/IPC/UTS namespaces,
+read-only runtime, 64 MiB tmpfs /tmp), a fresh uid per run, RLIMIT_NPROC, pids/memory/cpu
+cgroups, Landlock and seccomp. ``SDBENCH_SANDBOX_REQUIRE=all`` refuses to run with fewer.
+
 From the shell: ``sdbench sandbox info`` and ``sdbench sandbox run FILE [--tests T]``.
 """
 
