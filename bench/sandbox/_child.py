@@ -326,7 +326,8 @@ def mode_judge(cfg: dict) -> dict:
                 for frame, lineno in traceback.walk_tb(exc.__traceback__):
                     if frame.f_code.co_filename == "tests.py":
                         line = lineno
-                error = f"{type(exc).__name__}: {str(exc)[:500]}"
+                text = str(exc)[:500]
+                error = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
             if not is_test or isinstance(exc, RemoteGone):
                 break
             continue
