@@ -8,8 +8,10 @@ token of every rollout:
     H(p) = −sum_v p(v) log p(v).
 Self-distillation toward the model's own dominant modes lowers the policy's entropy (arXiv
 2606.26091); the bonus λ·H pays the student for keeping probability on the alternatives. The bonus
-applies to every rollout, including those without a demo (it regularizes the policy, not the
-teacher). With λ = 0 the plans equal `single_sampled_demo`'s exactly (same rng, same demos).
+applies to the rollouts that are distilled (those with a demo), so the loss is exactly the SD loss
+plus λ·H on the same tokens: the core averages over the tokens of the rollouts with a signal, and
+a bonus on the other rollouts would also rescale the SD term, making λ → 0 differ from λ = 0. With
+λ = 0 the plans equal `single_sampled_demo`'s exactly (same rng, same demos).
 
 Run: `sdbench run --strategies entropy_regularized`; hyperparameters: `sdbench strategies show entropy_regularized`.
 """
@@ -39,4 +41,4 @@ class EntropyRegularized(StrategyBase):
 
     def plan(self, group: Group) -> Sequence[RolloutPlan]:
         plans = single_demo_plans(group, self.params.selection)
-        return [dataclasses.replace(p, entropy_bonus=self.params.entropy_coef) for p in plans]
+        return [dataclasses.replace(p, entropy_bonus=self.params.entropy_coef) if p.teachers else p for p in plans]

@@ -62,7 +62,7 @@ class MultiDemo(StrategyBase):
             elif p.concat:
                 plans.append(RolloutPlan(teachers=(TeacherContext(demos=tuple(demos)),)))
             else:
-                # Weight 1 each: normalized to 1/M by the core; with M = 1 the plan equals single_sampled_demo's.
-                plans.append(RolloutPlan(teachers=tuple(TeacherContext(demos=(d,)) for d in demos),
-                                         combine=p.combine))
+                # Weight 1/M each (M = the demos actually drawn); with M = 1 the plan is single_sampled_demo's.
+                plans.append(RolloutPlan(teachers=tuple(TeacherContext(demos=(d,), weight=1.0 / len(demos))
+                                                        for d in demos), combine=p.combine))
         return plans

@@ -71,7 +71,7 @@ def test_multi_demo_draws_distinct_other_correct_demos_with_equal_weights() -> N
             demos = [d for (d,) in demos_of(plan)]
             assert len(demos) == 2 and len(set(demos)) == 2, "two distinct demos"
             assert set(demos) <= {"y0", "y2", "y3", "y5"} - {f"y{i}"}
-            assert plan.combine == "mixture" and {t.weight for t in plan.teachers} == {1.0}
+            assert plan.combine == "mixture" and [t.weight for t in plan.teachers] == [0.5, 0.5]
             seen.update(demos)
     assert set(seen) == {"y0", "y2", "y3", "y5"}
 
@@ -80,6 +80,7 @@ def test_multi_demo_uses_fewer_when_fewer_exist_and_none_without_others() -> Non
     plans = make("multi_demo", num_demos=4, combine="logmean").plan(group([True, True, False]))
     assert demos_of(plans[0]) == [("y1",)] and demos_of(plans[1]) == [("y0",)]
     assert sorted(demos_of(plans[2])) == [("y0",), ("y1",)] and plans[2].combine == "logmean"
+    assert [t.weight for t in plans[0].teachers] == [1.0] and [t.weight for t in plans[2].teachers] == [0.5, 0.5]
     plans = make("multi_demo", num_demos=3).plan(group([False, True, False]))
     assert plans[1] == NO_SIGNAL and demos_of(plans[0]) == [("y1",)]
 
@@ -145,12 +146,15 @@ def test_dissimilarity_weighting_downweights_demos_that_repeat_the_rollout() -> 
 # --- entropy_regularized -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seed", range(10))
-def test_entropy_regularized_at_zero_equals_single_sampled_demo(seed: int) -> None:
-    single = make("single_sampled_demo").plan(group(MIXED + [False], seed))
-    assert make("entropy_regularized", entropy_coef=0.0).plan(group(MIXED + [False], seed)) == single
-    bonus = make("entropy_regularized", entropy_coef=0.3).plan(group(MIXED + [False], seed))
+@pytest.mark.parametrize("correct", [MIXED + [False], [False, True, False, False]])
+def test_entropy_regularized_at_zero_equals_single_sampled_demo(seed: int, correct: list[bool]) -> None:
+    single = make("single_sampled_demo").plan(group(correct, seed))
+    assert make("entropy_regularized", entropy_coef=0.0).plan(group(correct, seed)) == single
+    bonus = make("entropy_regularized", entropy_coef=0.3).plan(group(correct, seed))
     assert [p.teachers for p in bonus] == [p.teachers for p in single]
-    assert all(p.entropy_bonus == 0.3 and p.active for p in bonus)     # also the rollouts without a demo
+    # the bonus rides on the distilled rollouts only (the lone correct rollout 1 has no demo, no signal)
+    assert [p.entropy_bonus for p in bonus] == [0.3 if p.teachers else 0.0 for p in single]
+    assert [p.active for p in bonus] == [p.active for p in single]
 
 
 # --- antisd ----------------------------------------------------------------------------------------
