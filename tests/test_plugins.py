@@ -163,7 +163,8 @@ def test_the_readme_example_is_what_the_scaffold_writes(tmp_path: Path) -> None:
 
     from sdbench.scaffold import scaffold
 
-    md = (TESTS.parent / "strategies" / "README_SECTION.md").read_text()
+    readme = (TESTS.parent / "README.md").read_text()
+    md = readme.split("## Add a strategy", 1)[1].split("\n## ", 1)[0]
     code = re.search(r"```python\n(.*?)```", md, re.S).group(1)
     toml = re.search(r"```toml\n(.*?)```", md, re.S).group(1)
     commands = [line.split("#")[0].strip() for line in re.search(r"```bash\n(.*?)```", md, re.S).group(1).splitlines()]
