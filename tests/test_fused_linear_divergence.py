@@ -245,3 +245,20 @@ def test_import_is_lazy():
         "assert 'torch._inductor' not in new"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("div", ["reverse_kl", "forward_kl", "jsd"])
+def test_cpu_row_kernel_matches_eager_body(monkeypatch, dtype, div):
+    from sdbench.core.kernels import cpu_kernel as ck
+
+    if ck.cpu_kernel() is None:
+        pytest.skip("no C compiler / kernel disabled (SDBENCH_CPU_KERNEL=0): the eager body is used")
+    sh, w, th = _inputs(N, H, V, 1, dtype, seed=8)
+    kw = dict(divergence=div, temperature=0.7, entropy_coef=torch.rand(N) * 0.1, chunk_size=16)
+    fast = _run(fused_linear_divergence, sh, w, th, **kw)
+    monkeypatch.setattr(ck, "_LIB", None)  # the next call takes the eager torch body
+    eager = _run(fused_linear_divergence, sh, w, th, **kw)
+    tol = 1e-5 if dtype == torch.float32 else 1e-2  # bf16: the gradient is rounded to bf16 by both
+    for x, y in zip(fast, eager, strict=True):
+        assert _rel(x, y) < tol

@@ -60,8 +60,21 @@ def clear_workspace_cache() -> None:
     _CACHE.clear()
 
 
-def buffers_per_row(cfg: DivergenceConfig, m: int, md_size: int, low_size: int) -> int:
+def use_cpu_kernel(cfg: DivergenceConfig, m: int, device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether chunks go through the fused C row kernel (`sdbench.core.kernels.cpu_kernel`)."""
+    if device.type != "cpu" or m != 1 or cfg.estimator != "full" or dtype not in (torch.float32, torch.bfloat16):
+        return False
+    if cfg.divergence == "jsd" and not 0.0 < cfg.beta < 1.0:
+        return False  # the identically-zero limits are special-cased in the eager body
+    from sdbench.core.kernels.cpu_kernel import cpu_kernel
+
+    return cpu_kernel() is not None
+
+
+def buffers_per_row(cfg: DivergenceConfig, m: int, md_size: int, low_size: int, cpu_kernel: bool = False) -> int:
     """Bytes of workspace per token row divided by V (drives the automatic chunk size)."""
+    if cpu_kernel:  # student and teacher logits in the weight dtype, nothing else
+        return 2 * max(low_size, md_size if low_size == 0 else low_size)
     n = 3  # A: student log-probs, B: teacher logits / scratch, P: student probs
     if m > 1:
         n += 1  # T: combined teacher log-probs (B becomes the scratch buffer)
@@ -160,8 +173,18 @@ def chunk_loss_and_grad(
     The returned gradient is a view of a workspace buffer: consume it before the next call."""
     md = torch.float64 if w.dtype == torch.float64 else torch.float32
     inv_tau = 1.0 / cfg.temperature
-    lam = lam_vec.unsqueeze(1) if lam_vec is not None else None  # [c, 1]
     c = x.shape[0]
+    if use_cpu_kernel(cfg, xt.shape[0], x.device, w.dtype):
+        from sdbench.core.kernels.cpu_kernel import cpu_kernel, rows_loss_and_grad
+
+        zs, zt = ws.get("ks", w.dtype, c), ws.get("kt", w.dtype, c)
+        torch.mm(x, w.T, out=zs)
+        torch.mm(xt[0], wt.T, out=zt)
+        lib = cpu_kernel()
+        assert lib is not None
+        loss = rows_loss_and_grad(lib, zs, zt, lam_vec, cfg.divergence, cfg.beta, inv_tau, want_grad)
+        return loss, (zs if want_grad else None)
+    lam = lam_vec.unsqueeze(1) if lam_vec is not None else None  # [c, 1]
     a = _log_softmax_(_logits(ws, "A", x, w, md, inv_tau))  # student log-probs
     lt, scratch = _teacher_logprobs(ws, xt, wt, md, inv_tau, wj, cfg.combine)
     p = torch.exp(a, out=ws.get("P", md, c))

@@ -36,8 +36,14 @@ vocabulary, logits divided by the temperature tau; all math in fp32, fp64 for fp
 Cost: for "mean"/"sum" the gradients are computed during forward (one pass over the chunks:
 student logits, teacher logits, grad wrt hidden, grad wrt weight) and scaled in backward; for
 "none" forward computes the loss only and backward recomputes the chunks. Rows with weight 0 are
-skipped entirely. On CUDA with Triton installed the element-wise part of the "full" estimator runs
-in `sdbench.core.kernels.triton_divergence`; everything else uses the eager torch chunk body.
+skipped entirely. The element-wise part of the "full" estimator runs in `...triton_divergence` on
+CUDA (Triton installed) and, on CPU with one teacher context, in the C row kernel of
+`...cpu_kernel` (built on first use; SDBENCH_CPU_KERNEL=0 disables it); everything else uses the
+eager torch chunk body (`..._torch_chunk`). torch.compile of the chunk body was measured and not
+used: 2-12 s compile per shape and no faster than the in-place eager body on this CPU.
+Knobs (environment): SDBENCH_FLD_BUDGET_MB work-buffer budget for the automatic chunk size
+(default 512 CPU / 1024 CUDA), SDBENCH_FLD_CACHE=0 no buffer reuse across calls,
+SDBENCH_KERNEL_BACKEND=torch|triton force the element-wise backend (tests).
 """
 
 from __future__ import annotations
@@ -55,7 +61,13 @@ from sdbench.core.kernels._common import (
     teacher_weight_matrix,
     token_scales,
 )
-from sdbench.core.kernels._torch_chunk import Workspace, buffers_per_row, chunk_loss_and_grad, workspace_for
+from sdbench.core.kernels._torch_chunk import (
+    Workspace,
+    buffers_per_row,
+    chunk_loss_and_grad,
+    use_cpu_kernel,
+    workspace_for,
+)
 
 # Workspace budget for the automatic chunk size; 512 MiB keeps the extra memory well under 1/8
 # of the naive path at N=2048, V=151936, while chunks stay large enough for efficient matmuls.
@@ -74,7 +86,7 @@ def auto_chunk_size(
     if triton:  # student logits + M teacher logits in the weight dtype, no fp32 buffers
         per_row = vocab * esize * (m + 1)
     else:
-        per_row = vocab * buffers_per_row(cfg, m, md_size, low)
+        per_row = vocab * buffers_per_row(cfg, m, md_size, low, use_cpu_kernel(cfg, m, device, w_dtype))
     budget = int(os.environ.get("SDBENCH_FLD_BUDGET_MB", _DEFAULT_BUDGET_MB.get(device.type, 512))) << 20
     c = max(1, budget // max(per_row, 1))
     if c >= 16:
