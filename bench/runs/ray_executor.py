@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +119,19 @@ def _connect(ray: Any, config: RunConfig) -> bool:
     else:
         # A local instance sized like the local executor's pool: `workers` cells at a time.
         options["num_cpus"] = config.workers * config.threads_per_worker
+    # ray.init installs its own SIGTERM handler (sys.exit); keep the runner's, which stops a run
+    # like Ctrl-C with the resume hint.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main_thread else None
     try:
         ray.init(**options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = config.ray_address or "a local instance"
         raise UserError(f"cannot start Ray ({where}): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
                         "check --ray-address (`ray status` on the head node), or omit it") from exc
+    finally:
+        if main_thread and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return True
 
 
