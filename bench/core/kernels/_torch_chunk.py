@@ -60,9 +60,13 @@ def clear_workspace_cache() -> None:
     _CACHE.clear()
 
 
-def use_cpu_kernel(cfg: DivergenceConfig, m: int, device: torch.device, dtype: torch.dtype) -> bool:
+def use_cpu_kernel(
+    cfg: DivergenceConfig, m: int, device: torch.device, dtype: torch.dtype, teacher_dtype: torch.dtype
+) -> bool:
     """Whether chunks go through the fused C row kernel (`sdbench.core.kernels.cpu_kernel`)."""
     if device.type != "cpu" or m != 1 or cfg.estimator != "full" or dtype not in (torch.float32, torch.bfloat16):
+        return False
+    if teacher_dtype != dtype:
         return False
     if cfg.divergence == "jsd" and not 0.0 < cfg.beta < 1.0:
         return False  # the identically-zero limits are special-cased in the eager body
@@ -174,7 +178,7 @@ def chunk_loss_and_grad(
     md = torch.float64 if w.dtype == torch.float64 else torch.float32
     inv_tau = 1.0 / cfg.temperature
     c = x.shape[0]
-    if use_cpu_kernel(cfg, xt.shape[0], x.device, w.dtype):
+    if use_cpu_kernel(cfg, xt.shape[0], x.device, w.dtype, wt.dtype):
         from sdbench.core.kernels.cpu_kernel import cpu_kernel, rows_loss_and_grad
 
         zs, zt = ws.get("ks", w.dtype, c), ws.get("kt", w.dtype, c)

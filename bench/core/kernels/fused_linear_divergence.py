@@ -77,7 +77,14 @@ _CACHE_WS = os.environ.get("SDBENCH_FLD_CACHE", "1") != "0"
 
 
 def auto_chunk_size(
-    n: int, vocab: int, cfg: DivergenceConfig, m: int, w_dtype: torch.dtype, device: torch.device, triton: bool = False
+    n: int,
+    vocab: int,
+    cfg: DivergenceConfig,
+    m: int,
+    w_dtype: torch.dtype,
+    device: torch.device,
+    triton: bool = False,
+    teacher_dtype: torch.dtype | None = None,
 ) -> int:
     """Largest chunk (multiple of 16, or N) whose [C, V] work buffers fit the budget."""
     md_size = 8 if w_dtype == torch.float64 else 4
@@ -86,7 +93,9 @@ def auto_chunk_size(
     if triton:  # student logits + M teacher logits in the weight dtype, no fp32 buffers
         per_row = vocab * esize * (m + 1)
     else:
-        per_row = vocab * buffers_per_row(cfg, m, md_size, low, use_cpu_kernel(cfg, m, device, w_dtype))
+        per_row = vocab * buffers_per_row(
+            cfg, m, md_size, low, use_cpu_kernel(cfg, m, device, w_dtype, teacher_dtype or w_dtype)
+        )
     budget = int(os.environ.get("SDBENCH_FLD_BUDGET_MB", _DEFAULT_BUDGET_MB.get(device.type, 512))) << 20
     c = max(1, budget // max(per_row, 1))
     if c >= 16:
@@ -126,7 +135,7 @@ def _run_chunks(
     n, _ = sh.shape
     vocab = w.shape[0]
     use_triton = _use_triton(sh.device, cfg)
-    c_max = chunk_size or auto_chunk_size(n, vocab, cfg, th.shape[0], w.dtype, sh.device, use_triton)
+    c_max = chunk_size or auto_chunk_size(n, vocab, cfg, th.shape[0], w.dtype, sh.device, use_triton, wt.dtype)
     c_max = max(1, min(c_max, n))
     md = torch.float64 if w.dtype == torch.float64 else torch.float32
     loss = torch.empty(n, dtype=md, device=sh.device)
@@ -198,7 +207,8 @@ class _FusedLinearDivergenceFn(torch.autograd.Function):
         ctx.cfg, ctx.chunk_size, ctx.n, ctx.compact = cfg, chunk_size, n, compact
         eager_grad = cfg.reduction != "none" and (need_gh or need_gw)
         scale = tw / (denom * cfg.temperature) if eager_grad else None
-        loss_k, gh, gw = _run_chunks(sh, w, th, wt, cfg, wj, lam, target_ids, scale, need_gh, need_gw, chunk_size)
+        with torch.autocast(sh.device.type, enabled=False):  # the chunk matmuls write into typed buffers
+            loss_k, gh, gw = _run_chunks(sh, w, th, wt, cfg, wj, lam, target_ids, scale, need_gh, need_gw, chunk_size)
         weighted = loss_k * tw.to(loss_k.dtype)
         if cfg.reduction == "none":
             ctx.save_for_backward(sh, w, th, wt, target_ids, tw, keep, wj, lam)
@@ -226,7 +236,8 @@ class _FusedLinearDivergenceFn(torch.autograd.Function):
         need_gh, need_gw = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         go = grad_out.index_select(0, keep) if ctx.compact else grad_out
         scale = tw * go.to(tw.dtype) / cfg.temperature
-        _, gh, gw = _run_chunks(sh, w, th, wt, cfg, wj, lam, y, scale, need_gh, need_gw, ctx.chunk_size)
+        with torch.autocast(sh.device.type, enabled=False):
+            _, gh, gw = _run_chunks(sh, w, th, wt, cfg, wj, lam, y, scale, need_gh, need_gw, ctx.chunk_size)
         if gh is not None and ctx.compact:
             full = torch.zeros(ctx.n, gh.shape[1], dtype=gh.dtype, device=gh.device)
             full.index_copy_(0, keep, gh)
