@@ -4,7 +4,7 @@
 
 The run goes through tests/toy_cli.py, whose module-level registrations (the toy task) reach the
 Ray workers because each worker re-runs the driver's main file, as spawn workers do. Skipped when
-Ray is not installed (it is in the `dev` extra); about 40 s on two cores.
+Ray is not installed (it is in the `dev` extra); about 40 s on two idle cores.
 """
 
 from __future__ import annotations
