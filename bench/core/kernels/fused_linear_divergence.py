@@ -339,7 +339,12 @@ class FusedLinearDivergence(nn.Module):
         target_ids: torch.Tensor | None = None,
         token_weights: torch.Tensor | None = None,
         teacher_weight: torch.Tensor | None = None,
+        entropy_coef: float | torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """entropy_coef, when given, overrides the constructor's (e.g. a per-token [N] tensor)."""
+        options = dict(self.options)
+        if entropy_coef is not None:
+            options["entropy_coef"] = entropy_coef
         return fused_linear_divergence(
             student_hidden,
             weight,
@@ -348,7 +353,7 @@ class FusedLinearDivergence(nn.Module):
             target_ids=target_ids,
             token_weights=token_weights,
             teacher_weight=teacher_weight,
-            **self.options,
+            **options,
         )
 
     def extra_repr(self) -> str:
