@@ -7,13 +7,12 @@ Files are written to a temp name and renamed, so a kill never leaves half a chec
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from sdbench.atomic import atomic_write
 from sdbench.errors import UserError
 
 FORMAT = 1
@@ -22,17 +21,7 @@ FORMAT = 1
 def save_checkpoint(path: Path, *, step: int, model, optimizer, teacher, log: list[dict[str, Any]]) -> None:
     state = {"format": FORMAT, "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "teacher": None if teacher is model else teacher.state_dict(), "log": log}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: torch.save(state, fh))
 
 
 def load_checkpoint(path: Path, *, model, optimizer, teacher) -> tuple[int, list[dict[str, Any]]]:
