@@ -39,11 +39,12 @@ def triton_available() -> bool:
 
 
 if _HAVE_TRITON:
+    NEG: tl.constexpr = tl.constexpr(_NEG)  # jit code may only read constexpr globals
 
     @triton.jit
     def _lse_row(ptr, V, scale, BLOCK: tl.constexpr):
         offs = tl.arange(0, BLOCK)
-        m = tl.full([BLOCK], _NEG, tl.float32)
+        m = tl.full([BLOCK], NEG, tl.float32)
         s = tl.zeros([BLOCK], tl.float32)
         for start in range(0, V, BLOCK):
             z = tl.load(ptr + start + offs, mask=start + offs < V, other=float("-inf")).to(tl.float32) * scale
@@ -119,7 +120,7 @@ if _HAVE_TRITON:
             lse_vec = tl.where(midx == j, _lse_row(zt_row + j * stride_tm, V, scale, BLOCK), lse_vec)
         lse_a = 0.0
         if COMBINE == 1:  # normalizer of the log-mean teacher: one more online pass
-            m = tl.full([BLOCK], _NEG, tl.float32)
+            m = tl.full([BLOCK], NEG, tl.float32)
             s = tl.zeros([BLOCK], tl.float32)
             for start in range(0, V, BLOCK):
                 cols = start + offs
