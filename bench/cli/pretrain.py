@@ -1,10 +1,44 @@
-"""`sdbench pretrain TASK`: train an embedded task's base model from scratch (placeholder, being built)."""
+"""`sdbench pretrain TASK`: train an embedded task's base model from scratch, reproducibly.
+
+    sdbench pretrain graph_paths --seed 0 --out tasks/assets/graph_paths --force
+
+Writes model, tokenizer and pretrain.json to --out (default runs/pretrained/TASK-seedS), atomically.
+Heavy imports (torch, transformers) happen inside the command so `sdbench --help` stays fast.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
-def pretrain_command(task: str = typer.Argument(..., help="embedded task name")) -> None:
+def pretrain_command(
+    task: str = typer.Argument(..., help="embedded task name (see `sdbench tasks list`)"),
+    seed: int = typer.Option(0, "--seed", help="seed of the corpus, the initialization and the data order"),
+    out: Path | None = typer.Option(None, "--out", help="output directory [default: runs/pretrained/TASK-seedS]"),
+    steps: int = typer.Option(1000, "--steps", min=1, help="optimizer steps"),
+    threads: int = typer.Option(1, "--threads", min=1, help="CPU threads (results are reproducible per count)"),
+    force: bool = typer.Option(False, "--force", help="replace an existing output directory"),
+) -> None:
     """Pretrain the base model of an embedded task."""
-    raise typer.Exit(1)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from sdbench.errors import UserError
+    from sdbench.pretrain import pretrain
+    from sdbench.task import load_task
+
+    target = out if out is not None else Path("runs") / "pretrained" / f"{task}-seed{seed}"
+    loaded = load_task(task)  # an unknown name raises the registry's UserError (one line, with a hint)
+    if target.exists() and not force:  # fail before minutes of training, not after
+        raise UserError(f"{str(target)!r} already exists", "pass --force to replace it, or pick another --out")
+    console = Console(stderr=True)
+    with Progress(TextColumn("[bold]pretrain[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(), console=console,
+                  transient=False) as progress:
+        bar = progress.add_task(task, total=steps, loss=float("nan"))
+        record = pretrain(loaded, seed=seed, out_dir=target, steps=steps, threads=threads, force=force,
+                          on_step=lambda step, loss: progress.update(bar, completed=step, loss=loss))
+    console.print(f"wrote {record['out_dir']}: final loss {record['final_loss']:.3f}, "
+                  f"{record['parameters']:,} parameters, {record['wall_time_s']:.0f} s")

@@ -1,0 +1,159 @@
+"""Tests of the `graph_paths` task: generator, splits, OOD cut, grading, classes, prompts.
+
+Run: pytest tests/test_graph_paths.py   (fast: no model involved)
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from sdbench.task import Pretrainable, Task, load_task
+from sdbench.tasks.graph_paths import COMPLETION_SEP, DOMINANT_P, GraphPaths, biased_path, random_graph
+
+
+@pytest.fixture(scope="module")
+def task() -> GraphPaths:
+    return GraphPaths()
+
+
+def test_registered_and_protocols(task: GraphPaths) -> None:
+    assert isinstance(load_task("graph_paths"), GraphPaths)
+    assert isinstance(task, Task) and isinstance(task, Pretrainable)
+    assert task.splits == ("train", "test", "ood")
+
+
+def test_generator_is_deterministic(task: GraphPaths) -> None:
+    a, b = task.problems("test", 20, seed=3), task.problems("test", 20, seed=3)
+    assert a == b
+    assert task.problems("test", 5, seed=3) == a[:5]  # a problem depends on its index, not on count
+    assert [p.prompt for p in task.problems("test", 20, seed=4)] != [p.prompt for p in a]
+    assert task.pretraining_texts(random.Random(1), 30) == task.pretraining_texts(random.Random(1), 30)
+
+
+def test_splits_are_disjoint(task: GraphPaths) -> None:
+    prompts = {split: {p.prompt for p in task.problems(split, 300)} for split in task.splits}
+    assert len(prompts["train"]) > 290  # duplicates within a split are rare
+    assert not prompts["train"] & prompts["test"]
+    assert not prompts["train"] & prompts["ood"]
+    assert not prompts["test"] & prompts["ood"]
+    corpus = {t.split(COMPLETION_SEP)[0].split("| ")[-1] for t in task.pretraining_texts(random.Random(0), 2000)}
+    assert not corpus & prompts["test"] and not corpus & prompts["ood"]
+
+
+def test_graphs_have_several_paths_and_dead_ends(task: GraphPaths) -> None:
+    for problem in task.problems("test", 50):
+        paths = problem.data["paths"]
+        assert len(paths) >= 5 and len(set(paths)) == len(paths)
+        edges = problem.data["edges"]
+        nodes_on_paths = {n for p in paths for n in p.split()}
+        assert any(b not in nodes_on_paths for a in nodes_on_paths for b in edges.get(a, ())), "a dead end"
+
+
+def test_reference_is_the_dominant_route_and_verifies(task: GraphPaths) -> None:
+    for split in task.splits:
+        for problem in task.problems(split, 40):
+            assert task.verify(problem, [problem.reference])[0].correct
+            if split != "ood":
+                assert problem.reference == problem.data["dominant"]
+
+
+def test_ood_cut_removes_the_dominant_route(task: GraphPaths) -> None:
+    for problem in task.problems("ood", 60):
+        dominant = problem.data["dominant"].split()
+        edges = problem.data["edges"]
+        assert not problem.data["dominant_valid"]
+        assert not task.verify(problem, [problem.data["dominant"]])[0].correct
+        for a, b in zip(dominant, dominant[1:], strict=False):
+            assert b not in edges.get(a, ())  # every edge of the route is gone
+        assert problem.data["paths"] and all(v.correct for v in task.verify(problem, problem.data["paths"]))
+
+
+def test_dominant_rule_prefers_earliest_label() -> None:
+    from sdbench.tasks.graph_paths import RANK
+
+    graph = random_graph(random.Random(7))
+    route = graph.dominant()
+    assert route is not None and route == graph.paths()[0]
+    reach = {n for p in graph.paths() for n in p}
+    for node, nxt in zip(route, route[1:], strict=False):
+        options = [n for n in graph.edges[node] if n in reach]
+        assert RANK[nxt] == min(RANK[n] for n in options)
+
+
+def test_grading(task: GraphPaths) -> None:
+    problem = task.problems("test", 1, seed=11)[0]
+    valid = problem.data["paths"][0]
+    nodes = valid.split()
+    edges = problem.data["edges"]
+    on_paths = {n for p in problem.data["paths"] for n in p.split()}
+    stem, dead = next((nodes[:i + 1], b) for i, a in enumerate(nodes) for b in edges.get(a, ())
+                      if b not in on_paths)
+    bad = [
+        " ".join(nodes[1:]),                         # does not start at the source
+        " ".join(nodes[:-1]),                        # does not reach the target
+        " ".join([nodes[0], nodes[-1]]),             # skips: no such edge
+        " ".join([*nodes[:-1], nodes[-1], nodes[-1]]),  # runs past the target
+        " ".join(reversed(nodes)),
+        " ".join([*stem, dead]),                   # walks into a dead end
+        "", "graph ,", "<unk> ka", valid + " ;",
+    ]
+    verdicts = task.verify(problem, [valid, "  " + valid.replace(" ", "  ") + " ", *bad])
+    assert verdicts[0].correct and verdicts[1].correct  # extra whitespace is not an error
+    assert verdicts[0].functional_class == verdicts[1].functional_class == valid
+    assert not any(v.correct for v in verdicts[2:])
+    assert all(v.functional_class is None for v in verdicts[2:])
+
+
+def test_semantic_classes_are_coarser(task: GraphPaths) -> None:
+    coarser = 0
+    for problem in task.problems("test", 40):
+        verdicts = task.verify(problem, problem.data["paths"])
+        functional = {v.functional_class for v in verdicts}
+        semantic = {v.semantic_class for v in verdicts}
+        assert len(functional) == len(verdicts) and 2 <= len(semantic) <= len(functional)
+        # the semantic class is a function of the functional class
+        assert len({(v.functional_class, v.semantic_class) for v in verdicts}) == len(functional)
+        coarser += len(semantic) < len(functional)
+    assert coarser == 40  # every graph has two paths through one hub
+
+
+def test_teacher_and_demo_only_prompts(task: GraphPaths) -> None:
+    problem = task.problems("test", 1)[0]
+    demos = problem.data["paths"][:2]
+    teacher = task.teacher_prompt(problem, demos)
+    assert teacher.endswith(problem.prompt)  # a completion continues it as it continues the prompt
+    assert all(d in teacher.removesuffix(problem.prompt) for d in demos)
+    assert teacher.index(demos[0]) < teacher.index(demos[1])
+    only = task.demo_only_prompt(problem, demos)
+    assert all(d in only for d in demos) and "from" not in only and "graph" not in only
+    assert task.teacher_prompt(problem, []) == problem.prompt
+    for text in (teacher, only, problem.prompt):
+        assert text == " ".join(text.split())  # word-level: single spaces, no stray whitespace
+
+
+def test_pretraining_corpus_mixture(task: GraphPaths) -> None:
+    texts = task.pretraining_texts(random.Random(0), 3000)
+    assert all(text.count(COMPLETION_SEP) == 1 for text in texts)
+    with_demos = [t for t in texts if t.startswith("demo ")]
+    demo_only = [t for t in with_demos if "graph" not in t]
+    assert 0.45 < len(with_demos) / len(texts) < 0.55 and 0.07 < len(demo_only) / len(texts) < 0.13
+    copies = sum(t.split(COMPLETION_SEP)[1] in t.split(COMPLETION_SEP)[0] for t in with_demos)
+    assert copies / len(with_demos) > 0.5  # the copy rule, plus dominant routes matching by chance
+
+
+def test_biased_path_mass() -> None:
+    rng = random.Random(0)
+    graph = random_graph(rng)
+    draws = [biased_path(graph, rng) for _ in range(4000)]
+    share = sum(d == graph.dominant() for d in draws) / len(draws)
+    assert abs(share - DOMINANT_P) < 0.03
+    assert set(draws) == set(graph.paths())  # every valid path has mass
+
+
+def test_unknown_split(task: GraphPaths) -> None:
+    from sdbench.errors import UserError
+
+    with pytest.raises(UserError):
+        task.problems("validation", 1)
