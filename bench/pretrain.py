@@ -14,6 +14,10 @@ token. The tokenizer is word-level (WordLevel + whitespace split, built with `to
 model a small `LlamaForCausalLM`; both are saved with `save_pretrained`, so `load_model` reads them
 offline. The output directory appears atomically (written to a temp dir, then renamed), with a
 `pretrain.json` holding the seed, steps, corpus hash, final loss and wall time.
+
+Defaults (3 layers × 64 wide, 1000 AdamW steps of 32 examples, 1 thread) are the shipped
+graph_paths model's: about 3–5 CPU minutes. Wider/deeper models and a loss on prompt tokens
+(`prompt_weight`) were tried and learned the edge look-ups much more slowly in that budget.
 """
 
 from __future__ import annotations
