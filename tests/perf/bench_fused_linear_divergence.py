@@ -179,6 +179,9 @@ def _summarize(res: dict) -> str:
             parts.append(f"{other} {mem[other]:.2f} (fused/{other} {mem['fused'] / max(mem[other], 1e-9):.3f})")
     if "liger" in res["first_s"]:
         parts.append(f"| liger first call (compile) {res['first_s']['liger']:.0f}s")
+    rounds = res["times_s"]
+    paired = sorted(f / fl for f, fl in zip(rounds["fused"], rounds["floor"], strict=True))
+    parts.append(f"| per-round fused/floor {' '.join(f'{r:.2f}' for r in paired)}")  # adjacent: less drift
     losses = res["loss"]
     if "naive" in losses:
         parts.append(f"| loss rel diff vs naive {abs(losses['fused'] - losses['naive']) / abs(losses['naive']):.1e}")
