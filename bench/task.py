@@ -73,7 +73,11 @@ class Task(Protocol):
 
 @runtime_checkable
 class Pretrainable(Protocol):
-    """An embedded task that can make the pretraining corpus of its own base model."""
+    """An embedded task that can make the pretraining corpus of its own base model.
+
+    Each text is `PROMPT\tCOMPLETION`: `sdbench pretrain` trains on the completion (plus EOS) given
+    the prompt, exactly the shape of a student (problem.prompt) or teacher (teacher_prompt) context.
+    """
 
     def pretraining_texts(self, rng: random.Random, count: int) -> list[str]:
         ...

@@ -39,3 +39,19 @@ def test_importing_sdbench_is_cheap() -> None:
     code = "import sys, sdbench, sdbench.cli.app; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_the_wheel_carries_models_fixtures_and_every_package(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("sdbench-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for required in ("sdbench/tasks/assets/graph_paths/model.safetensors",
+                     "sdbench/tasks/assets/graph_paths/tokenizer.json", "sdbench/tasks/graph_paths.py",
+                     "sdbench/strategies/grpo.py", "sdbench/sandbox/__init__.py"):
+        assert required in names, required
+    assert any(n.startswith("sdbench/tasks/fixtures/gsm8k/") for n in names)
