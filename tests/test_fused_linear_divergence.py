@@ -262,3 +262,18 @@ def test_cpu_row_kernel_matches_eager_body(monkeypatch, dtype, div):
     tol = 1e-5 if dtype == torch.float32 else 1e-2  # bf16: the gradient is rounded to bf16 by both
     for x, y in zip(fast, eager, strict=True):
         assert _rel(x, y) < tol
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_signed_logmean_weights(dtype):
+    # log-mean may subtract a context (negative weight) as long as each token's weights sum > 0.
+    sh, w, th = _inputs(N, H, V, 3, dtype, seed=9)
+    tw = torch.tensor([1.0, 0.8, -0.5]).view(3, 1).repeat(1, N)
+    tw[1, ::3] = 0.0  # some tokens lack the second context
+    kw = dict(divergence="reverse_kl", combine="logmean", teacher_weights=tw, entropy_coef=0.02, chunk_size=16)
+    got = _run(fused_linear_divergence, sh, w, th, **kw)
+    ref = _run(reference_linear_divergence, sh.double(), w.double(), th.double(), **kw)
+    for x, y in zip(got, ref, strict=True):
+        assert _rel(x, y) < (1e-5 if dtype == torch.float32 else 1e-10)
+    with pytest.raises(ValueError, match="mixture"):
+        fused_linear_divergence(sh, w, th, combine="mixture", teacher_weights=tw)

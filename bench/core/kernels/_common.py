@@ -93,12 +93,18 @@ def as_teacher_stack(teacher_hidden: torch.Tensor, n_tokens: int, hidden: int) -
 
 
 def teacher_weight_matrix(
-    teacher_weights: torch.Tensor | None, m: int, n: int, device: torch.device, dtype: torch.dtype
+    teacher_weights: torch.Tensor | None,
+    m: int,
+    n: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    combine: str = "mixture",
 ) -> torch.Tensor:
     """Per-token context weights [M, N], each column normalized to sum 1 (uniform when None).
 
     teacher_weights may be [M] (shared by all tokens) or [M, N] (per token: rollouts with fewer
-    demonstrations give their missing contexts weight 0)."""
+    demonstrations give their missing contexts weight 0). Mixture weights must be >= 0; log-mean
+    weights may be negative (subtracting a context) as long as each token's sum is positive."""
     if teacher_weights is None:
         return torch.full((m, n), 1.0 / m, dtype=dtype, device=device)
     w = torch.as_tensor(teacher_weights).detach().to(device=device, dtype=torch.float64)
@@ -109,8 +115,8 @@ def teacher_weight_matrix(
     elif tuple(w.shape) != (m, n):
         raise ValueError(f"teacher_weights must be [M] or [M, N] = [{m}, {n}]; got {tuple(w.shape)}")
     total = w.sum(0)
-    if bool((w < 0).any()) or not bool((total > 0).all()):
-        raise ValueError("teacher_weights must be non-negative with a positive sum for every token")
+    if (combine == "mixture" and bool((w < 0).any())) or not bool((total > 0).all()):
+        raise ValueError("teacher_weights need a positive sum for every token (and no negatives for 'mixture')")
     return (w / total).to(dtype).contiguous()
 
 

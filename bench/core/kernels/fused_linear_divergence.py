@@ -15,8 +15,9 @@ vocabulary, logits divided by the temperature tau; all math in fp32, fp64 for fp
                we do not special-case the limits as forward / reverse KL: ask for those by name.
   Teacher contexts: teacher_hidden [M, N, H] with weights w, [M] or per token [M, N] (normalized
   over M for each token, uniform if None; weight 0 = context absent for that token, so rollouts
-  with different numbers of demonstrations share one call): "mixture" p_t = sum_j w_j p_j;
-  "logmean" p_t proportional to exp(sum_j w_j log p_j).
+  with different numbers of demonstrations share one call): "mixture" p_t = sum_j w_j p_j
+  (w >= 0); "logmean" p_t proportional to exp(sum_j w_j log p_j) (w may be negative, subtracting
+  a context, if each token's sum is positive).
   Estimators: "full" sums over the whole vocabulary. "topk": S = the student's k most likely
   tokens; both distributions are coarsened onto k + 1 buckets (each token of S, plus one tail
   bucket holding 1 - the mass on S), which are already normalized, and the divergence is taken
@@ -290,7 +291,7 @@ def fused_linear_divergence(
     )
     m = as_teacher_stack(teacher_hidden, n, h).shape[0]
     md = torch.float64 if weight.dtype == torch.float64 else torch.float32
-    wj = teacher_weight_matrix(teacher_weights, m, n, student_hidden.device, md)
+    wj = teacher_weight_matrix(teacher_weights, m, n, student_hidden.device, md, cfg.combine)
     lam = entropy_vector(entropy_coef, n, student_hidden.device, md)
     token_w, denom = token_scales(token_weights, n, cfg.reduction, student_hidden.device, md)
     if target_ids is not None and target_ids.numel() != n:

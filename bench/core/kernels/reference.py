@@ -81,7 +81,7 @@ def reference_linear_divergence(
     ls = torch.log_softmax(zs, dim=-1)
     lt = combine_teachers(
         torch.log_softmax(zt, dim=-1),
-        teacher_weight_matrix(teacher_weights, zt.shape[0], n, zt.device, md),
+        teacher_weight_matrix(teacher_weights, zt.shape[0], n, zt.device, md, cfg.combine),
         cfg.combine,
     )
 
