@@ -1,0 +1,66 @@
+"""Shared pieces of the embedded testbed tasks (arith_target, code_synth): prompts, splits, corpus mixture.
+
+Every embedded task builds its pretraining corpus the same way (DESIGN.md §6), so the mechanism that
+SD exploits is the same across tasks:
+
+- PLAIN examples: `prompt TAB solution`, the solution drawn from the task's biased distribution;
+- WITH_DEMOS examples: `demo d1 | ... demo dm | prompt TAB solution` with 1..MAX_DEMOS correct
+  demos; the solution copies one of the demos with probability COPY_P, else it is a fresh draw;
+- the rest: demo-only contexts, `demo d1 | ... | CUE TAB solution` (the reference-only context).
+
+Splits never share a prompt: the hash of a prompt picks the split it may belong to (`bucket`).
+Nothing here does work at import time. Tests: pytest tests/test_arith_target.py tests/test_code_synth.py
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+COPY_P = 0.5                  # demo-conditioned examples: chance the solution copies one of the demos
+PLAIN, WITH_DEMOS = 0.5, 0.4  # corpus mixture; the remainder is demo-only contexts
+MAX_DEMOS = 4
+COMPLETION_SEP = "\t"         # pretraining texts: prompt TAB completion (sdbench.pretrain trains on the completion)
+SPLIT_BUCKET = {"train": 0, "test": 1, "ood": 2}
+
+
+def demo_block(demos: Sequence[str]) -> str:
+    """'demo d1 | demo d2 | ' (whitespace inside each demo normalized to single spaces)."""
+    return "".join(f"demo {' '.join(d.split())} | " for d in demos)
+
+
+def bucket(text: str) -> int:
+    """0, 1 or 2 from a stable hash of the prompt: the only split this prompt may appear in."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") % 3
+
+
+def in_split(prompt: str, split: str) -> bool:
+    return bucket(prompt) == SPLIT_BUCKET[split]
+
+
+def corpus_text(rng: random.Random, prompt: str, cue: str, attempt: Callable[[], str],
+                correct: Callable[[], str]) -> str:
+    """One pretraining text for one train problem.
+
+    `attempt()` draws what the corpus writes as a solution (the task's biased distribution; it may
+    be wrong, as solutions in real corpora are); `correct()` draws a correct solution, used for
+    demonstrations (SD's demos are correct rollouts). `cue` replaces the question in demo-only texts.
+    """
+    kind = rng.random()
+    if kind < PLAIN:
+        return prompt + COMPLETION_SEP + attempt()
+    demos = [correct() for _ in range(rng.randint(1, MAX_DEMOS))]
+    solution = rng.choice(demos) if rng.random() < COPY_P else attempt()
+    context = demo_block(demos) + (prompt if kind < PLAIN + WITH_DEMOS else cue)
+    return context + COMPLETION_SEP + solution
+
+
+def biased_choice(rng: random.Random, dominant: T, others: Sequence[T], dominant_p: float) -> T:
+    """The dominant solution with probability `dominant_p` (always, if there is no other), else another."""
+    if not others or rng.random() < dominant_p:
+        return dominant
+    return rng.choice(list(others))
