@@ -277,3 +277,32 @@ def test_signed_logmean_weights(dtype):
         assert _rel(x, y) < (1e-5 if dtype == torch.float32 else 1e-10)
     with pytest.raises(ValueError, match="mixture"):
         fused_linear_divergence(sh, w, th, combine="mixture", teacher_weights=tw)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "div,est", [("reverse_kl", "full"), ("forward_kl", "full"), ("jsd", "topk"), ("reverse_kl", "sampled_token")]
+)
+def test_teacher_entropy_gate(dtype, div, est):
+    sh, w, th = _inputs(N, H, V, 3, dtype, seed=10)
+    kw = _case_kwargs(div, est, "mixture", 3, True, 0.05)
+    # Per-token bounds clearly either side of each token's teacher entropy, so that fp32 rounding
+    # cannot flip a token: every other token is gated out.
+    zt = torch.log_softmax(th.double() @ w.double().T / kw["temperature"], -1)
+    lt = torch.logsumexp(
+        zt
+        + torch.log(
+            torch.as_tensor(kw["teacher_weights"], dtype=torch.float64) / torch.as_tensor(kw["teacher_weights"]).sum(0)
+        ).unsqueeze(-1),
+        0,
+    )
+    h_t = -(lt.exp() * lt).sum(-1)
+    hi = torch.where(torch.arange(N) % 2 == 0, h_t + 0.05, h_t - 0.05)
+    kw["teacher_entropy_gate"] = (0.0, hi)
+    got = _run(fused_linear_divergence, sh, w, th, chunk_size=16, **kw)
+    ref = _run(reference_linear_divergence, sh.double(), w.double(), th.double(), **kw)
+    for x, y in zip(got[1:], ref[1:], strict=True):
+        assert _rel(x, y) < (1e-5 if dtype == torch.float32 else 1e-10)
+    ungated = reference_linear_divergence(sh.double(), w.double(), th.double(), **{**kw, "teacher_entropy_gate": None})
+    assert abs(float(ref[0]) - float(ungated)) > 1e-3  # the gate did something
+    assert abs(float(got[0]) - float(ref[0])) < 1e-5 * max(1.0, abs(float(ref[0])))

@@ -30,6 +30,7 @@ class DivergenceConfig:
     estimator: str = "full"
     topk: int | None = None
     reduction: str = "mean"
+    gated: bool = False  # a teacher-entropy gate is given (eager torch body only)
 
 
 def make_config(
@@ -43,6 +44,7 @@ def make_config(
     reduction: str,
     vocab_size: int,
     has_targets: bool,
+    gated: bool = False,
 ) -> DivergenceConfig:
     """Validate the options; raise ValueError with the reason for any unsupported combination."""
     if divergence not in DIVERGENCES:
@@ -78,6 +80,7 @@ def make_config(
         estimator=estimator,
         topk=topk if estimator == "topk" else None,
         reduction=reduction,
+        gated=gated,
     )
 
 
@@ -158,6 +161,25 @@ def token_scales(
     if reduction != "mean":
         denom = 1.0
     return w, max(denom, 1.0)
+
+
+def gate_bounds(
+    gate: tuple[float | torch.Tensor, float | torch.Tensor] | None, n: int, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor | None:
+    """Teacher-entropy gate as a [2, N] tensor of per-token (lo, hi) bounds, or None."""
+    if gate is None:
+        return None
+    rows = [torch.as_tensor(b).detach().to(device=device, dtype=dtype).flatten() for b in gate]
+    rows = [r.expand(n) if r.numel() == 1 else r for r in rows]
+    if len(rows) != 2 or any(r.numel() != n for r in rows):
+        raise ValueError(f"teacher_entropy_gate must be (lo, hi), each a float or an [N={n}] tensor")
+    return torch.stack(rows)
+
+
+def gate_open(teacher_logp: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
+    """[N] bool: the teacher's entropy (full vocabulary, nats) lies in [lo, hi]."""
+    h = -(teacher_logp.exp() * teacher_logp).sum(-1)
+    return (h >= bounds[0].to(h.dtype)) & (h <= bounds[1].to(h.dtype))
 
 
 def _safe_plogratio(lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:

@@ -66,6 +66,8 @@ def use_cpu_kernel(
     """Whether chunks go through the fused C row kernel (`sdbench.core.kernels.cpu_kernel`)."""
     if device.type != "cpu" or m != 1 or cfg.estimator != "full" or dtype not in (torch.float32, torch.bfloat16):
         return False
+    if cfg.gated:
+        return False
     if teacher_dtype != dtype:
         return False
     if cfg.divergence == "jsd" and not 0.0 < cfg.beta < 1.0:
@@ -82,7 +84,7 @@ def buffers_per_row(cfg: DivergenceConfig, m: int, md_size: int, low_size: int, 
     n = 3  # A: student log-probs, B: teacher logits / scratch, P: student probs
     if m > 1:
         n += 1  # T: combined teacher log-probs (B becomes the scratch buffer)
-    elif cfg.divergence != "reverse_kl" or cfg.estimator == "topk":
+    elif cfg.divergence != "reverse_kl" or cfg.estimator == "topk" or cfg.gated:
         n += 1  # Q: scratch for p_t, log m or the top-k tail
     return n * md_size + low_size
 
@@ -170,8 +172,12 @@ def chunk_loss_and_grad(
     lam_vec: torch.Tensor | None,
     y: torch.Tensor | None,
     want_grad: bool,
+    gate: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per-token loss [c] (fp32/fp64) and d loss_i / d z_s (z_s = logits / tau) as [c, V] in w.dtype.
+
+    gate: [2, c] teacher-entropy bounds; rows whose teacher entropy is outside get the student as
+    their teacher, which makes every divergence (and its gradient) exactly zero there.
 
     wj: [M, c] context weights (columns sum to 1); lam_vec: [c] entropy coefficients or None.
     The returned gradient is a view of a workspace buffer: consume it before the next call."""
@@ -196,6 +202,13 @@ def chunk_loss_and_grad(
 
     def q() -> torch.Tensor:
         return scratch if scratch is not None else ws.get("Q", md, c)
+
+    if gate is not None:
+        pt = torch.exp(lt, out=q())
+        h_t = -_rowdot(pt, lt)
+        shut = torch.nonzero((h_t < gate[0].to(h_t.dtype)) | (h_t > gate[1].to(h_t.dtype))).view(-1)
+        if shut.numel():
+            lt.index_copy_(0, shut, a.index_select(0, shut))
 
     if cfg.estimator == "sampled_token":
         assert y is not None

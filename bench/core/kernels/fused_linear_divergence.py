@@ -27,6 +27,9 @@ vocabulary, logits divided by the temperature tau; all math in fp32, fp64 for fp
   unbiased single-sample estimate of KL(p_s || p_t), and the gradient is r * grad log p_s(y) with
   r detached (the score-function / REINFORCE form used by on-policy distillation and SDPO; no
   baseline; the E[grad log p_s] = 0 term is dropped).
+  Teacher-entropy gate (lo, hi), floats or [N] tensors: token i's divergence counts only where
+  lo_i <= H(p_t,i) <= hi_i (combined teacher, full vocabulary, after temperature); the entropy
+  bonus is not gated. Gated calls use the eager torch body.
   Entropy bonus: loss_i -= lambda_i * H(p_s) with entropy_coef a float or a per-token [N] tensor
   (exact, full vocabulary, for every estimator).
   token_weights w_i (default 1) multiply loss_i: masks, gates, per-rollout signs or advantages.
@@ -58,6 +61,7 @@ from sdbench.core.kernels._common import (
     DivergenceConfig,
     as_teacher_stack,
     entropy_vector,
+    gate_bounds,
     make_config,
     teacher_weight_matrix,
     token_scales,
@@ -106,7 +110,7 @@ def auto_chunk_size(
 
 def _use_triton(device: torch.device, cfg: DivergenceConfig) -> bool:
     forced = os.environ.get("SDBENCH_KERNEL_BACKEND", "")
-    if forced == "torch" or cfg.estimator != "full":
+    if forced == "torch" or cfg.estimator != "full" or cfg.gated:
         return False
     if forced == "triton":
         return True
@@ -125,6 +129,7 @@ def _run_chunks(
     cfg: DivergenceConfig,
     wj: torch.Tensor,
     lam: torch.Tensor | None,
+    gate: torch.Tensor | None,
     y: torch.Tensor | None,
     scale: torch.Tensor | None,
     need_gh: bool,
@@ -152,8 +157,11 @@ def _run_chunks(
         x, xt = sh[s:e], th[:, s:e]
         yc = y[s:e] if y is not None else None
         lc_ = lam[s:e] if lam is not None else None
-        fn = triton_fn if triton_fn is not None else chunk_loss_and_grad
-        lc, g = fn(ws, x, xt, w, wt, cfg, wj[:, s:e], lc_, yc, want_grad)
+        if triton_fn is not None:
+            lc, g = triton_fn(ws, x, xt, w, wt, cfg, wj[:, s:e], lc_, yc, want_grad)
+        else:
+            gc = gate[:, s:e] if gate is not None else None
+            lc, g = chunk_loss_and_grad(ws, x, xt, w, wt, cfg, wj[:, s:e], lc_, yc, want_grad, gc)
         loss[s:e] = lc
         if not want_grad:
             continue
@@ -186,6 +194,7 @@ class _FusedLinearDivergenceFn(torch.autograd.Function):
         denom: float,
         wj: torch.Tensor,
         lam: torch.Tensor | None,
+        gate: torch.Tensor | None,
         cfg: DivergenceConfig,
         chunk_size: int | None,
     ) -> torch.Tensor:
@@ -202,6 +211,7 @@ class _FusedLinearDivergenceFn(torch.autograd.Function):
             target_ids = target_ids.index_select(0, keep) if target_ids is not None else None
             wj = wj.index_select(1, keep)
             lam = lam.index_select(0, keep) if lam is not None else None
+            gate = gate.index_select(1, keep) if gate is not None else None
         tw = token_w[keep] if compact else token_w
         if target_ids is not None:
             target_ids = target_ids.to(device=sh.device, dtype=torch.long)
@@ -209,10 +219,12 @@ class _FusedLinearDivergenceFn(torch.autograd.Function):
         eager_grad = cfg.reduction != "none" and (need_gh or need_gw)
         scale = tw / (denom * cfg.temperature) if eager_grad else None
         with torch.autocast(sh.device.type, enabled=False):  # the chunk matmuls write into typed buffers
-            loss_k, gh, gw = _run_chunks(sh, w, th, wt, cfg, wj, lam, target_ids, scale, need_gh, need_gw, chunk_size)
+            loss_k, gh, gw = _run_chunks(
+                sh, w, th, wt, cfg, wj, lam, gate, target_ids, scale, need_gh, need_gw, chunk_size
+            )
         weighted = loss_k * tw.to(loss_k.dtype)
         if cfg.reduction == "none":
-            ctx.save_for_backward(sh, w, th, wt, target_ids, tw, keep, wj, lam)
+            ctx.save_for_backward(sh, w, th, wt, target_ids, tw, keep, wj, lam, gate)
             out = torch.zeros(n, dtype=loss_k.dtype, device=sh.device)
             out[keep] = weighted
             return out.to(torch.float64 if loss_k.dtype == torch.float64 else torch.float32)
@@ -232,18 +244,18 @@ class _FusedLinearDivergenceFn(torch.autograd.Function):
             if not bool(torch.all(grad_out == 1.0)):  # skip a [V, H] pass in the common case
                 gh = gh * grad_out.to(gh.dtype) if gh is not None else None
                 gw = gw * grad_out.to(gw.dtype) if gw is not None else None
-            return gh, gw, None, None, None, None, None, None, None, None, None
-        sh, w, th, wt, y, tw, keep, wj, lam = ctx.saved_tensors
+            return gh, gw, None, None, None, None, None, None, None, None, None, None
+        sh, w, th, wt, y, tw, keep, wj, lam, gate = ctx.saved_tensors
         need_gh, need_gw = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         go = grad_out.index_select(0, keep) if ctx.compact else grad_out
         scale = tw * go.to(tw.dtype) / cfg.temperature
         with torch.autocast(sh.device.type, enabled=False):
-            _, gh, gw = _run_chunks(sh, w, th, wt, cfg, wj, lam, y, scale, need_gh, need_gw, ctx.chunk_size)
+            _, gh, gw = _run_chunks(sh, w, th, wt, cfg, wj, lam, gate, y, scale, need_gh, need_gw, ctx.chunk_size)
         if gh is not None and ctx.compact:
             full = torch.zeros(ctx.n, gh.shape[1], dtype=gh.dtype, device=gh.device)
             full.index_copy_(0, keep, gh)
             gh = full
-        return gh, gw, None, None, None, None, None, None, None, None, None
+        return gh, gw, None, None, None, None, None, None, None, None, None, None
 
 
 def fused_linear_divergence(
@@ -264,6 +276,7 @@ def fused_linear_divergence(
     chunk_size: int | None = None,
     reduction: str = "mean",
     teacher_weight: torch.Tensor | None = None,
+    teacher_entropy_gate: tuple[float | torch.Tensor, float | torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Self-distillation loss from hidden states and the output head (definitions: module docstring).
 
@@ -288,16 +301,29 @@ def fused_linear_divergence(
         reduction=reduction,
         vocab_size=weight.shape[0],
         has_targets=target_ids is not None,
+        gated=teacher_entropy_gate is not None,
     )
     m = as_teacher_stack(teacher_hidden, n, h).shape[0]
     md = torch.float64 if weight.dtype == torch.float64 else torch.float32
     wj = teacher_weight_matrix(teacher_weights, m, n, student_hidden.device, md, cfg.combine)
     lam = entropy_vector(entropy_coef, n, student_hidden.device, md)
+    gate = gate_bounds(teacher_entropy_gate, n, student_hidden.device, md)
     token_w, denom = token_scales(token_weights, n, cfg.reduction, student_hidden.device, md)
     if target_ids is not None and target_ids.numel() != n:
         raise ValueError(f"target_ids has {target_ids.numel()} entries for {n} tokens")
     return _FusedLinearDivergenceFn.apply(
-        student_hidden, weight, teacher_hidden, teacher_weight, target_ids, token_w, denom, wj, lam, cfg, chunk_size
+        student_hidden,
+        weight,
+        teacher_hidden,
+        teacher_weight,
+        target_ids,
+        token_w,
+        denom,
+        wj,
+        lam,
+        gate,
+        cfg,
+        chunk_size,
     )
 
 
@@ -341,6 +367,7 @@ class FusedLinearDivergence(nn.Module):
         token_weights: torch.Tensor | None = None,
         teacher_weight: torch.Tensor | None = None,
         entropy_coef: float | torch.Tensor | None = None,
+        teacher_entropy_gate: tuple[float | torch.Tensor, float | torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """entropy_coef, when given, overrides the constructor's (e.g. a per-token [N] tensor)."""
         options = dict(self.options)
@@ -354,6 +381,7 @@ class FusedLinearDivergence(nn.Module):
             target_ids=target_ids,
             token_weights=token_weights,
             teacher_weight=teacher_weight,
+            teacher_entropy_gate=teacher_entropy_gate,
             **options,
         )
 

@@ -19,6 +19,8 @@ from sdbench.core.kernels._common import (
     as_teacher_stack,
     divergence_from_logprobs,
     entropy_vector,
+    gate_bounds,
+    gate_open,
     make_config,
     teacher_weight_matrix,
     token_scales,
@@ -56,6 +58,7 @@ def reference_linear_divergence(
     chunk_size: int | None = None,
     reduction: str = "mean",
     teacher_weight: torch.Tensor | None = None,
+    teacher_entropy_gate: tuple[float | torch.Tensor, float | torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Materialized-logits version of `fused_linear_divergence` (chunk_size is accepted and ignored)."""
     del chunk_size
@@ -99,6 +102,9 @@ def reference_linear_divergence(
         # Value: the per-token reverse-KL estimate r; gradient: r * grad log p_s(y) (REINFORCE).
         per_tok = r + r * (lsy - lsy.detach())
 
+    bounds = gate_bounds(teacher_entropy_gate, n, ls.device, md)
+    if bounds is not None:  # the divergence counts only where the teacher's entropy is in [lo, hi]
+        per_tok = torch.where(gate_open(lt, bounds), per_tok, torch.zeros_like(per_tok))
     lam = entropy_vector(entropy_coef, n, ls.device, md)
     if lam is not None:
         entropy = -(ls.exp() * ls).sum(-1)
