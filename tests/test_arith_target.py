@@ -26,7 +26,6 @@ from sdbench.tasks.arith_target import (
     random_instance,
 )
 
-
 # The testbed's requirements on the base model. Measured on the shipped model (seed 0, n = 32): full test
 # sample (100 problems) pass@1 0.701, pass@32 - pass@1 0.299, 3.88 distinct correct; the reduced
 # sample of the test below (40 problems) 0.698 / 0.302 / 3.88, i.e. margins 0.05 (upper pass@1

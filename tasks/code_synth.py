@@ -1,0 +1,370 @@
+"""`code_synth`: write a one-line Python function body matching input/output examples (the embedded code task).
+
+    from sdbench.task import load_task
+    task = load_task("code_synth")
+    problem = task.problems("test", 4)[0]
+    problem.prompt      # "f [ 9 7 4 ] = [ 4 7 9 ] ; f [ 8 5 1 0 ] = [ 0 1 5 8 ] ; def f ( x ) :"
+    problem.reference   # "return sorted ( x )"
+    task.verify(problem, ["return sorted ( x )", "return x [ : : -1 ]"])
+
+A problem shows SHOWN examples of a hidden function on lists of small ints; HIDDEN more examples of
+the same input *regime* (ascending, descending, consecutive runs, even values, ...) are the hidden
+tests. The regimes make several functions of the `LIBRARY` agree on every test (on descending lists
+`sorted(x)`, `x[::-1]` and `sorted(set(x))` coincide), so there are several correct solutions that
+behave differently elsewhere. Instances keep only problems with at least MIN_CLASSES such behaviours.
+
+Surface form: words separated by spaces (`return sorted ( x , reverse = True )`), which is valid
+Python as written; the verifier joins the words with single spaces into `def f(x):\\n    return ...`.
+The body must be a single `return` statement (else status "malformed"); the program then runs ONLY
+in the sandbox, `sdbench.sandbox.run_tests`, whose judge decides (printing "PASS", `sys.exit(0)` or
+always-equal objects cannot pass). One sandbox run per distinct program of a problem.
+
+Pretraining bias: library entries are ranked; the *dominant* solution of a problem is its first
+correct entry. The corpus writes it with probability DOMINANT_P, else another correct entry, each in
+one of its surface forms; with probability WRONG_P it writes a plausible wrong function of the same
+output kind (pretraining code has bugs too, which leaves room for training to raise pass@1). The
+`ood` split swaps the hidden function for a minority one and adds an example the dominant one
+fails, so only minority solutions remain.
+
+Functional class = behaviour on the fixed `PROBES` inputs (unsorted, duplicates, empty, ...), run in
+the sandbox: one `run_program` per problem evaluates every correct program of the problem on the
+probes (a program could forge its own class there; that affects diversity counts, never
+correctness). Semantic class = the normalized AST shape of the returned expression: node types with
+builtin names kept, variables as `v`, constants as `c`, e.g. `Subscript(Call(sorted,v),Slice(_,_,c))`.
+Run the tests with `pytest tests/test_code_synth.py`.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import hashlib
+import json
+import random
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sdbench.task import Problem, Verdict, check_split, register_task, stable_rng
+from sdbench.tasks._embedded import biased_choice, corpus_text, demo_block, in_split
+
+SHOWN, HIDDEN = 2, 3       # examples in the prompt; further hidden tests
+MIN_CLASSES, MAX_CLASSES = 3, 5
+MIN_OOD_CLASSES = 2
+DOMINANT_P = 0.55
+WRONG_P = 0.35
+TIMEOUT_S, MEMORY_MB = 4.0, 256
+ASSETS = Path(__file__).parent / "assets" / "code_synth"
+PROBES: tuple[list[int], ...] = ([3, 1, 2], [5, 5, 1, 0], [7], [2, 9, 4, 4, 6], [8, 6, 3, 2], [0, 1, 2, 3],
+                                 [1, 3, 3, 8], [])
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One behaviour of the library: its surface forms (first = preferred) and a trusted implementation.
+
+    `fn` runs here only on inputs the task itself generates, to make examples; generated code never
+    runs outside the sandbox."""
+
+    name: str
+    bodies: tuple[str, ...]
+    fn: Callable[[list[int]], Any]
+
+
+def _e(name: str, bodies: str, fn: Callable[[list[int]], Any]) -> Entry:
+    return Entry(name, tuple(b.strip() for b in bodies.split("|")), fn)
+
+
+# In rank order: earlier entries are the pretraining bias's preference.
+LIBRARY: tuple[Entry, ...] = (
+    _e("sort", "return sorted ( x )", sorted),
+    _e("max", "return max ( x ) | return sorted ( x ) [ -1 ]", max),
+    _e("min", "return min ( x ) | return sorted ( x ) [ 0 ]", min),
+    _e("len", "return len ( x )", len),
+    _e("identity", "return x | return list ( x ) | return x [ : ]", list),
+    _e("reverse", "return x [ : : -1 ] | return list ( reversed ( x ) )", lambda x: x[::-1]),
+    _e("sort_desc", "return sorted ( x , reverse = True ) | return sorted ( x ) [ : : -1 ]",
+       lambda x: sorted(x, reverse=True)),
+    _e("first", "return x [ 0 ]", lambda x: x[0]),
+    _e("last", "return x [ -1 ] | return x [ len ( x ) - 1 ]", lambda x: x[-1]),
+    _e("dedup_sort", "return sorted ( set ( x ) )", lambda x: sorted(set(x))),
+    _e("distinct", "return len ( set ( x ) )", lambda x: len(set(x))),
+    _e("positives", "return [ v for v in x if v > 0 ]", lambda x: [v for v in x if v > 0]),
+    _e("evens", "return [ v for v in x if v % 2 == 0 ] | return list ( filter ( lambda v : v % 2 == 0 , x ) )",
+       lambda x: [v for v in x if v % 2 == 0]),
+    _e("round_even", "return [ v // 2 * 2 for v in x ]", lambda x: [v // 2 * 2 for v in x]),
+    _e("first_plus_len", "return x [ 0 ] + len ( x ) - 1", lambda x: x[0] + len(x) - 1),
+    _e("last_minus_len", "return x [ -1 ] - len ( x ) + 1", lambda x: x[-1] - len(x) + 1),
+    _e("span_plus_one", "return x [ -1 ] - x [ 0 ] + 1", lambda x: x[-1] - x[0] + 1),
+    _e("sum", "return sum ( x )", sum),
+    _e("double", "return [ v * 2 for v in x ] | return [ v + v for v in x ]", lambda x: [2 * v for v in x]),
+    _e("square", "return [ v * v for v in x ] | return [ v ** 2 for v in x ]", lambda x: [v * v for v in x]),
+)
+BY_NAME = {e.name: e for e in LIBRARY}
+
+
+def _asc(rng: random.Random) -> list[int]:
+    return sorted(rng.sample(range(1, 10), rng.randint(3, 5)))
+
+
+def _consecutive(rng: random.Random) -> list[int]:
+    n = rng.randint(3, 5)
+    start = rng.randint(0, 9 - n)
+    return list(range(start, start + n))
+
+
+# Input regimes: each makes some library entries coincide on every input it generates.
+REGIMES: dict[str, Callable[[random.Random], list[int]]] = {
+    "ascending": _asc,
+    "descending": lambda rng: _asc(rng)[::-1],
+    "consecutive": _consecutive,
+    "even": lambda rng: rng.sample([2, 4, 6, 8], rng.randint(2, 4)),
+    "zero_two": lambda rng: [rng.choice([0, 2]) for _ in range(rng.randint(3, 5))],
+    "mixed": lambda rng: [rng.randint(0, 9) for _ in range(rng.randint(3, 5))],
+}
+
+
+def _safe(entry: Entry, x: list[int]) -> Any:
+    try:
+        return entry.fn(list(x))
+    except (ValueError, IndexError):
+        return ("raises",)
+
+
+def correct_entries(tests: Sequence[tuple[list[int], Any]]) -> list[Entry]:
+    """Library entries (in rank order) that agree with every test."""
+    return [e for e in LIBRARY if all(_safe(e, x) == y for x, y in tests)]
+
+
+@dataclass(frozen=True)
+class Instance:
+    tests: tuple[tuple[tuple[int, ...], Any], ...]   # the first SHOWN are in the prompt
+
+    def pairs(self) -> list[tuple[list[int], Any]]:
+        return [(list(x), y) for x, y in self.tests]
+
+    def prompt(self) -> str:
+        return " ; ".join(f"f {_show(x)} = {_show(y)}" for x, y in self.pairs()[:SHOWN]) + " ; def f ( x ) :"
+
+    def correct(self) -> list[Entry]:
+        return correct_entries(self.pairs())
+
+
+def _show(value: Any) -> str:
+    return "[ " + " ".join(map(str, value)) + " ]" if isinstance(value, list) else str(value)
+
+
+def random_instance(rng: random.Random) -> Instance:
+    """A hidden function and SHOWN + HIDDEN inputs of one regime with MIN..MAX_CLASSES correct entries."""
+    while True:
+        regime = REGIMES[rng.choice(sorted(REGIMES))]
+        target = rng.choice(LIBRARY)
+        inputs = [regime(rng) for _ in range(SHOWN + HIDDEN)]
+        if len({tuple(x) for x in inputs[:SHOWN]}) < SHOWN:
+            continue
+        inst = Instance(tuple((tuple(x), target.fn(list(x))) for x in inputs))
+        if MIN_CLASSES <= len(inst.correct()) <= MAX_CLASSES:
+            return inst
+
+
+def cut_dominant(rng: random.Random, inst: Instance) -> Instance | None:
+    """`inst` with a minority entry as hidden function and a first example its dominant entry fails."""
+    correct = inst.correct()
+    dominant = correct[0]
+    for minority in rng.sample(correct[1:], len(correct) - 1):
+        for _ in range(30):
+            x = REGIMES["mixed"](rng)
+            y = minority.fn(list(x))
+            if _safe(dominant, x) == y:
+                continue
+            cut = Instance(((tuple(x), y), *inst.tests[1:]))
+            if len(cut.correct()) >= MIN_OOD_CLASSES:
+                return cut
+    return None
+
+
+def _make(rng: random.Random, split: str) -> tuple[Instance, Entry]:
+    """(instance, dominant entry of the uncut instance) for `split`."""
+    while True:
+        inst = random_instance(rng)
+        dominant = inst.correct()[0]
+        if split == "ood":
+            cut = cut_dominant(rng, inst)
+            if cut is None:
+                continue
+            inst = cut
+        if in_split(inst.prompt(), split):
+            return inst, dominant
+
+
+def wrong_entries(inst: Instance) -> list[Entry]:
+    """Entries of the hidden function's output kind (list or int) that fail some test."""
+    kind = isinstance(inst.tests[0][1], list)
+    ok = {e.name for e in inst.correct()}
+    return [e for e in LIBRARY if e.name not in ok and isinstance(_safe(e, [3, 1, 2]), list) == kind]
+
+
+# ---------------------------------------------------------------- programs, grading, classes
+def program_of(text: str) -> str | None:
+    """`def f(x):` plus the completion's words joined by single spaces, or None unless one `return`."""
+    body = " ".join(text.split())
+    source = f"def f(x):\n    {body}\n"
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    fn = tree.body[0] if len(tree.body) == 1 else None
+    if not (isinstance(fn, ast.FunctionDef) and len(fn.body) == 1 and isinstance(fn.body[0], ast.Return)
+            and fn.body[0].value is not None):
+        return None
+    return source
+
+
+def tests_source(inst_tests: Sequence[tuple[Sequence[int], Any]]) -> str:
+    return "".join(f"assert f({list(x)!r}) == {y!r}\n" for x, y in inst_tests)
+
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+def ast_shape(source: str) -> str:
+    """Normalized AST shape of the returned expression (builtin names kept, variables `v`, constants `c`)."""
+    node = ast.parse(source).body[0].body[0].value  # type: ignore[attr-defined]
+
+    def walk(n: Any) -> str:
+        if isinstance(n, ast.Name):
+            return n.id if n.id in _BUILTINS else "v"
+        if isinstance(n, ast.Constant):
+            return "c"
+        if n is None:
+            return "_"
+        if isinstance(n, (ast.operator, ast.cmpop, ast.unaryop, ast.boolop)):
+            return type(n).__name__
+        if isinstance(n, list):
+            return ",".join(walk(c) for c in n)
+        if not isinstance(n, ast.AST):
+            return "c"
+        parts = [walk(getattr(n, f)) for f in n._fields if f not in ("ctx", "type_comment", "is_async")]
+        return f"{type(n).__name__}({','.join(p for p in parts if p)})"
+
+    return walk(node)
+
+
+PROBE_HARNESS = '''
+import json, sys
+def _main():
+    outs = []
+    for src in PROGRAMS:
+        g = {"__name__": "__candidate__"}
+        row = []
+        try:
+            exec(compile(src, "prog.py", "exec"), g)
+            for x in PROBES:
+                try:
+                    row.append("ok " + repr(g["f"](list(x)))[:200])
+                except Exception:
+                    row.append("raises")  # not the type: max([]) and sorted([])[-1] are one behaviour
+        except BaseException as e:
+            row = ["broken " + type(e).__name__]
+        outs.append(row)
+    sys.stdout.write("\\n" + NONCE + " " + json.dumps(outs) + "\\n")
+    sys.stdout.flush()
+_main()
+'''
+
+
+def behaviours(programs: Sequence[str]) -> list[str]:
+    """`io:<hash>` of each program's outputs on PROBES, all programs in one sandboxed run."""
+    from sdbench.sandbox import run_program
+
+    if not programs:
+        return []
+    nonce = secrets.token_hex(16)
+    source = f"PROGRAMS = {list(programs)!r}\nPROBES = {list(PROBES)!r}\nNONCE = {nonce!r}\n" + PROBE_HARNESS
+    result = run_program(source, timeout=TIMEOUT_S, memory_mb=MEMORY_MB)
+    rows: Any = None
+    for line in reversed(result.stdout_tail.splitlines()):
+        if line.startswith(nonce + " "):
+            try:
+                rows = json.loads(line[len(nonce) + 1:])
+            except ValueError:
+                rows = None
+            break
+    if not (isinstance(rows, list) and len(rows) == len(programs)):
+        rows = [f"no probe output ({result.status}) {p}" for p in programs]  # fall back: one class per program
+    return ["io:" + hashlib.sha256(json.dumps(r).encode()).hexdigest()[:16] for r in rows]
+
+
+def grade(tests: Sequence[tuple[Sequence[int], Any]], completions: Sequence[str]) -> list[Verdict]:
+    """Verdicts of completions: hidden tests in the sandbox (one run per distinct program)."""
+    from sdbench.sandbox import run_tests
+
+    source_tests = tests_source(tests)
+    programs = [program_of(t) for t in completions]
+    passed: dict[str, tuple[bool, str]] = {}
+    for program in dict.fromkeys(p for p in programs if p is not None):
+        result = run_tests(program, source_tests, timeout=TIMEOUT_S, memory_mb=MEMORY_MB)
+        passed[program] = (result.passed, "ok" if result.status in ("pass", "fail") else result.status)
+    good = [p for p in passed if passed[p][0]]
+    classes = dict(zip(good, behaviours(good), strict=True))
+    out = []
+    for program in programs:
+        if program is None:
+            out.append(Verdict(correct=False, status="malformed"))
+        elif not passed[program][0]:
+            out.append(Verdict(correct=False, status=passed[program][1]))
+        else:
+            out.append(Verdict(correct=True, functional_class=classes[program], semantic_class=ast_shape(program)))
+    return out
+
+
+@register_task("code_synth")
+class CodeSynth:
+    """One-line list functions from examples: one dominant implementation, several minority behaviours."""
+
+    name: ClassVar[str] = "code_synth"
+    splits: ClassVar[tuple[str, ...]] = ("train", "test", "ood")
+    max_new_tokens: ClassVar[int] = 24   # the longest library body is 19 words; EOS and slack
+
+    def problems(self, split: str, count: int, seed: int = 0) -> list[Problem]:
+        check_split(self, split)
+        out = []
+        for i in range(count):
+            inst, dominant = _make(stable_rng(self.name, split, seed, i), split)
+            correct = inst.correct()
+            data = {"tests": [[list(x), y] for x, y in inst.tests], "correct": [e.name for e in correct],
+                    "solutions": [e.bodies[0] for e in correct],
+                    "dominant": dominant.bodies[0], "dominant_valid": dominant in correct}
+            out.append(Problem(id=f"{self.name}/{split}/{seed}/{i}", prompt=inst.prompt(),
+                               reference=correct[0].bodies[0], data=data))
+        return out
+
+    def verify(self, problem: Problem, completions: Sequence[str]) -> list[Verdict]:
+        return grade([(x, y) for x, y in problem.data["tests"]], completions)
+
+    def teacher_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
+        return demo_block(demos) + problem.prompt
+
+    def demo_only_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
+        return demo_block(demos) + "def f ( x ) :"
+
+    def base_model(self) -> str:
+        return str(ASSETS)
+
+    def pretraining_texts(self, rng: random.Random, count: int) -> list[str]:
+        """'prompt TAB completion' texts from train-split instances: plain, demo-conditioned, demo-only."""
+        out = []
+        for _ in range(count):
+            inst, _ = _make(rng, "train")
+            correct, wrong = inst.correct(), wrong_entries(inst)
+
+            def good(correct: list[Entry] = correct) -> str:
+                return rng.choice(biased_choice(rng, correct[0], correct[1:], DOMINANT_P).bodies)
+
+            def attempt(wrong: list[Entry] = wrong, good=good) -> str:
+                return rng.choice(rng.choice(wrong).bodies) if wrong and rng.random() < WRONG_P else good()
+
+            out.append(corpus_text(rng, inst.prompt(), "def f ( x ) :", attempt, good))
+        return out
