@@ -24,7 +24,7 @@ Divergence = Literal["reverse_kl", "forward_kl", "jsd"]
 TeacherWeights = Literal["live", "frozen", "ema"]
 ProfileName = Literal["smoke", "quick", "full"]
 
-DEFAULT_TASKS = ["graph_paths", "arith_target"]
+DEFAULT_TASKS = ["graph_paths", "arith_target", "code_synth"]
 PAPER_BASELINE = "single_sampled_demo"   # paired deltas are taken against it
 
 
