@@ -44,7 +44,7 @@ class TrainingConfig(_Strict):
     teacher: TeacherWeights = "live"
     ema_tau: float = Field(default=0.05, gt=0, le=1)
     temperature: float = Field(default=1.0, gt=0)
-    train_problems: int = Field(default=2000, ge=1)
+    train_problems: int = Field(default=1000, ge=1)
     loss_impl: Literal["fused", "reference"] = "fused"   # "reference" materializes logits (debugging)
     checkpoint_every: int = Field(default=0, ge=0, description="save training state every N steps (0: never)")
     backend: Literal["hf", "vllm"] = Field(default="hf", description="sampler: transformers (any device) or vLLM (GPU)")

@@ -59,6 +59,11 @@ def _per_seed_metrics(records: Sequence[dict], split: str) -> tuple[dict[str, np
     return {k: np.stack(v) for k, v in stacked.items()}, ids
 
 
+def _split_order(split: str) -> tuple[int, str]:
+    """test before ood before anything else (records store splits with sorted keys)."""
+    return ({"test": 0, "ood": 1}.get(split, 2), split)
+
+
 def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """summary.json content: rows per (strategy, task, split), failed cells, paired deltas."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -79,7 +84,7 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         recs = groups.get((strategy, task))
         if not recs:
             continue
-        for split in recs[0]["eval"]:
+        for split in sorted(recs[0]["eval"], key=_split_order):
             metrics, ids = _per_seed_metrics(recs, split)
             per_problem[(strategy, task, split)] = (metrics, ids)
             rows.append({
