@@ -2,10 +2,10 @@
 
 Same loss as `sdbench.core.objective` (its module docstring has the formula), computed without the
 [tokens x vocab] logits of the batch: the divergence and the entropy bonus go through
-`fused_linear_divergence` (chunked, gradients formed in the same pass), the policy-gradient term
-through a chunked log-prob whose chunks are recomputed in backward. Plans the kernel does not
-express — teacher-entropy gates, signed log-mean weights, an entropy bonus without a teacher —
-are answered by the reference path instead (`fused_supported`).
+`fused_linear_divergence` (chunked, gradients formed in the same pass; teacher-entropy gates and
+signed log-mean weights included), the policy-gradient term through a chunked log-prob whose
+chunks are recomputed in backward. The one plan the kernel does not express — an entropy bonus on
+a rollout without a teacher — is answered by the reference path instead (`fused_supported`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,8 @@ CHUNK = 1024
 
 
 def fused_supported(items: Sequence[LossItem]) -> bool:
-    for it in items:
-        plan = it.plan
-        if plan.teacher_entropy_gate is not None or any(t.weight < 0 for t in plan.teachers):
-            return False
-        if plan.entropy_bonus != 0.0 and (not plan.teachers or plan.distill_weight == 0.0):
-            return False
-    return True
+    return not any(it.plan.entropy_bonus != 0.0 and (not it.plan.teachers or it.plan.distill_weight == 0.0)
+                   for it in items)
 
 
 def hidden_fn(model):
@@ -79,6 +74,11 @@ def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[in
         lam = per_token([it.plan.entropy_bonus / it.plan.distill_weight if it.plan.teachers and
                          it.plan.distill_weight else 0.0 for it in items])
         teacher_head = None if teacher is student else teacher.get_output_embeddings().weight
+        gates = [it.plan.teacher_entropy_gate for it in items]
+        gate = None
+        if any(g is not None for g in gates):
+            gate = (per_token([g[0] if g else float("-inf") for g in gates]),
+                    per_token([g[1] if g else float("inf") for g in gates]))
         modes = [it.plan.combine for it in items]
         for mode in sorted(set(modes)):
             idx = torch.cat([torch.arange(layout.offsets[i], layout.offsets[i + 1])
@@ -86,7 +86,8 @@ def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[in
             part = fused_linear_divergence(
                 h_student[idx], head, stack[:, idx], divergence=divergence, beta=beta, temperature=temperature,
                 teacher_weights=weights[:, idx.cpu()].to(device), combine=mode, token_weights=token_w[idx],
-                entropy_coef=lam[idx], reduction="sum", teacher_weight=teacher_head)
+                entropy_coef=lam[idx], reduction="sum", teacher_weight=teacher_head,
+                teacher_entropy_gate=None if gate is None else (gate[0][idx], gate[1][idx]))
             total = total + part
         distill_stat = float(total.detach()) / max(int((token_w != 0).sum()), 1)
     advantage = per_token([it.plan.advantage or 0.0 for it in items])
