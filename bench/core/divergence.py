@@ -33,7 +33,7 @@ def token_divergence(student_logp: torch.Tensor, teacher_logp: torch.Tensor, div
         return _kl(teacher_logp, student_logp)
     if divergence == "jsd":
         if beta <= 0.0 or beta >= 1.0:
-            return torch.zeros(student_logp.shape[:-1], dtype=student_logp.dtype, device=student_logp.device)
+            return (student_logp * 0.0).sum(-1)   # exactly 0, still part of the graph
         log_m = torch.logsumexp(torch.stack([teacher_logp + math.log(beta),
                                              student_logp + math.log(1 - beta)]), dim=0)
         return beta * _kl(teacher_logp, log_m) + (1 - beta) * _kl(student_logp, log_m)
@@ -41,9 +41,11 @@ def token_divergence(student_logp: torch.Tensor, teacher_logp: torch.Tensor, div
 
 
 def _kl(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
-    """KL(p || q) over the last axis; 0·log 0 = 0."""
-    p = logp.exp()
-    return torch.where(p > 0, p * (logp - logq), torch.zeros_like(p)).sum(-1)
+    """KL(p || q) over the last axis; 0·log 0 = 0, with NaN-free gradients where log p = -inf."""
+    zero = torch.isneginf(logp)
+    lp = torch.where(zero, torch.zeros_like(logp), logp)
+    lq = torch.where(zero, torch.zeros_like(logq), logq)
+    return torch.where(zero, torch.zeros_like(lp), lp.exp() * (lp - lq)).sum(-1)
 
 
 def entropy(logp: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,6 @@ every backend agrees on one set of definitions (documented in `fused_linear_dive
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -182,26 +181,12 @@ def gate_open(teacher_logp: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
     return (h >= bounds[0].to(h.dtype)) & (h <= bounds[1].to(h.dtype))
 
 
-def _safe_plogratio(lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
-    """p * (log p - log q) with the 0 * log 0 = 0 convention and NaN-free autograd."""
-    zero = torch.isneginf(lp)
-    lp_safe = torch.where(zero, torch.zeros_like(lp), lp)
-    lq_safe = torch.where(zero, torch.zeros_like(lq), lq)
-    return torch.where(zero, torch.zeros_like(lp), lp_safe.exp() * (lp_safe - lq_safe))
-
-
 def divergence_from_logprobs(ls: torch.Tensor, lt: torch.Tensor, divergence: str, beta: float) -> torch.Tensor:
-    """Per-row divergence between two normalized log-distributions on the last dim (textbook)."""
-    if divergence == "reverse_kl":
-        return _safe_plogratio(ls, lt).sum(-1)
-    if divergence == "forward_kl":
-        return _safe_plogratio(lt, ls).sum(-1)
-    if beta <= 0.0 or beta >= 1.0:
-        # m equals one of the two distributions: both KL terms carry weight 0 or compare a
-        # distribution with itself, so the generalized JSD is exactly 0 at the limits.
-        return (ls * 0.0).sum(-1)
-    lm = torch.logaddexp(lt + math.log(beta), ls + math.log1p(-beta))
-    return beta * _safe_plogratio(lt, lm).sum(-1) + (1.0 - beta) * _safe_plogratio(ls, lm).sum(-1)
+    """Per-row divergence between two normalized log-distributions on the last dim: the textbook
+    definition in `sdbench.core.divergence.token_divergence` (the teacher is a constant)."""
+    from sdbench.core.divergence import token_divergence
+
+    return token_divergence(ls, lt, divergence, beta)
 
 
 def topk_buckets(ls: torch.Tensor, lt: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -29,15 +29,15 @@ from sdbench.core.kernels._common import (
 
 
 def combine_teachers(lts: torch.Tensor, weights: torch.Tensor | list[float], combine: str) -> torch.Tensor:
-    """Combine [M, N, V] teacher log-probs into one normalized [N, V] log-distribution.
+    """Combine [M, N, V] teacher log-probs into one [N, V] log-distribution; weights [M] or [M, N].
 
-    weights: [M] or [M, N], normalized over M."""
+    The definition is `sdbench.core.divergence.combine_teachers`; this only broadcasts [M] weights."""
+    from sdbench.core.divergence import combine_teachers as combine_per_token
+
     w = torch.as_tensor(weights, dtype=lts.dtype, device=lts.device)
-    w = w.view(-1, 1, 1) if w.dim() == 1 else w.unsqueeze(-1)
-    if combine == "mixture":  # p_t = sum_j w_j p_j
-        return torch.logsumexp(torch.log(w) + lts, dim=0)
-    a = (w * lts).sum(0)  # logmean: p_t proportional to prod_j p_j ** w_j
-    return torch.log_softmax(a, dim=-1)
+    if w.dim() == 1:
+        w = w.view(-1, 1).expand(lts.shape[:2])
+    return combine_per_token(lts, w, combine)
 
 
 def reference_linear_divergence(
