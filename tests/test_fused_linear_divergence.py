@@ -249,19 +249,38 @@ def test_import_is_lazy():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("div", ["reverse_kl", "forward_kl", "jsd"])
-def test_cpu_row_kernel_matches_eager_body(monkeypatch, dtype, div):
+@pytest.mark.parametrize("m,comb", [(1, "mixture"), (3, "mixture"), (3, "logmean")])
+def test_cpu_row_kernel_matches_eager_body(monkeypatch, dtype, div, m, comb):
     from sdbench.core.kernels import cpu_kernel as ck
 
     if ck.cpu_kernel() is None:
         pytest.skip("no C compiler / kernel disabled (SDBENCH_CPU_KERNEL=0): the eager body is used")
-    sh, w, th = _inputs(N, H, V, 1, dtype, seed=8)
-    kw = dict(divergence=div, temperature=0.7, entropy_coef=torch.rand(N) * 0.1, chunk_size=16)
+    sh, w, th = _inputs(N, H, V, m, dtype, seed=8)
+    g = torch.Generator().manual_seed(8)
+    tw = _teacher_weights(m, N, True, g) if m > 1 else None  # some contexts absent for some tokens
+    kw = dict(divergence=div, temperature=0.7, entropy_coef=torch.rand(N) * 0.1, chunk_size=16, combine=comb,
+              teacher_weights=tw)
     fast = _run(fused_linear_divergence, sh, w, th, **kw)
     monkeypatch.setattr(ck, "_LIB", None)  # the next call takes the eager torch body
     eager = _run(fused_linear_divergence, sh, w, th, **kw)
     tol = 1e-5 if dtype == torch.float32 else 1e-2  # bf16: the gradient is rounded to bf16 by both
     for x, y in zip(fast, eager, strict=True):
         assert _rel(x, y) < tol
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("div", ["forward_kl", "jsd"])
+@pytest.mark.parametrize("m", [1, 3])
+def test_sharp_teachers_underflow_safely(dtype, div, m):
+    # Teacher log-probs far below fp32's exp range (< -103): exp must give 0, not garbage. The
+    # C kernel once got this wrong under -ffinite-math-only (vectorized expf).
+    sh, w, th = _inputs(N, H, V, m, dtype, seed=11)
+    th = (th.float() * 40).to(dtype)
+    kw = dict(divergence=div, teacher_weights=torch.ones(m, N) if m > 1 else None)
+    ref = reference_linear_divergence(sh.double(), w.double(), th.double(), reduction="none", **kw)
+    assert float((th.double() @ w.double().T).std()) > 20  # really sharp: most log-probs underflow
+    got = fused_linear_divergence(sh, w, th, reduction="none", chunk_size=16, **kw)
+    assert _rel(got, ref) < (1e-5 if dtype == torch.float32 else 1e-2)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -64,7 +64,11 @@ def use_cpu_kernel(
     cfg: DivergenceConfig, m: int, device: torch.device, dtype: torch.dtype, teacher_dtype: torch.dtype
 ) -> bool:
     """Whether chunks go through the fused C row kernel (`sdbench.core.kernels.cpu_kernel`)."""
-    if device.type != "cpu" or m != 1 or cfg.estimator != "full" or dtype not in (torch.float32, torch.bfloat16):
+    from sdbench.core.kernels.cpu_kernel import MAX_CONTEXTS, cpu_kernel
+
+    if device.type != "cpu" or m > MAX_CONTEXTS or cfg.estimator != "full":
+        return False
+    if dtype not in (torch.float32, torch.bfloat16):
         return False
     if cfg.gated:
         return False
@@ -72,15 +76,13 @@ def use_cpu_kernel(
         return False
     if cfg.divergence == "jsd" and not 0.0 < cfg.beta < 1.0:
         return False  # the identically-zero limits are special-cased in the eager body
-    from sdbench.core.kernels.cpu_kernel import cpu_kernel
-
     return cpu_kernel() is not None
 
 
 def buffers_per_row(cfg: DivergenceConfig, m: int, md_size: int, low_size: int, cpu_kernel: bool = False) -> int:
     """Bytes of workspace per token row divided by V (drives the automatic chunk size)."""
-    if cpu_kernel:  # student and teacher logits in the weight dtype, nothing else
-        return 2 * max(low_size, md_size if low_size == 0 else low_size)
+    if cpu_kernel:  # student and M teacher logits in the weight dtype, nothing else
+        return (1 + m) * (low_size or md_size)
     n = 3  # A: student log-probs, B: teacher logits / scratch, P: student probs
     if m > 1:
         n += 1  # T: combined teacher log-probs (B becomes the scratch buffer)
@@ -187,12 +189,21 @@ def chunk_loss_and_grad(
     if use_cpu_kernel(cfg, xt.shape[0], x.device, w.dtype, wt.dtype):
         from sdbench.core.kernels.cpu_kernel import cpu_kernel, rows_loss_and_grad
 
-        zs, zt = ws.get("ks", w.dtype, c), ws.get("kt", w.dtype, c)
+        m = xt.shape[0]
+        zs = ws.get("ks", w.dtype, c)
         torch.mm(x, w.T, out=zs)
-        torch.mm(xt[0], wt.T, out=zt)
+        if m == 1:
+            zt = ws.get("kt", w.dtype, c)
+            torch.mm(xt[0], wt.T, out=zt)
+        else:
+            # the kernel wants [m, c, V] contiguous: view a prefix of the [m, rows, V] buffer as such
+            zt = ws.get_stack("kt", w.dtype, m, ws.rows).reshape(-1)[: m * c * ws.vocab].view(m, c, ws.vocab)
+            for j in range(m):
+                torch.mm(xt[j], wt.T, out=zt[j])
         lib = cpu_kernel()
         assert lib is not None
-        loss = rows_loss_and_grad(lib, zs, zt, lam_vec, cfg.divergence, cfg.beta, inv_tau, want_grad)
+        loss = rows_loss_and_grad(lib, zs, zt, lam_vec, cfg.divergence, cfg.beta, inv_tau, want_grad,
+                                  context_weights=wj if m > 1 else None, combine=cfg.combine)
         return loss, (zs if want_grad else None)
     lam = lam_vec.unsqueeze(1) if lam_vec is not None else None  # [c, 1]
     a = _log_softmax_(_logits(ws, "A", x, w, md, inv_tau))  # student log-probs

@@ -1,16 +1,19 @@
 """Fused CPU row kernel (C, OpenMP) for the element-wise part of the self-distillation loss.
 
-Used by `sdbench.core.kernels._torch_chunk` for the "full" estimator with one teacher context on
-CPU (fp32 / bf16 logits); everything else uses the eager torch body. The C source below is built
-on first use with the system C compiler (`cc -O3 -march=native -ffast-math -fopenmp`, ~1 s) into
-$SDBENCH_CACHE_DIR (default ~/.cache/sdbench/kernels), keyed by a hash of source and flags, and
-loaded with ctypes (which releases the GIL during the call). No compiler, a failed build, or
-SDBENCH_CPU_KERNEL=0 all fall back to the eager torch body, which computes the same thing.
+Used by `sdbench.core.kernels._torch_chunk` for the "full" estimator on CPU (fp32 / bf16 logits,
+1 to 16 teacher contexts, mixture or log-mean, ungated); everything else uses the eager torch
+body. The C source below is built on first use with the system C compiler (`cc -O3 -march=native
+-ffast-math -fopenmp`, ~1 s; fast-math lets GCC call glibc's vector expf) into $SDBENCH_CACHE_DIR (default
+~/.cache/sdbench/kernels), keyed by a hash of source and flags, and loaded with ctypes (which
+releases the GIL during the call). No compiler, a failed build, or SDBENCH_CPU_KERNEL=0 fall back
+to the eager torch body, which computes the same thing.
 
 Why: eager torch makes ~12 passes over the [C, V] fp32 work buffers per chunk; this kernel keeps
 one token's student and teacher logit rows in cache across its four passes (row maxima,
 log-sum-exps, divergence / entropy sums, gradient written over the student-logit row), so memory
-traffic is about one read of the logits and one write of the gradient.
+traffic is about one read of the logits and one write of the gradient. With M teacher contexts the
+combined teacher row is formed per token in a cache-resident fp32 scratch row first, instead of
+the eager body's M log-softmaxes and logaddexps over [C, V] buffers.
 Checked by tests/test_fused_linear_divergence.py (fp32 cases run through it; one test compares
 it with the eager body).
 """
@@ -46,68 +49,160 @@ static inline uint16_t f2bf(float f) { /* round to nearest even (inputs are fini
     return (uint16_t)(u >> 16);
 }
 
-#define DEFINE_ROWS(NAME, T, LOAD, STORE)                                                                  \
+/* One token row. Student logits s (type T) are overwritten with d loss / d (s * inv_tau) when
+   want_grad; teacher t (type TT) is read only and scaled by inv_tau_t (1 for the combined teacher
+   log-probs of several contexts, which are already scaled). Four passes over the row: maxima,
+   log-sum-exps, divergence and entropy sums, gradient. */
+#define DEFINE_ROW(NAME, T, LOAD, STORE, TT, TLOAD)                                                        \
+    static inline float NAME(T *s, const TT *t, long V, float inv_tau, float inv_tau_t, int div, float beta,  \
+                             float lb, float l1b, float lr, int want_grad) {                                \
+        float ms = -1e30f, mt = -1e30f;                                                                    \
+        _Pragma("omp simd reduction(max : ms, mt)") for (long v = 0; v < V; ++v) {                         \
+            float a = LOAD(s[v]), b = TLOAD(t[v]);                                                         \
+            ms = a > ms ? a : ms;                                                                          \
+            mt = b > mt ? b : mt;                                                                          \
+        }                                                                                                  \
+        float ss = 0.f, st = 0.f;                                                                          \
+        _Pragma("omp simd reduction(+ : ss, st)") for (long v = 0; v < V; ++v) {                           \
+            ss += expf((LOAD(s[v]) - ms) * inv_tau);                                                       \
+            st += expf((TLOAD(t[v]) - mt) * inv_tau_t);                                                    \
+        }                                                                                                  \
+        const float cs = ms * inv_tau + logf(ss), ct = mt * inv_tau_t + logf(st);                          \
+        float k1 = 0.f, k2 = 0.f, hs = 0.f;                                                                \
+        /* One loop per divergence (not a branch inside one loop): GCC's masked vector expf on a branch \
+           gave wrong values for bf16 rows under fast-math. */                                             \
+        if (div == 0) {                                                                                    \
+            _Pragma("omp simd reduction(+ : k1, hs)") for (long v = 0; v < V; ++v) {                       \
+                float ls = LOAD(s[v]) * inv_tau - cs, lt = TLOAD(t[v]) * inv_tau_t - ct, p = expf(ls);     \
+                hs += p * ls;                                                                              \
+                k1 += p * (ls - lt);                                                                       \
+            }                                                                                              \
+        } else if (div == 1) {                                                                             \
+            _Pragma("omp simd reduction(+ : k1, hs)") for (long v = 0; v < V; ++v) {                       \
+                float ls = LOAD(s[v]) * inv_tau - cs, lt = TLOAD(t[v]) * inv_tau_t - ct, p = expf(ls);     \
+                hs += p * ls;                                                                              \
+                k1 += expf(lt) * (lt - ls);                                                                \
+            }                                                                                              \
+        } else {                                                                                           \
+            _Pragma("omp simd reduction(+ : k1, k2, hs)") for (long v = 0; v < V; ++v) {                   \
+                float ls = LOAD(s[v]) * inv_tau - cs, lt = TLOAD(t[v]) * inv_tau_t - ct, p = expf(ls);     \
+                float x1 = lb + lt, x2 = l1b + ls, mx = x1 > x2 ? x1 : x2;                                 \
+                float lm = mx + log1pf(expf(-fabsf(x1 - x2)));                                             \
+                hs += p * ls;                                                                              \
+                k1 += expf(lt) * (lt - lm);                                                                \
+                k2 += p * (ls - lm);                                                                       \
+            }                                                                                              \
+        }                                                                                                  \
+        const float ent = -hs;                                                                             \
+        const float loss = (div == 2 ? beta * k1 + (1.f - beta) * k2 : k1) - lr * ent;                     \
+        if (!want_grad) return loss;                                                                       \
+        if (div == 0) {                                                                                    \
+            _Pragma("omp simd") for (long v = 0; v < V; ++v) {                                             \
+                float ls = LOAD(s[v]) * inv_tau - cs, lt = TLOAD(t[v]) * inv_tau_t - ct, p = expf(ls);     \
+                s[v] = STORE(p * (lr * (ls + ent) + ls - lt - k1));                                        \
+            }                                                                                              \
+        } else if (div == 1) {                                                                             \
+            _Pragma("omp simd") for (long v = 0; v < V; ++v) {                                             \
+                float ls = LOAD(s[v]) * inv_tau - cs, lt = TLOAD(t[v]) * inv_tau_t - ct, p = expf(ls);     \
+                s[v] = STORE(lr * p * (ls + ent) + p - expf(lt));                                          \
+            }                                                                                              \
+        } else {                                                                                           \
+            _Pragma("omp simd") for (long v = 0; v < V; ++v) {                                             \
+                float ls = LOAD(s[v]) * inv_tau - cs, lt = TLOAD(t[v]) * inv_tau_t - ct, p = expf(ls);     \
+                float x1 = lb + lt, x2 = l1b + ls, mx = x1 > x2 ? x1 : x2;                                 \
+                float lm = mx + log1pf(expf(-fabsf(x1 - x2)));                                             \
+                s[v] = STORE(p * (lr * (ls + ent) + (1.f - beta) * (ls - lm - k2)));                       \
+            }                                                                                              \
+        }                                                                                                  \
+        return loss;                                                                                       \
+    }
+
+/* One teacher context: zt [rows, V] in the student's dtype. */
+#define DEFINE_ROWS(NAME, T, ROW)                                                                          \
     void NAME(T *zs, const T *zt, float *loss, const float *lam, long rows, long V, float inv_tau, int div, \
               float beta, int want_grad) {                                                                 \
         const float lb = beta > 0.f ? logf(beta) : -1e30f, l1b = beta < 1.f ? log1pf(-beta) : -1e30f;        \
         _Pragma("omp parallel for schedule(static)") for (long r = 0; r < rows; ++r) {                     \
-            T *s = zs + r * V;                                                                             \
-            const T *t = zt + r * V;                                                                       \
-            float ms = -INFINITY, mt = -INFINITY;                                                          \
-            _Pragma("omp simd reduction(max : ms, mt)") for (long v = 0; v < V; ++v) {                     \
-                float a = LOAD(s[v]), b = LOAD(t[v]);                                                      \
-                ms = a > ms ? a : ms;                                                                      \
-                mt = b > mt ? b : mt;                                                                      \
-            }                                                                                              \
-            float ss = 0.f, st = 0.f;                                                                      \
-            _Pragma("omp simd reduction(+ : ss, st)") for (long v = 0; v < V; ++v) {                       \
-                ss += expf((LOAD(s[v]) - ms) * inv_tau);                                                   \
-                st += expf((LOAD(t[v]) - mt) * inv_tau);                                                   \
-            }                                                                                              \
-            const float cs = ms * inv_tau + logf(ss), ct = mt * inv_tau + logf(st);                        \
-            float k1 = 0.f, k2 = 0.f, hs = 0.f;                                                            \
-            _Pragma("omp simd reduction(+ : k1, k2, hs)") for (long v = 0; v < V; ++v) {                   \
-                float ls = LOAD(s[v]) * inv_tau - cs, lt = LOAD(t[v]) * inv_tau - ct, p = expf(ls);        \
-                hs += p * ls;                                                                              \
-                if (div == 0) {                                                                            \
-                    k1 += p * (ls - lt);                                                                   \
-                } else if (div == 1) {                                                                     \
-                    k1 += expf(lt) * (lt - ls);                                                            \
-                } else {                                                                                   \
-                    float x1 = lb + lt, x2 = l1b + ls, mx = x1 > x2 ? x1 : x2;                             \
-                    float lm = mx + log1pf(expf(-fabsf(x1 - x2)));                                         \
-                    k1 += expf(lt) * (lt - lm);                                                            \
-                    k2 += p * (ls - lm);                                                                   \
+            loss[r] = ROW(zs + r * V, zt + r * V, V, inv_tau, inv_tau, div, beta, lb, l1b, lam ? lam[r] : 0.f, \
+                          want_grad);                                                                      \
+        }                                                                                                  \
+    }
+
+/* M teacher contexts: zt [m, rows, V], weights wj [m, rows] (normalized over m per token; 0 = absent).
+   Per row, the combined teacher log-probs are formed in a per-thread fp32 scratch row (V floats,
+   cache resident) with one vectorized pass per context, and the one-teacher row body runs on it:
+     mixture  lt(v) = log sum_j w_j p_j(v): accumulated in probability space; the few elements where
+              that underflows (sum < 1e-30) are recomputed exactly with a per-element max shift
+     logmean  lt(v) = sum_j w_j z_j(v) / tau (the row body renormalizes). */
+#define SD_MAX_CONTEXTS 16
+#define DEFINE_MULTI(NAME, T, LOAD, ROW)                                                                   \
+    void NAME(T *zs, const T *zt, long m, const float *wj, int logmean, float *scratch, float *loss,         \
+              const float *lam, long rows, long V, float inv_tau, int div, float beta, int want_grad) {      \
+        const float lb = beta > 0.f ? logf(beta) : -1e30f, l1b = beta < 1.f ? log1pf(-beta) : -1e30f;        \
+        _Pragma("omp parallel") {                                                                          \
+            float *lt = scratch + (long)omp_get_thread_num() * V;                                          \
+            _Pragma("omp for schedule(static)") for (long r = 0; r < rows; ++r) {                          \
+                const T *tp[SD_MAX_CONTEXTS];                                                              \
+                float off[SD_MAX_CONTEXTS];                                                                \
+                int k = 0;                                                                                 \
+                memset(lt, 0, V * sizeof(float));                                                          \
+                for (long j = 0; j < m; ++j) {                                                             \
+                    const float w = wj[j * rows + r];                                                      \
+                    if (w == 0.f) continue; /* context absent for this token */                           \
+                    const T *t = zt + (j * rows + r) * V;                                                  \
+                    if (logmean) {                                                                         \
+                        const float a = w * inv_tau;                                                       \
+                        _Pragma("omp simd") for (long v = 0; v < V; ++v) lt[v] += a * LOAD(t[v]);          \
+                        continue;                                                                          \
+                    }                                                                                      \
+                    float mt = -1e30f, st = 0.f;                                                           \
+                    _Pragma("omp simd reduction(max : mt)") for (long v = 0; v < V; ++v) {                 \
+                        float b = LOAD(t[v]);                                                              \
+                        mt = b > mt ? b : mt;                                                              \
+                    }                                                                                      \
+                    _Pragma("omp simd reduction(+ : st)") for (long v = 0; v < V; ++v) st +=               \
+                        expf((LOAD(t[v]) - mt) * inv_tau);                                                 \
+                    const float c = logf(w) - mt * inv_tau - logf(st); /* log w_j - logsumexp_j */         \
+                    _Pragma("omp simd") for (long v = 0; v < V; ++v) lt[v] += expf(LOAD(t[v]) * inv_tau + c); \
+                    tp[k] = t, off[k] = c, ++k;                                                            \
                 }                                                                                          \
-            }                                                                                              \
-            const float ent = -hs, lr = lam ? lam[r] : 0.f;                                                \
-            loss[r] = (div == 2 ? beta * k1 + (1.f - beta) * k2 : k1) - lr * ent;                         \
-            if (!want_grad) continue;                                                                      \
-            _Pragma("omp simd") for (long v = 0; v < V; ++v) {                                             \
-                float ls = LOAD(s[v]) * inv_tau - cs, lt = LOAD(t[v]) * inv_tau - ct, p = expf(ls);        \
-                float g = lr * p * (ls + ent);                                                             \
-                if (div == 0) {                                                                            \
-                    g += p * (ls - lt - k1);                                                               \
-                } else if (div == 1) {                                                                     \
-                    g += p - expf(lt);                                                                     \
-                } else {                                                                                   \
-                    float x1 = lb + lt, x2 = l1b + ls, mx = x1 > x2 ? x1 : x2;                             \
-                    float lm = mx + log1pf(expf(-fabsf(x1 - x2)));                                         \
-                    g += (1.f - beta) * p * (ls - lm - k2);                                                \
+                if (!logmean) {                                                                            \
+                    long small = 0;                                                                        \
+                    _Pragma("omp simd reduction(+ : small)") for (long v = 0; v < V; ++v) {                \
+                        small += lt[v] < 1e-30f;                                                           \
+                        lt[v] = logf(lt[v] > 1e-38f ? lt[v] : 1e-38f);                                     \
+                    }                                                                                      \
+                    for (long v = 0; small && v < V; ++v) {                                                \
+                        if (lt[v] >= logf(1e-30f)) continue;                                               \
+                        float mx = -1e30f, sm = 0.f;                                                       \
+                        for (int j = 0; j < k; ++j) {                                                      \
+                            float x = LOAD(tp[j][v]) * inv_tau + off[j];                                   \
+                            mx = x > mx ? x : mx;                                                          \
+                        }                                                                                  \
+                        for (int j = 0; j < k; ++j) sm += expf(LOAD(tp[j][v]) * inv_tau + off[j] - mx);    \
+                        lt[v] = mx + logf(sm);                                                             \
+                    }                                                                                      \
                 }                                                                                          \
-                s[v] = STORE(g);                                                                           \
+                loss[r] = ROW(zs + r * V, lt, V, inv_tau, 1.f, div, beta, lb, l1b, lam ? lam[r] : 0.f,      \
+                              want_grad);                                                                  \
             }                                                                                              \
         }                                                                                                  \
     }
 
 #define ID(x) (x)
-DEFINE_ROWS(sd_rows_f32, float, ID, ID)
-DEFINE_ROWS(sd_rows_bf16, uint16_t, bf2f, f2bf)
+DEFINE_ROW(row_f32, float, ID, ID, float, ID)
+DEFINE_ROW(row_bf16, uint16_t, bf2f, f2bf, uint16_t, bf2f)
+DEFINE_ROW(row_bf16_combined, uint16_t, bf2f, f2bf, float, ID)
+DEFINE_ROWS(sd_rows_f32, float, row_f32)
+DEFINE_ROWS(sd_rows_bf16, uint16_t, row_bf16)
+DEFINE_MULTI(sd_rows_multi_f32, float, ID, row_f32)
+DEFINE_MULTI(sd_rows_multi_bf16, uint16_t, bf2f, row_bf16_combined)
 
 void sd_set_threads(int n) { omp_set_num_threads(n); }
 """
 _FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp", "-shared", "-fPIC"]
 _DIV = {"reverse_kl": 0, "forward_kl": 1, "jsd": 2}
+MAX_CONTEXTS = 16  # SD_MAX_CONTEXTS in the C source; more contexts take the eager torch body
 _LIB: ctypes.CDLL | None = None
 _TRIED = False
 
@@ -142,6 +237,10 @@ def _build() -> ctypes.CDLL | None:
     for name in ("sd_rows_f32", "sd_rows_bf16"):
         getattr(lib, name).argtypes = args
         getattr(lib, name).restype = None
+    multi = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, *args[2:]]
+    for name in ("sd_rows_multi_f32", "sd_rows_multi_bf16"):
+        getattr(lib, name).argtypes = multi
+        getattr(lib, name).restype = None
     lib.sd_set_threads.argtypes = [ctypes.c_int]
     return lib
 
@@ -168,24 +267,40 @@ def rows_loss_and_grad(
     beta: float,
     inv_tau: float,
     want_grad: bool,
+    context_weights: torch.Tensor | None = None,
+    combine: str = "mixture",
 ) -> torch.Tensor:
-    """Per-row loss [c] (fp32); when want_grad, zs is overwritten with d loss / d (zs * inv_tau)."""
-    assert zs.is_contiguous() and zt.is_contiguous() and zs.dtype == zt.dtype and zs.shape == zt.shape
+    """Per-row loss [c] (fp32); when want_grad, zs is overwritten with d loss / d (zs * inv_tau).
+
+    zt is [c, V] (one teacher context) or [M, c, V] with context_weights [M, c] (columns sum to 1;
+    0 = context absent), combined by `combine` inside the kernel."""
     c, vocab = zs.shape
+    assert zs.is_contiguous() and zt.is_contiguous() and zs.dtype == zt.dtype and zt.shape[-2:] == zs.shape
     loss = torch.empty(c, dtype=torch.float32)
     lam_c = lam.to(torch.float32).contiguous() if lam is not None else None
-    fn = lib.sd_rows_f32 if zs.dtype == torch.float32 else lib.sd_rows_bf16
-    lib.sd_set_threads(torch.get_num_threads())
-    fn(
-        zs.data_ptr(),
-        zt.data_ptr(),
-        loss.data_ptr(),
-        lam_c.data_ptr() if lam_c is not None else None,
-        c,
-        vocab,
-        inv_tau,
-        _DIV[divergence],
-        beta,
-        int(want_grad),
-    )
+    threads = torch.get_num_threads()
+    lib.sd_set_threads(threads)
+    tail = (loss.data_ptr(), lam_c.data_ptr() if lam_c is not None else None, c, vocab, inv_tau,
+            _DIV[divergence], beta, int(want_grad))
+    if zt.dim() == 2:
+        fn = lib.sd_rows_f32 if zs.dtype == torch.float32 else lib.sd_rows_bf16
+        fn(zs.data_ptr(), zt.data_ptr(), *tail)
+        return loss
+    assert context_weights is not None and context_weights.shape == (zt.shape[0], c)
+    assert zt.shape[0] <= MAX_CONTEXTS
+    wj = context_weights.to(torch.float32).contiguous()
+    scratch = _scratch(threads, vocab)
+    fn = lib.sd_rows_multi_f32 if zs.dtype == torch.float32 else lib.sd_rows_multi_bf16
+    fn(zs.data_ptr(), zt.data_ptr(), zt.shape[0], wj.data_ptr(), int(combine == "logmean"), scratch.data_ptr(), *tail)
     return loss
+
+
+_SCRATCH: torch.Tensor | None = None
+
+
+def _scratch(threads: int, vocab: int) -> torch.Tensor:
+    """One fp32 row per thread for the combined teacher log-probs (kept: ~0.6 MB per thread at V=152k)."""
+    global _SCRATCH
+    if _SCRATCH is None or _SCRATCH.numel() < threads * vocab:
+        _SCRATCH = torch.empty(threads * vocab, dtype=torch.float32)
+    return _SCRATCH
