@@ -81,8 +81,8 @@ def use_cpu_kernel(
 
 def buffers_per_row(cfg: DivergenceConfig, m: int, md_size: int, low_size: int, cpu_kernel: bool = False) -> int:
     """Bytes of workspace per token row divided by V (drives the automatic chunk size)."""
-    if cpu_kernel:  # student and M teacher logits in the weight dtype, nothing else
-        return (1 + m) * (low_size or md_size)
+    if cpu_kernel:  # see chunk_loss_and_grad: logits in the weight dtype (+ combined teacher, fp32 M > 1)
+        return 3 * md_size if m > 1 and low_size == 0 else (1 + m) * (low_size or md_size)
     n = 3  # A: student log-probs, B: teacher logits / scratch, P: student probs
     if m > 1:
         n += 1  # T: combined teacher log-probs (B becomes the scratch buffer)
@@ -195,7 +195,16 @@ def chunk_loss_and_grad(
         if m == 1:
             zt = ws.get("kt", w.dtype, c)
             torch.mm(xt[0], wt.T, out=zt)
-        else:
+        elif w.dtype == torch.float32:
+            # fp32: fold the contexts one at a time into a combined fp32 buffer (3 rows per token
+            # instead of 1 + M), so chunks stay large enough for efficient fp32 matmuls.
+            from sdbench.core.kernels.cpu_kernel import fold_context
+
+            zj, zt = ws.get("kt", w.dtype, c), ws.get("kc", torch.float32, c)
+            for j in range(m):
+                torch.mm(xt[j], wt.T, out=zj)
+                fold_context(cpu_kernel(), zj, wj[j], zt, inv_tau, cfg.combine, first=j == 0)
+        else:  # bf16: all M contexts' logits, combined per row in cache by the kernel
             # the kernel wants [m, c, V] contiguous: view a prefix of the [m, rows, V] buffer as such
             zt = ws.get_stack("kt", w.dtype, m, ws.rows).reshape(-1)[: m * c * ws.vocab].view(m, c, ws.vocab)
             for j in range(m):
@@ -203,7 +212,8 @@ def chunk_loss_and_grad(
         lib = cpu_kernel()
         assert lib is not None
         loss = rows_loss_and_grad(lib, zs, zt, lam_vec, cfg.divergence, cfg.beta, inv_tau, want_grad,
-                                  context_weights=wj if m > 1 else None, combine=cfg.combine)
+                                  context_weights=wj if zt.dim() == 3 else None, combine=cfg.combine,
+                                  teacher_is_combined=m > 1 and zt.dim() == 2)
         return loss, (zs if want_grad else None)
     lam = lam_vec.unsqueeze(1) if lam_vec is not None else None  # [c, 1]
     a = _log_softmax_(_logits(ws, "A", x, w, md, inv_tau))  # student log-probs

@@ -9,11 +9,14 @@ releases the GIL during the call). No compiler, a failed build, or SDBENCH_CPU_K
 to the eager torch body, which computes the same thing.
 
 Why: eager torch makes ~12 passes over the [C, V] fp32 work buffers per chunk; this kernel keeps
-one token's student and teacher logit rows in cache across its four passes (row maxima,
-log-sum-exps, divergence / entropy sums, gradient written over the student-logit row), so memory
-traffic is about one read of the logits and one write of the gradient. With M teacher contexts the
-combined teacher row is formed per token in a cache-resident fp32 scratch row first, instead of
-the eager body's M log-softmaxes and logaddexps over [C, V] buffers.
+one token's student and teacher logit rows in cache across its three passes (log-sum-exps, blocked
+so max and sum share one pass; divergence and entropy sums; gradient written over the student
+row), so memory traffic is about one read of the logits and one write of the gradient. With M
+teacher contexts: bf16 chunks hold all M contexts' logits and each row's combined teacher is
+formed in a cache-resident fp32 scratch row; fp32 chunks fold the contexts one at a time into a
+combined fp32 buffer (`sd_fold_f32`: 3 buffers per token instead of 1 + M, so chunks stay large
+enough for efficient fp32 matmuls under the same memory budget). Both replace the eager body's M
+log-softmaxes and logaddexps over [C, V] buffers.
 Checked by tests/test_fused_linear_divergence.py (fp32 cases run through it; one test compares
 it with the eager body).
 """
@@ -49,25 +52,42 @@ static inline uint16_t f2bf(float f) { /* round to nearest even (inputs are fini
     return (uint16_t)(u >> 16);
 }
 
+/* log sum_v exp(x[v] * inv_tau), one pass from memory: blocks of SD_BLOCK elements are read twice
+   from L1 (block max, then the sum of exps against the running max, rescaled when it grows). */
+#define SD_BLOCK 512
+#define DEFINE_LSE(NAME, T, LOAD)                                                                          \
+    static inline float NAME(const T *x, long V, float inv_tau) {                                          \
+        float m = -1e30f, sum = 0.f;                                                                       \
+        for (long v0 = 0; v0 < V; v0 += SD_BLOCK) {                                                        \
+            const long v1 = v0 + SD_BLOCK < V ? v0 + SD_BLOCK : V;                                         \
+            float bm = -1e30f, bs = 0.f;                                                                   \
+            _Pragma("omp simd reduction(max : bm)") for (long v = v0; v < v1; ++v) {                       \
+                float a = LOAD(x[v]);                                                                      \
+                bm = a > bm ? a : bm;                                                                      \
+            }                                                                                              \
+            if (bm > m) {                                                                                  \
+                sum = sum > 0.f ? sum * expf((m - bm) * inv_tau) : 0.f;                                    \
+                m = bm;                                                                                    \
+            }                                                                                              \
+            _Pragma("omp simd reduction(+ : bs)") for (long v = v0; v < v1; ++v) bs +=                     \
+                expf((LOAD(x[v]) - m) * inv_tau);                                                          \
+            sum += bs;                                                                                     \
+        }                                                                                                  \
+        return m * inv_tau + logf(sum);                                                                    \
+    }
+
+#define ID(x) (x)
+DEFINE_LSE(lse_f32, float, ID)
+DEFINE_LSE(lse_bf16, uint16_t, bf2f)
+
 /* One token row. Student logits s (type T) are overwritten with d loss / d (s * inv_tau) when
    want_grad; teacher t (type TT) is read only and scaled by inv_tau_t (1 for the combined teacher
-   log-probs of several contexts, which are already scaled). Four passes over the row: maxima,
+   log-probs of several contexts, which are already scaled). Three passes over the row:
    log-sum-exps, divergence and entropy sums, gradient. */
-#define DEFINE_ROW(NAME, T, LOAD, STORE, TT, TLOAD)                                                        \
+#define DEFINE_ROW(NAME, T, LOAD, STORE, LSE, TT, TLOAD, TLSE)                                              \
     static inline float NAME(T *s, const TT *t, long V, float inv_tau, float inv_tau_t, int div, float beta,  \
                              float lb, float l1b, float lr, int want_grad) {                                \
-        float ms = -1e30f, mt = -1e30f;                                                                    \
-        _Pragma("omp simd reduction(max : ms, mt)") for (long v = 0; v < V; ++v) {                         \
-            float a = LOAD(s[v]), b = TLOAD(t[v]);                                                         \
-            ms = a > ms ? a : ms;                                                                          \
-            mt = b > mt ? b : mt;                                                                          \
-        }                                                                                                  \
-        float ss = 0.f, st = 0.f;                                                                          \
-        _Pragma("omp simd reduction(+ : ss, st)") for (long v = 0; v < V; ++v) {                           \
-            ss += expf((LOAD(s[v]) - ms) * inv_tau);                                                       \
-            st += expf((TLOAD(t[v]) - mt) * inv_tau_t);                                                    \
-        }                                                                                                  \
-        const float cs = ms * inv_tau + logf(ss), ct = mt * inv_tau_t + logf(st);                          \
+        const float cs = LSE(s, V, inv_tau), ct = TLSE(t, V, inv_tau_t);                                   \
         float k1 = 0.f, k2 = 0.f, hs = 0.f;                                                                \
         /* One loop per divergence (not a branch inside one loop): GCC's masked vector expf on a branch \
            gave wrong values for bf16 rows under fast-math. */                                             \
@@ -117,16 +137,53 @@ static inline uint16_t f2bf(float f) { /* round to nearest even (inputs are fini
         return loss;                                                                                       \
     }
 
-/* One teacher context: zt [rows, V] in the student's dtype. */
+/* One teacher row per token: zt [rows, V] in the student's dtype, scaled by inv_tau_t (inv_tau for
+   teacher logits; 1 for combined teacher log-probs folded by sd_fold_f32). */
 #define DEFINE_ROWS(NAME, T, ROW)                                                                          \
-    void NAME(T *zs, const T *zt, float *loss, const float *lam, long rows, long V, float inv_tau, int div, \
-              float beta, int want_grad) {                                                                 \
+    void NAME(T *zs, const T *zt, float *loss, const float *lam, long rows, long V, float inv_tau,         \
+              float inv_tau_t, int div, float beta, int want_grad) {                                       \
         const float lb = beta > 0.f ? logf(beta) : -1e30f, l1b = beta < 1.f ? log1pf(-beta) : -1e30f;        \
         _Pragma("omp parallel for schedule(static)") for (long r = 0; r < rows; ++r) {                     \
-            loss[r] = ROW(zs + r * V, zt + r * V, V, inv_tau, inv_tau, div, beta, lb, l1b, lam ? lam[r] : 0.f, \
-                          want_grad);                                                                      \
+            loss[r] = ROW(zs + r * V, zt + r * V, V, inv_tau, inv_tau_t, div, beta, lb, l1b,               \
+                          lam ? lam[r] : 0.f, want_grad);                                                  \
         }                                                                                                  \
     }
+
+/* Fold one teacher context z_j [rows, V] (weights wj [rows]; 0 = absent) into the combined teacher
+   log-probs lt [rows, V] (fp32), one context at a time, so only one context's logits are held:
+     mixture  lt = logaddexp(lt, log w_j + log p_j)   (exact, no underflow)
+     logmean  lt += w_j * z_j / tau                    (the row body renormalizes)
+   first = 1 initializes lt (an absent first context leaves the empty value: -1e30 or 0). */
+void sd_fold_f32(const float *zt, const float *wj, float *lt, long rows, long V, float inv_tau, int logmean,
+                 int first) {
+    _Pragma("omp parallel for schedule(static)") for (long r = 0; r < rows; ++r) {
+        const float *t = zt + r * V, w = wj[r];
+        float *o = lt + r * V;
+        if (w == 0.f) {
+            if (first)
+                for (long v = 0; v < V; ++v) o[v] = logmean ? 0.f : -1e30f;
+            continue;
+        }
+        if (logmean) {
+            const float a = w * inv_tau;
+            if (first) {
+                _Pragma("omp simd") for (long v = 0; v < V; ++v) o[v] = a * t[v];
+            } else {
+                _Pragma("omp simd") for (long v = 0; v < V; ++v) o[v] += a * t[v];
+            }
+            continue;
+        }
+        const float c = logf(w) - lse_f32(t, V, inv_tau);
+        if (first) {
+            _Pragma("omp simd") for (long v = 0; v < V; ++v) o[v] = t[v] * inv_tau + c;
+        } else {
+            _Pragma("omp simd") for (long v = 0; v < V; ++v) {
+                float x = t[v] * inv_tau + c, a = o[v], mx = a > x ? a : x;
+                o[v] = mx + log1pf(expf(-fabsf(a - x)));
+            }
+        }
+    }
+}
 
 /* M teacher contexts: zt [m, rows, V], weights wj [m, rows] (normalized over m per token; 0 = absent).
    Per row, the combined teacher log-probs are formed in a per-thread fp32 scratch row (V floats,
@@ -135,7 +192,7 @@ static inline uint16_t f2bf(float f) { /* round to nearest even (inputs are fini
               that underflows (sum < 1e-30) are recomputed exactly with a per-element max shift
      logmean  lt(v) = sum_j w_j z_j(v) / tau (the row body renormalizes). */
 #define SD_MAX_CONTEXTS 16
-#define DEFINE_MULTI(NAME, T, LOAD, ROW)                                                                   \
+#define DEFINE_MULTI(NAME, T, LOAD, LSE, ROW)                                                                   \
     void NAME(T *zs, const T *zt, long m, const float *wj, int logmean, float *scratch, float *loss,         \
               const float *lam, long rows, long V, float inv_tau, int div, float beta, int want_grad) {      \
         const float lb = beta > 0.f ? logf(beta) : -1e30f, l1b = beta < 1.f ? log1pf(-beta) : -1e30f;        \
@@ -155,14 +212,7 @@ static inline uint16_t f2bf(float f) { /* round to nearest even (inputs are fini
                         _Pragma("omp simd") for (long v = 0; v < V; ++v) lt[v] += a * LOAD(t[v]);          \
                         continue;                                                                          \
                     }                                                                                      \
-                    float mt = -1e30f, st = 0.f;                                                           \
-                    _Pragma("omp simd reduction(max : mt)") for (long v = 0; v < V; ++v) {                 \
-                        float b = LOAD(t[v]);                                                              \
-                        mt = b > mt ? b : mt;                                                              \
-                    }                                                                                      \
-                    _Pragma("omp simd reduction(+ : st)") for (long v = 0; v < V; ++v) st +=               \
-                        expf((LOAD(t[v]) - mt) * inv_tau);                                                 \
-                    const float c = logf(w) - mt * inv_tau - logf(st); /* log w_j - logsumexp_j */         \
+                    const float c = logf(w) - LSE(t, V, inv_tau); /* log w_j - logsumexp_j */              \
                     _Pragma("omp simd") for (long v = 0; v < V; ++v) lt[v] += expf(LOAD(t[v]) * inv_tau + c); \
                     tp[k] = t, off[k] = c, ++k;                                                            \
                 }                                                                                          \
@@ -189,14 +239,13 @@ static inline uint16_t f2bf(float f) { /* round to nearest even (inputs are fini
         }                                                                                                  \
     }
 
-#define ID(x) (x)
-DEFINE_ROW(row_f32, float, ID, ID, float, ID)
-DEFINE_ROW(row_bf16, uint16_t, bf2f, f2bf, uint16_t, bf2f)
-DEFINE_ROW(row_bf16_combined, uint16_t, bf2f, f2bf, float, ID)
+DEFINE_ROW(row_f32, float, ID, ID, lse_f32, float, ID, lse_f32)
+DEFINE_ROW(row_bf16, uint16_t, bf2f, f2bf, lse_bf16, uint16_t, bf2f, lse_bf16)
+DEFINE_ROW(row_bf16_combined, uint16_t, bf2f, f2bf, lse_bf16, float, ID, lse_f32)
 DEFINE_ROWS(sd_rows_f32, float, row_f32)
 DEFINE_ROWS(sd_rows_bf16, uint16_t, row_bf16)
-DEFINE_MULTI(sd_rows_multi_f32, float, ID, row_f32)
-DEFINE_MULTI(sd_rows_multi_bf16, uint16_t, bf2f, row_bf16_combined)
+DEFINE_MULTI(sd_rows_multi_f32, float, ID, lse_f32, row_f32)
+DEFINE_MULTI(sd_rows_multi_bf16, uint16_t, bf2f, lse_bf16, row_bf16_combined)
 
 void sd_set_threads(int n) { omp_set_num_threads(n); }
 """
@@ -230,6 +279,7 @@ def _build() -> ctypes.CDLL | None:
         ctypes.c_long,
         ctypes.c_long,
         ctypes.c_float,
+        ctypes.c_float,
         ctypes.c_int,
         ctypes.c_float,
         ctypes.c_int,
@@ -237,7 +287,11 @@ def _build() -> ctypes.CDLL | None:
     for name in ("sd_rows_f32", "sd_rows_bf16"):
         getattr(lib, name).argtypes = args
         getattr(lib, name).restype = None
-    multi = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, *args[2:]]
+    ptr = ctypes.c_void_p
+    multi = [ptr, ptr, ctypes.c_long, ptr, ctypes.c_int, ptr, *args[2:7], *args[8:]]
+    lib.sd_fold_f32.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_long,
+                                ctypes.c_float, ctypes.c_int, ctypes.c_int]
+    lib.sd_fold_f32.restype = None
     for name in ("sd_rows_multi_f32", "sd_rows_multi_bf16"):
         getattr(lib, name).argtypes = multi
         getattr(lib, name).restype = None
@@ -269,30 +323,43 @@ def rows_loss_and_grad(
     want_grad: bool,
     context_weights: torch.Tensor | None = None,
     combine: str = "mixture",
+    teacher_is_combined: bool = False,
 ) -> torch.Tensor:
     """Per-row loss [c] (fp32); when want_grad, zs is overwritten with d loss / d (zs * inv_tau).
 
-    zt is [c, V] (one teacher context) or [M, c, V] with context_weights [M, c] (columns sum to 1;
-    0 = context absent), combined by `combine` inside the kernel."""
+    zt is [c, V] teacher logits (one context), or combined teacher log-probs from `fold_context`
+    (teacher_is_combined: already divided by the temperature), or [M, c, V] with context_weights
+    [M, c] (columns sum to 1; 0 = context absent), combined by `combine` inside the kernel."""
     c, vocab = zs.shape
     assert zs.is_contiguous() and zt.is_contiguous() and zs.dtype == zt.dtype and zt.shape[-2:] == zs.shape
     loss = torch.empty(c, dtype=torch.float32)
     lam_c = lam.to(torch.float32).contiguous() if lam is not None else None
     threads = torch.get_num_threads()
     lib.sd_set_threads(threads)
-    tail = (loss.data_ptr(), lam_c.data_ptr() if lam_c is not None else None, c, vocab, inv_tau,
-            _DIV[divergence], beta, int(want_grad))
+    tail = (loss.data_ptr(), lam_c.data_ptr() if lam_c is not None else None, c, vocab, inv_tau)
+    tail2 = (_DIV[divergence], beta, int(want_grad))
     if zt.dim() == 2:
         fn = lib.sd_rows_f32 if zs.dtype == torch.float32 else lib.sd_rows_bf16
-        fn(zs.data_ptr(), zt.data_ptr(), *tail)
+        fn(zs.data_ptr(), zt.data_ptr(), *tail, 1.0 if teacher_is_combined else inv_tau, *tail2)
         return loss
     assert context_weights is not None and context_weights.shape == (zt.shape[0], c)
     assert zt.shape[0] <= MAX_CONTEXTS
     wj = context_weights.to(torch.float32).contiguous()
     scratch = _scratch(threads, vocab)
     fn = lib.sd_rows_multi_f32 if zs.dtype == torch.float32 else lib.sd_rows_multi_bf16
-    fn(zs.data_ptr(), zt.data_ptr(), zt.shape[0], wj.data_ptr(), int(combine == "logmean"), scratch.data_ptr(), *tail)
+    fn(zs.data_ptr(), zt.data_ptr(), zt.shape[0], wj.data_ptr(), int(combine == "logmean"), scratch.data_ptr(),
+       *tail, *tail2)
     return loss
+
+
+def fold_context(lib: ctypes.CDLL, zt: torch.Tensor, weights: torch.Tensor, combined: torch.Tensor,
+                 inv_tau: float, combine: str, first: bool) -> None:
+    """Fold one context's fp32 teacher logits zt [c, V] (weights [c]) into combined [c, V] in place."""
+    assert zt.dtype == combined.dtype == torch.float32 and zt.is_contiguous() and combined.is_contiguous()
+    wj = weights.to(torch.float32).contiguous()
+    lib.sd_set_threads(torch.get_num_threads())
+    lib.sd_fold_f32(zt.data_ptr(), wj.data_ptr(), combined.data_ptr(), zt.shape[0], zt.shape[1], inv_tau,
+                    int(combine == "logmean"), int(first))
 
 
 _SCRATCH: torch.Tensor | None = None
