@@ -82,7 +82,7 @@ def use_cpu_kernel(
 def buffers_per_row(cfg: DivergenceConfig, m: int, md_size: int, low_size: int, cpu_kernel: bool = False) -> int:
     """Bytes of workspace per token row divided by V (drives the automatic chunk size)."""
     if cpu_kernel:  # see chunk_loss_and_grad: logits in the weight dtype (+ combined teacher, fp32 M > 1)
-        return 3 * md_size if m > 1 and low_size == 0 else (1 + m) * (low_size or md_size)
+        return 2 * md_size if low_size == 0 else (1 + m) * low_size
     n = 3  # A: student log-probs, B: teacher logits / scratch, P: student probs
     if m > 1:
         n += 1  # T: combined teacher log-probs (B becomes the scratch buffer)
@@ -191,24 +191,25 @@ def chunk_loss_and_grad(
 
         m = xt.shape[0]
         zs = ws.get("ks", w.dtype, c)
-        torch.mm(x, w.T, out=zs)
         if m == 1:
             zt = ws.get("kt", w.dtype, c)
             torch.mm(xt[0], wt.T, out=zt)
         elif w.dtype == torch.float32:
-            # fp32: fold the contexts one at a time into a combined fp32 buffer (3 rows per token
-            # instead of 1 + M), so chunks stay large enough for efficient fp32 matmuls.
+            # fp32: fold the contexts one at a time into a combined fp32 buffer, using the student
+            # buffer as each context's scratch before the student logits go there: two buffers per
+            # token whatever M, so chunks stay as large (and fp32 matmuls as efficient) as for M = 1.
             from sdbench.core.kernels.cpu_kernel import fold_context
 
-            zj, zt = ws.get("kt", w.dtype, c), ws.get("kc", torch.float32, c)
+            zt = ws.get("kt", torch.float32, c)
             for j in range(m):
-                torch.mm(xt[j], wt.T, out=zj)
-                fold_context(cpu_kernel(), zj, wj[j], zt, inv_tau, cfg.combine, first=j == 0)
+                torch.mm(xt[j], wt.T, out=zs)
+                fold_context(cpu_kernel(), zs, wj[j], zt, inv_tau, cfg.combine, first=j == 0)
         else:  # bf16: all M contexts' logits, combined per row in cache by the kernel
             # the kernel wants [m, c, V] contiguous: view a prefix of the [m, rows, V] buffer as such
             zt = ws.get_stack("kt", w.dtype, m, ws.rows).reshape(-1)[: m * c * ws.vocab].view(m, c, ws.vocab)
             for j in range(m):
                 torch.mm(xt[j], wt.T, out=zt[j])
+        torch.mm(x, w.T, out=zs)
         lib = cpu_kernel()
         assert lib is not None
         loss = rows_loss_and_grad(lib, zs, zt, lam_vec, cfg.divergence, cfg.beta, inv_tau, want_grad,

@@ -14,8 +14,8 @@ so max and sum share one pass; divergence and entropy sums; gradient written ove
 row), so memory traffic is about one read of the logits and one write of the gradient. With M
 teacher contexts: bf16 chunks hold all M contexts' logits and each row's combined teacher is
 formed in a cache-resident fp32 scratch row; fp32 chunks fold the contexts one at a time into a
-combined fp32 buffer (`sd_fold_f32`: 3 buffers per token instead of 1 + M, so chunks stay large
-enough for efficient fp32 matmuls under the same memory budget). Both replace the eager body's M
+combined fp32 buffer (`sd_fold_f32`: 2 buffers per token as for M = 1 instead of 1 + M, so chunks
+stay large enough for efficient fp32 matmuls under the same memory budget). Both replace the eager body's M
 log-softmaxes and logaddexps over [C, V] buffers.
 Checked by tests/test_fused_linear_divergence.py (fp32 cases run through it; one test compares
 it with the eager body).
