@@ -325,3 +325,23 @@ def test_teacher_entropy_gate(dtype, div, est):
     ungated = reference_linear_divergence(sh.double(), w.double(), th.double(), **{**kw, "teacher_entropy_gate": None})
     assert abs(float(ref[0]) - float(ungated)) > 1e-3  # the gate did something
     assert abs(float(got[0]) - float(ref[0])) < 1e-5 * max(1.0, abs(float(ref[0])))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("n", [40, 300])
+def test_more_teacher_contexts_cost_no_work_buffer_memory(monkeypatch, dtype, n):
+    # The work buffers of an M = 4 call must not exceed those of the M = 1 call of the same size
+    # (the budget is tiny here so that it binds for one n and not the other).
+    from sdbench.core.kernels import _torch_chunk
+
+    monkeypatch.setenv("SDBENCH_FLD_BUDGET_MB", "4")
+    monkeypatch.setattr(_torch_chunk, "_CACHE", {})
+
+    def work_bytes(m: int) -> int:
+        _torch_chunk.clear_workspace_cache()
+        sh, w, th = _inputs(n, 32, 3001, m, dtype, seed=12)
+        _run(fused_linear_divergence, sh, w, th)
+        return sum(b.numel() * b.element_size() for ws in _torch_chunk._CACHE.values() for b in ws._bufs.values())
+
+    one, four = work_bytes(1), work_bytes(4)
+    assert 0 < four <= one

@@ -91,18 +91,24 @@ def auto_chunk_size(
     triton: bool = False,
     teacher_dtype: torch.dtype | None = None,
 ) -> int:
-    """Largest chunk (multiple of 16, or N) whose [C, V] work buffers fit the budget."""
+    """Largest chunk (multiple of 16, or N) whose [C, V] work buffers fit the budget.
+
+    With M > 1 teacher contexts the buffers are also capped at what M = 1 would use for the same N,
+    so extra contexts never cost work-buffer memory (a smaller N leaves M = 1 under the budget)."""
     md_size = 8 if w_dtype == torch.float64 else 4
     esize = torch.finfo(w_dtype).bits // 8
     low = 0 if w_dtype in (torch.float32, torch.float64) else esize
-    if triton:  # student logits + M teacher logits in the weight dtype, no fp32 buffers
-        per_row = vocab * esize * (m + 1)
-    else:
-        per_row = vocab * buffers_per_row(
-            cfg, m, md_size, low, use_cpu_kernel(cfg, m, device, w_dtype, teacher_dtype or w_dtype)
-        )
+
+    def per_row(contexts: int) -> int:
+        if triton:  # student logits + M teacher logits in the weight dtype, no fp32 buffers
+            return vocab * esize * (contexts + 1)
+        kernel = use_cpu_kernel(cfg, contexts, device, w_dtype, teacher_dtype or w_dtype)
+        return vocab * buffers_per_row(cfg, contexts, md_size, low, kernel)
+
     budget = int(os.environ.get("SDBENCH_FLD_BUDGET_MB", _DEFAULT_BUDGET_MB.get(device.type, 512))) << 20
-    c = max(1, budget // max(per_row, 1))
+    if m > 1:
+        budget = min(budget, n * per_row(1))
+    c = max(1, budget // max(per_row(m), 1))
     if c >= 16:
         c -= c % 16
     return max(1, min(n, c))
