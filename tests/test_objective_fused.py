@@ -64,6 +64,17 @@ CASES = [(d, c, sep) for c in sorted(PLANS) for d in ("reverse_kl", "forward_kl"
          if d == "reverse_kl" or c in ("single", "entropy_sign_pg")]
 
 
+@pytest.mark.parametrize(("divergence", "separate_teacher"), [("reverse_kl", False), ("jsd", True)])
+def test_policy_gradient_with_recomputed_logits_equals_reference(model_tok, monkeypatch, divergence: str,
+                                                                 separate_teacher: bool) -> None:
+    # The large-vocabulary route of the policy-gradient term: chunks of logits recomputed in backward.
+    import sdbench.core.objective_fused as objective_fused
+
+    monkeypatch.setattr(objective_fused, "KEEP_LOGITS_BELOW", 0)
+    monkeypatch.setattr(objective_fused, "CHUNK", 7)
+    test_fused_equals_reference(model_tok, divergence, "entropy_sign_pg", separate_teacher)
+
+
 @pytest.mark.parametrize(("divergence", "case", "separate_teacher"), CASES)
 def test_fused_equals_reference(model_tok, divergence: str, case: str, separate_teacher: bool) -> None:
     model, tok = model_tok

@@ -18,6 +18,7 @@ from torch.utils.checkpoint import checkpoint
 from sdbench.core.objective import LossItem, fill_stack, gather_at, teacher_layout
 
 CHUNK = 1024
+KEEP_LOGITS_BELOW = 1 << 22   # logits elements (16 MB in fp32) kept for backward instead of recomputed
 
 
 def fused_supported(items: Sequence[LossItem]) -> bool:
@@ -40,7 +41,11 @@ def _token_logprob(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Te
 
 def chunked_token_logprob(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
                           temperature: float) -> torch.Tensor:
-    """log p(y_t) per token, [N]; each chunk's logits are recomputed in backward, never all kept."""
+    """log p(y_t) per token, [N]; with a large vocabulary each chunk's logits are recomputed in
+    backward, never all kept. Small [N x V] logits (tiny vocabularies) are kept: recomputing them
+    would cost a matmul and a softmax to save a few MB."""
+    if hidden.shape[0] * weight.shape[0] <= KEEP_LOGITS_BELOW:
+        return _token_logprob(hidden, weight, targets, temperature)
     parts = [checkpoint(_token_logprob, hidden[i:i + CHUNK], weight, targets[i:i + CHUNK], temperature,
                         use_reentrant=False) for i in range(0, hidden.shape[0], CHUNK)]
     return torch.cat(parts)
