@@ -112,12 +112,12 @@ def grade(problem: Problem, completions: Sequence[str], program_of: Callable[[Pr
 
 def grade_program(program: str, tests: str, probes: list[tuple[tuple, dict]], entry: str, setup: str = "") -> Verdict:
     """One program: syntax check here (parsing runs nothing), tests and probes in the sandbox."""
-    from sdbench.sandbox import run_tests
+    from sdbench.sandbox import run_tests_remembered
 
     tree = parses(program)
     if tree is None:
         return Verdict(correct=False, status="syntax_error")
-    result = run_tests(program, tests, timeout=TEST_TIMEOUT_S, memory_mb=MEMORY_MB)
+    result = run_tests_remembered(program, tests, timeout=TEST_TIMEOUT_S, memory_mb=MEMORY_MB)
     if not result.passed:   # a failed test is a graded wrong answer ("ok"); crashes keep their status
         return Verdict(correct=False, status="ok" if result.status == "fail" else result.status)
     functional = behaviour(program, entry, probes, setup) if probes else "ast:" + ast_hash(tree, entry)

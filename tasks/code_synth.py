@@ -17,7 +17,10 @@ Surface form: words separated by spaces (`return sorted ( x , reverse = True )`)
 Python as written; the verifier joins the words with single spaces into `def f(x):\\n    return ...`.
 The body must be a single `return` statement (else status "malformed"); the program then runs ONLY
 in the sandbox, `sdbench.sandbox.run_tests`, whose judge decides (printing "PASS", `sys.exit(0)` or
-always-equal objects cannot pass). One sandbox run per distinct program of a problem.
+always-equal objects cannot pass). One sandbox run per distinct program of a problem, and per
+process a program's pass/fail verdict and behaviour class are computed once
+(`run_tests_remembered`; the tests and probes are deterministic), so the repeats that on-policy
+training samples cost no sandbox start-ups.
 
 Pretraining bias: library entries are ranked; the *dominant* solution of a problem is its first
 correct entry. The corpus writes it with probability DOMINANT_P, else another correct entry, each in
@@ -275,37 +278,50 @@ _main()
 '''
 
 
+_BEHAVIOUR: dict[str, str] = {}   # program -> io class, per process (the probes are deterministic)
+
+
 def behaviours(programs: Sequence[str]) -> list[str]:
-    """`io:<hash>` of each program's outputs on PROBES, all programs in one sandboxed run."""
+    """`io:<hash>` of each program's outputs on PROBES; the programs not seen before in one sandboxed run."""
+    new = [p for p in dict.fromkeys(programs) if p not in _BEHAVIOUR]
+    rows = _probe_rows(new) if new else []
+    if rows is None:  # the run failed as a whole (e.g. timeout): one class per program, not remembered
+        fallback = {p: "no probe output " + p for p in new}
+        return [_io_class(fallback[p]) if p in fallback else _BEHAVIOUR[p] for p in programs]
+    _BEHAVIOUR.update((p, _io_class(r)) for p, r in zip(new, rows, strict=True))
+    return [_BEHAVIOUR[p] for p in programs]
+
+
+def _io_class(row: Any) -> str:
+    return "io:" + hashlib.sha256(json.dumps(row).encode()).hexdigest()[:16]
+
+
+def _probe_rows(programs: Sequence[str]) -> list[Any] | None:
+    """Each program's outputs on PROBES from one sandboxed run, or None when the run gave none."""
     from sdbench.sandbox import run_program
 
-    if not programs:
-        return []
     nonce = secrets.token_hex(16)
     source = f"PROGRAMS = {list(programs)!r}\nPROBES = {list(PROBES)!r}\nNONCE = {nonce!r}\n" + PROBE_HARNESS
     result = run_program(source, timeout=TIMEOUT_S, memory_mb=MEMORY_MB)
-    rows: Any = None
     for line in reversed(result.stdout_tail.splitlines()):
         if line.startswith(nonce + " "):
             try:
                 rows = json.loads(line[len(nonce) + 1:])
             except ValueError:
-                rows = None
-            break
-    if not (isinstance(rows, list) and len(rows) == len(programs)):
-        rows = [f"no probe output ({result.status}) {p}" for p in programs]  # fall back: one class per program
-    return ["io:" + hashlib.sha256(json.dumps(r).encode()).hexdigest()[:16] for r in rows]
+                return None
+            return rows if isinstance(rows, list) and len(rows) == len(programs) else None
+    return None
 
 
 def grade(tests: Sequence[tuple[Sequence[int], Any]], completions: Sequence[str]) -> list[Verdict]:
     """Verdicts of completions: hidden tests in the sandbox (one run per distinct program)."""
-    from sdbench.sandbox import run_tests
+    from sdbench.sandbox import run_tests_remembered
 
     source_tests = tests_source(tests)
     programs = [program_of(t) for t in completions]
     passed: dict[str, tuple[bool, str]] = {}
     for program in dict.fromkeys(p for p in programs if p is not None):
-        result = run_tests(program, source_tests, timeout=TIMEOUT_S, memory_mb=MEMORY_MB)
+        result = run_tests_remembered(program, source_tests, timeout=TIMEOUT_S, memory_mb=MEMORY_MB)
         passed[program] = (result.passed, "ok" if result.status in ("pass", "fail") else result.status)
     good = [p for p in passed if passed[p][0]]
     classes = dict(zip(good, behaviours(good), strict=True))

@@ -6,6 +6,8 @@ Public API (importing it does no work; layers are probed on first use and cached
   as ``__main__``; status ok / error / timeout / memory / killed, exit code, output tails, layers.
 - `run_tests(program, tests, *, timeout=10.0, memory_mb=512) -> Verdict`: grade a program against
   trusted assert-style tests; the verdict is decided by a separate judge process (`grading.py`).
+- `run_tests_remembered(...)`: the same, graded once per process per (program, tests, limits)
+  for pass/fail verdicts (deterministic tests; timeouts are always re-run).
 - `sandbox_info(refresh=False) -> SandboxInfo`: which layers are active here and why others are not.
 
 Programs run on the harness's interpreter with ``-I -S``: the standard library only, no
@@ -19,7 +21,7 @@ From the shell: ``sdbench sandbox info`` and ``sdbench sandbox run FILE [--tests
 
 from __future__ import annotations
 
-from sdbench.sandbox.grading import Verdict, free_names, run_tests
+from sdbench.sandbox.grading import Verdict, free_names, run_tests, run_tests_remembered
 from sdbench.sandbox.probe import Layer, SandboxInfo, sandbox_info
 from sdbench.sandbox.runner import Limits, RunResult, run_program
 
@@ -32,5 +34,6 @@ __all__ = [
     "free_names",
     "run_program",
     "run_tests",
+    "run_tests_remembered",
     "sandbox_info",
 ]

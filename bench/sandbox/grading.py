@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import ast
 import builtins
+import hashlib
 import os
 import sys
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -136,6 +139,33 @@ def run_tests(program: str, tests: str, *, timeout: float = 10.0, memory_mb: int
         for child in (judge, prog):
             if child is not None:
                 child.cleanup()
+
+
+_REMEMBERED: OrderedDict[str, Verdict] = OrderedDict()
+_REMEMBERED_LOCK = threading.Lock()
+REMEMBER_AT_MOST = 1 << 16   # verdicts kept per process (programs are short; ~100 MB at most)
+
+
+def run_tests_remembered(program: str, tests: str, *, timeout: float = 10.0, memory_mb: int = 512) -> Verdict:
+    """`run_tests`, graded once per process for a given (program, tests, limits).
+
+    For deterministic tests a program's pass/fail verdict is a function of its text: on-policy
+    training samples the same programs again and again (more so as the policy collapses), so
+    re-running them only costs sandbox start-ups. Only "pass" and "fail" are remembered: a
+    timeout, memory or kill verdict can depend on the machine's load and is graded afresh.
+    Still runs in the sandbox; this only skips the repeats."""
+    key = hashlib.sha256(f"{timeout}\0{memory_mb}\0{tests}\0{program}".encode()).hexdigest()
+    with _REMEMBERED_LOCK:
+        if key in _REMEMBERED:
+            _REMEMBERED.move_to_end(key)
+            return _REMEMBERED[key]
+    verdict = run_tests(program, tests, timeout=timeout, memory_mb=memory_mb)
+    if verdict.status in ("pass", "fail"):
+        with _REMEMBERED_LOCK:
+            _REMEMBERED[key] = verdict
+            while len(_REMEMBERED) > REMEMBER_AT_MOST:
+                _REMEMBERED.popitem(last=False)
+    return verdict
 
 
 def _verdict(prog: Child, judge: Child, report: dict[str, Any] | None, judge_done: bool, prog_done: bool,
