@@ -90,11 +90,14 @@ def test_math500_equivalence_and_answer_form() -> None:
 
 
 def test_code_tasks_grade_only_through_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sdbench.sandbox as sandbox
+    from collections import OrderedDict
+
+    from sdbench.sandbox import grading
 
     calls: list[str] = []
-    real = sandbox.run_tests
-    monkeypatch.setattr(sandbox, "run_tests", lambda program, tests, **kw: calls.append(program) or real(
+    real = grading.run_tests   # what the tasks' run_tests_remembered runs for a program it has not seen
+    monkeypatch.setattr(grading, "_REMEMBERED", OrderedDict())
+    monkeypatch.setattr(grading, "run_tests", lambda program, tests, **kw: calls.append(program) or real(
         program, tests, **kw))
     task = task_of("humaneval")
     problem = next(p for p in task.all_problems("test") if p.data["entry_point"] == "sum_of_squares")
