@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
+InstanceT = TypeVar("InstanceT", bound="HasPrompt")
 
 COPY_P = 0.5                  # demo-conditioned examples: chance the solution copies one of the demos
 PLAIN, WITH_DEMOS = 0.5, 0.4  # corpus mixture; the remainder is demo-only contexts
@@ -40,6 +41,32 @@ def bucket(text: str) -> int:
 
 def in_split(prompt: str, split: str) -> bool:
     return bucket(prompt) == SPLIT_BUCKET[split]
+
+
+class HasPrompt(Protocol):
+    def prompt(self) -> str: ...
+
+
+def draw_in_split(
+    rng: random.Random,
+    split: str,
+    draw: Callable[[random.Random], InstanceT],
+    dominant_of: Callable[[InstanceT], T],
+    cut_dominant: Callable[[random.Random, InstanceT], InstanceT | None],
+) -> tuple[InstanceT, T]:
+    """(instance, dominant solution of the uncut instance) for `split`: draw until the prompt's hash
+    falls in the split; for "ood" the dominant solution is cut first (instances that cannot be cut
+    are redrawn), so out-of-distribution problems lack the mode pretraining favoured."""
+    while True:
+        inst = draw(rng)
+        dominant = dominant_of(inst)
+        if split == "ood":
+            cut = cut_dominant(rng, inst)
+            if cut is None:
+                continue
+            inst = cut
+        if in_split(inst.prompt(), split):
+            return inst, dominant
 
 
 def corpus_text(rng: random.Random, prompt: str, cue: str, attempt: Callable[[], str],

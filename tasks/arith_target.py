@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from sdbench.task import Problem, Verdict, check_split, register_task, stable_rng
-from sdbench.tasks._embedded import biased_choice, corpus_text, demo_block, in_split
+from sdbench.tasks._embedded import biased_choice, corpus_text, demo_block, draw_in_split
 
 NUM_COUNT = 4
 NUMBER_POOL = tuple(range(2, 10))  # no 1: `* 1` would make trivial extra solutions
@@ -224,16 +224,7 @@ def cut_dominant(rng: random.Random, inst: Instance) -> Instance | None:
 
 def _make(rng: random.Random, split: str) -> tuple[Instance, str]:
     """(instance, dominant decomposition of the uncut instance) for `split`."""
-    while True:
-        inst = random_instance(rng)
-        dominant = inst.solutions()[0]
-        if split == "ood":
-            cut = cut_dominant(rng, inst)
-            if cut is None:
-                continue
-            inst = cut
-        if in_split(inst.prompt(), split):
-            return inst, dominant
+    return draw_in_split(rng, split, random_instance, lambda inst: inst.solutions()[0], cut_dominant)
 
 
 def near_miss(rng: random.Random, inst: Instance, solution: str) -> str:

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sdbench.task import Problem, Verdict, check_split, register_task, stable_rng
-from sdbench.tasks._embedded import biased_choice, corpus_text, demo_block, in_split
+from sdbench.tasks._embedded import biased_choice, corpus_text, demo_block, draw_in_split
 
 SHOWN, HIDDEN = 2, 3       # examples in the prompt; further hidden tests
 MIN_CLASSES, MAX_CLASSES = 3, 5
@@ -190,16 +190,7 @@ def cut_dominant(rng: random.Random, inst: Instance) -> Instance | None:
 
 def _make(rng: random.Random, split: str) -> tuple[Instance, Entry]:
     """(instance, dominant entry of the uncut instance) for `split`."""
-    while True:
-        inst = random_instance(rng)
-        dominant = inst.correct()[0]
-        if split == "ood":
-            cut = cut_dominant(rng, inst)
-            if cut is None:
-                continue
-            inst = cut
-        if in_split(inst.prompt(), split):
-            return inst, dominant
+    return draw_in_split(rng, split, random_instance, lambda inst: inst.correct()[0], cut_dominant)
 
 
 def wrong_entries(inst: Instance) -> list[Entry]:
