@@ -83,6 +83,22 @@ class Pretrainable(Protocol):
         ...
 
 
+@runtime_checkable
+class BatchVerifiable(Protocol):
+    """A task that grades many problems at once more cheaply than one by one (e.g. one sandbox for all)."""
+
+    def verify_many(self, problems: Sequence[Problem], completions: Sequence[Sequence[str]]) -> list[list[Verdict]]:
+        """`[task.verify(p, c) for p, c in zip(problems, completions)]`, the same verdicts."""
+        ...
+
+
+def verify_groups(task: Task, problems: Sequence[Problem], completions: Sequence[Sequence[str]]) -> list[list[Verdict]]:
+    """Grade each problem's completions: through `verify_many` when the task has it, else one by one."""
+    if isinstance(task, BatchVerifiable):
+        return task.verify_many(problems, completions)
+    return [task.verify(p, texts) for p, texts in zip(problems, completions, strict=True)]
+
+
 TASKS: Registry[type] = Registry(kind="task", group="sdbench.tasks")
 
 TaskT = TypeVar("TaskT", bound=type)

@@ -16,11 +16,12 @@ behave differently elsewhere. Instances keep only problems with at least MIN_CLA
 Surface form: words separated by spaces (`return sorted ( x , reverse = True )`), which is valid
 Python as written; the verifier joins the words with single spaces into `def f(x):\\n    return ...`.
 The body must be a single `return` statement (else status "malformed"); the program then runs ONLY
-in the sandbox, `sdbench.sandbox.run_tests`, whose judge decides (printing "PASS", `sys.exit(0)` or
-always-equal objects cannot pass). One sandbox run per distinct program of a problem, and per
-process a program's pass/fail verdict and behaviour class are computed once
-(`run_tests_remembered`; the tests and probes are deterministic), so the repeats that on-policy
-training samples cost no sandbox start-ups.
+in the sandbox: `grade_many` sends every distinct (program, tests) of a batch of problems to
+`sdbench.sandbox.calls.call_each`, one forked process each inside one shared sandbox, and compares
+the returned plain values with the expected outputs here (printing "PASS", `sys.exit(0)` or
+always-equal objects cannot pass). Per process a program's pass/fail verdict and behaviour class are
+computed once (the tests and probes are deterministic), so the repeats that on-policy training
+samples cost nothing.
 
 Pretraining bias: library entries are ranked; the *dominant* solution of a problem is its first
 correct entry. The corpus writes it with probability DOMINANT_P, else another correct entry, each in
@@ -30,10 +31,9 @@ output kind (pretraining code has bugs too, which leaves room for training to ra
 fails, so only minority solutions remain.
 
 Functional class = behaviour on the fixed `PROBES` inputs (unsorted, duplicates, empty, ...), run in
-the sandbox: one `run_program` per problem evaluates every correct program of the problem on the
-probes (a program could forge its own class there; that affects diversity counts, never
-correctness). Semantic class = the normalized AST shape of the returned expression: node types with
-builtin names kept, variables as `v`, constants as `c`, e.g. `Subscript(Call(sorted,v),Slice(_,_,c))`.
+the same sandboxed process as the program's tests (its outputs, repr cut to 200 chars, hashed).
+Semantic class = the normalized AST shape of the returned expression: node types with builtin names
+kept, variables as `v`, constants as `c`, e.g. `Subscript(Call(sorted,v),Slice(_,_,c))`.
 Run the tests with `pytest tests/test_code_synth.py`.
 """
 
@@ -44,7 +44,6 @@ import builtins
 import hashlib
 import json
 import random
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,85 +245,119 @@ def ast_shape(source: str) -> str:
     return walk(node)
 
 
-PROBE_HARNESS = '''
-import json, sys
-def _main():
-    outs = []
-    for src in PROGRAMS:
-        g = {"__name__": "__candidate__"}
-        row = []
-        try:
-            exec(compile(src, "prog.py", "exec"), g)
-            for x in PROBES:
-                try:
-                    row.append("ok " + repr(g["f"](list(x)))[:200])
-                except Exception:
-                    row.append("raises")  # not the type: max([]) and sorted([])[-1] are one behaviour
-        except BaseException as e:
-            row = ["broken " + type(e).__name__]
-        outs.append(row)
-    sys.stdout.write("\\n" + NONCE + " " + json.dumps(outs) + "\\n")
-    sys.stdout.flush()
-_main()
-'''
+_PASSED: dict[str, bool] = {}     # sha256(tests, program) -> passed, per process (the tests are deterministic)
+_BEHAVIOUR: dict[str, str] = {}   # program -> io class, per process (so are the probes)
+REMEMBER_AT_MOST = 1 << 16
 
 
-_BEHAVIOUR: dict[str, str] = {}   # program -> io class, per process (the probes are deterministic)
+def _remember(table: dict[str, Any], key: str, value: Any) -> None:
+    table[key] = value
+    if len(table) > REMEMBER_AT_MOST:
+        del table[next(iter(table))]   # the oldest entry
+
+
+def grade_many(groups: Sequence[tuple[Sequence[tuple[Sequence[int], Any]], Sequence[str]]]) -> list[list[Verdict]]:
+    """Verdicts for each (hidden tests, completions) group, with every program run in one sandbox.
+
+    Each distinct (program, tests) not graded before in this process is one job of
+    `sdbench.sandbox.calls.call_each`: its own forked process inside one shared sandbox, which calls
+    `f` on the tests' inputs (and on PROBES, for a program whose behaviour class is not known yet).
+    The return values come back as plain data and are compared with the expected outputs here, so a
+    program can pass only by returning them. Pass/fail and classes are remembered; a timeout is not.
+    """
+    from sdbench.sandbox.calls import Job, call_each
+
+    parsed = [(list(tests), [program_of(t) for t in texts]) for tests, texts in groups]
+    jobs: list[Job] = []
+    plans: list[tuple[str | None, list[Any], str | None]] = []   # (test key, expected outputs, probed program)
+    probing: set[str] = set()
+    for tests, programs in parsed:
+        source = tests_source(tests)
+        for program in dict.fromkeys(p for p in programs if p is not None):
+            key = hashlib.sha256(f"{source}\0{program}".encode()).hexdigest()
+            test_key = None if key in _PASSED else key
+            probe = program not in _BEHAVIOUR and program not in probing
+            if test_key is None and not probe:
+                continue
+            probing.update([program] if probe else [])
+            inputs = [(list(x),) for x, _ in tests] if test_key else []
+            inputs += [(list(x),) for x in PROBES] if probe else []
+            jobs.append(Job(program, "f", tuple(inputs)))
+            plans.append((test_key, [y for _, y in tests] if test_key else [], program if probe else None))
+    unsettled: dict[str, str] = {}   # test key -> timeout / died / ... (graded afresh next time)
+    results = call_each(jobs, timeout=TIMEOUT_S, memory_mb=MEMORY_MB)
+    for (test_key, expected, probed), result in zip(plans, results, strict=True):
+        if test_key is not None:
+            status = _test_status(result, expected)
+            if status in ("pass", "fail"):
+                _remember(_PASSED, test_key, status == "pass")
+            else:
+                unsettled[test_key] = status
+        if probed is not None:
+            row = _probe_row(result, len(expected))
+            if row is not None:
+                _remember(_BEHAVIOUR, probed, _io_class(row))
+    return [_verdicts(tests, programs, unsettled) for tests, programs in parsed]
 
 
 def behaviours(programs: Sequence[str]) -> list[str]:
-    """`io:<hash>` of each program's outputs on PROBES; the programs not seen before in one sandboxed run."""
+    """`io:<hash>` of each program's outputs on PROBES; the programs not seen before in one sandbox."""
+    from sdbench.sandbox.calls import Job, call_each
+
     new = [p for p in dict.fromkeys(programs) if p not in _BEHAVIOUR]
-    rows = _probe_rows(new) if new else []
-    if rows is None:  # the run failed as a whole (e.g. timeout): one class per program, not remembered
-        fallback = {p: "no probe output " + p for p in new}
-        return [_io_class(fallback[p]) if p in fallback else _BEHAVIOUR[p] for p in programs]
-    _BEHAVIOUR.update((p, _io_class(r)) for p, r in zip(new, rows, strict=True))
-    return [_BEHAVIOUR[p] for p in programs]
+    probes = tuple((list(x),) for x in PROBES)
+    for program, result in zip(new, call_each([Job(p, "f", probes) for p in new], timeout=TIMEOUT_S,
+                                              memory_mb=MEMORY_MB), strict=True):
+        row = _probe_row(result, 0)
+        if row is not None:
+            _remember(_BEHAVIOUR, program, _io_class(row))
+    return [_BEHAVIOUR.get(p) or _io_class("no probe output " + p) for p in programs]
+
+
+def _test_status(result: Any, expected: list[Any]) -> str:
+    """pass | fail | the job's failure (timeout, died, ...): passes only by returning the expected values."""
+    if result.status == "broken":
+        return "fail"
+    if result.status != "ok":
+        return result.status
+    calls = result.calls[:len(expected)]
+    return "pass" if all(c.kind == "ok" and c.value == y for c, y in zip(calls, expected, strict=True)) else "fail"
+
+
+def _probe_row(result: Any, skip: int) -> list[str] | None:
+    """The program's outputs on PROBES (a repr cut to 200 chars, or "raises"); None if the job failed."""
+    if result.status == "broken":
+        return ["broken " + result.detail]
+    if result.status != "ok":
+        return None
+    return ["raises" if c.kind == "raises" else "ok " + c.text for c in result.calls[skip:]]
 
 
 def _io_class(row: Any) -> str:
     return "io:" + hashlib.sha256(json.dumps(row).encode()).hexdigest()[:16]
 
 
-def _probe_rows(programs: Sequence[str]) -> list[Any] | None:
-    """Each program's outputs on PROBES from one sandboxed run, or None when the run gave none."""
-    from sdbench.sandbox import run_program
-
-    nonce = secrets.token_hex(16)
-    source = f"PROGRAMS = {list(programs)!r}\nPROBES = {list(PROBES)!r}\nNONCE = {nonce!r}\n" + PROBE_HARNESS
-    result = run_program(source, timeout=TIMEOUT_S, memory_mb=MEMORY_MB)
-    for line in reversed(result.stdout_tail.splitlines()):
-        if line.startswith(nonce + " "):
-            try:
-                rows = json.loads(line[len(nonce) + 1:])
-            except ValueError:
-                return None
-            return rows if isinstance(rows, list) and len(rows) == len(programs) else None
-    return None
-
-
-def grade(tests: Sequence[tuple[Sequence[int], Any]], completions: Sequence[str]) -> list[Verdict]:
-    """Verdicts of completions: hidden tests in the sandbox (one run per distinct program)."""
-    from sdbench.sandbox import run_tests_remembered
-
-    source_tests = tests_source(tests)
-    programs = [program_of(t) for t in completions]
-    passed: dict[str, tuple[bool, str]] = {}
-    for program in dict.fromkeys(p for p in programs if p is not None):
-        result = run_tests_remembered(program, source_tests, timeout=TIMEOUT_S, memory_mb=MEMORY_MB)
-        passed[program] = (result.passed, "ok" if result.status in ("pass", "fail") else result.status)
-    good = [p for p in passed if passed[p][0]]
-    classes = dict(zip(good, behaviours(good), strict=True))
+def _verdicts(tests: list[Any], programs: list[str | None], unsettled: dict[str, str]) -> list[Verdict]:
+    source = tests_source(tests)
     out = []
     for program in programs:
         if program is None:
             out.append(Verdict(correct=False, status="malformed"))
-        elif not passed[program][0]:
-            out.append(Verdict(correct=False, status=passed[program][1]))
+            continue
+        key = hashlib.sha256(f"{source}\0{program}".encode()).hexdigest()
+        if key in unsettled or key not in _PASSED:
+            out.append(Verdict(correct=False, status=unsettled.get(key, "error")))
+        elif not _PASSED[key]:
+            out.append(Verdict(correct=False, status="ok"))
         else:
-            out.append(Verdict(correct=True, functional_class=classes[program], semantic_class=ast_shape(program)))
+            out.append(Verdict(correct=True, functional_class=_BEHAVIOUR.get(program) or _io_class(
+                "no probe output " + program), semantic_class=ast_shape(program)))
     return out
+
+
+def grade(tests: Sequence[tuple[Sequence[int], Any]], completions: Sequence[str]) -> list[Verdict]:
+    """Verdicts of one problem's completions (see `grade_many`)."""
+    return grade_many([(tests, completions)])[0]
 
 
 @register_task("code_synth")
@@ -350,6 +383,11 @@ class CodeSynth:
 
     def verify(self, problem: Problem, completions: Sequence[str]) -> list[Verdict]:
         return grade([(x, y) for x, y in problem.data["tests"]], completions)
+
+    def verify_many(self, problems: Sequence[Problem], completions: Sequence[Sequence[str]]) -> list[list[Verdict]]:
+        """`verify` of many problems at once: one sandbox for all of their programs."""
+        return grade_many([([(x, y) for x, y in p.data["tests"]], texts)
+                           for p, texts in zip(problems, completions, strict=True)])
 
     def teacher_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
         return demo_block(demos) + problem.prompt

@@ -129,6 +129,7 @@ def test_adversarial_completions_fail_in_the_sandbox(task: CodeSynth) -> None:
         "return __import__ ( 'os' ) . _exit ( 0 )",
         "return print ( 'PASSED all tests' ) or x",                       # a fake pass line
         always_equal,                                                      # an always-equal object
+        'return type ( "L" , ( list , ) , { "__eq__" : lambda s , o : True } ) ( [ 0 ] )',  # ... a lying list
         "return exec ( 'import builtins; builtins.AssertionError = type(\"N\", (Exception,), {})' ) or x",
         "return [ __import__ ( 'os' ) . kill ( __import__ ( 'os' ) . getppid ( ) , 9 ) , x ] [ 1 ]",
         "return [ v for v in iter ( int , 1 ) ]",                          # never returns: timeout
@@ -139,6 +140,23 @@ def test_adversarial_completions_fail_in_the_sandbox(task: CodeSynth) -> None:
     # escaping the function is impossible: the words are joined on one line
     escape = "return x\n\nimport sys\nprint('PASS')\nsys.exit(0)"
     assert program_of(escape) is None and not task.verify(problem, [escape])[0].correct
+
+
+def test_verify_many_is_verify_of_each_in_one_sandbox(task: CodeSynth, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sdbench.sandbox import calls
+    from sdbench.tasks import code_synth
+
+    problems = task.problems("test", 5, seed=7) + task.problems("ood", 3, seed=7)
+    completions = [[*p.data["solutions"], p.data["dominant"], "return x", "return len ( x )", "return ("]
+                   for p in problems]
+    one_by_one = [task.verify(p, c) for p, c in zip(problems, completions, strict=True)]
+    monkeypatch.setattr(code_synth, "_PASSED", {})
+    monkeypatch.setattr(code_synth, "_BEHAVIOUR", {})
+    batches: list[int] = []
+    real = calls.call_each
+    monkeypatch.setattr(calls, "call_each", lambda jobs, **kw: batches.append(len(jobs)) or real(jobs, **kw))
+    assert task.verify_many(problems, completions) == one_by_one
+    assert len(batches) == 1 and batches[0] >= len(problems) * 3
 
 
 def test_corpus_and_prompts(task: CodeSynth) -> None:

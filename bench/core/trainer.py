@@ -25,7 +25,7 @@ from sdbench.core.objective import LossItem, LossStats, self_distillation_loss
 from sdbench.core.sampling import sample
 from sdbench.core.vllm_sampler import select_sampler
 from sdbench.strategy import Group, Rollout, RolloutPlan, Strategy
-from sdbench.task import Task, stable_rng
+from sdbench.task import Task, stable_rng, verify_groups
 
 
 @dataclass
@@ -154,10 +154,11 @@ def _rollouts_and_plans(model, tokenizer, task: Task, strategy: Strategy, cfg: T
                       eos_id=info.eos_id, pad_id=info.pad_id, generator=generator, temperature=cfg.temperature)
     items: list[LossItem] = []
     rewards: list[float] = []
-    for i, problem in enumerate(problems):
+    texts_of = [[tokenizer.decode(list(s.token_ids), skip_special_tokens=True) for s in samples[i * g:(i + 1) * g]]
+                for i in range(len(problems))]
+    for i, (problem, texts, verdicts) in enumerate(zip(problems, texts_of, verify_groups(task, problems, texts_of),
+                                                       strict=True)):
         group_samples = samples[i * g:(i + 1) * g]
-        texts = [tokenizer.decode(list(s.token_ids), skip_special_tokens=True) for s in group_samples]
-        verdicts = task.verify(problem, texts)
         rollouts = tuple(Rollout(index=j, completion=t, correct=v.correct, reward=float(v.correct),
                                  functional_class=v.functional_class, semantic_class=v.semantic_class)
                          for j, (t, v) in enumerate(zip(texts, verdicts, strict=True)))

@@ -19,7 +19,7 @@ from sdbench.core.model import encode_prompt, tokenizer_info
 from sdbench.core.sampling import sample
 from sdbench.core.vllm_sampler import select_sampler
 from sdbench.eval.passk import area_under_curve, k_values, pass_curve
-from sdbench.task import Problem, Task
+from sdbench.task import Problem, Task, verify_groups
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,11 @@ def evaluate_split(model, tokenizer, task: Task, problems: Sequence[Problem], *,
         sampler = sample if backend == "hf" else select_sampler(backend)
         samples = sampler(model, prompts, num_samples=n, max_new_tokens=task.max_new_tokens,
                           eos_id=info.eos_id, pad_id=info.pad_id, generator=generator, batch_size=batch_size)
-        for j, problem in enumerate(chunk):
+        texts_of = [[tokenizer.decode(list(s.token_ids), skip_special_tokens=True) for s in samples[j * n:(j + 1) * n]]
+                    for j in range(len(chunk))]
+        for j, (problem, texts, verdicts) in enumerate(zip(chunk, texts_of, verify_groups(task, chunk, texts_of),
+                                                           strict=True)):
             mine = samples[j * n:(j + 1) * n]
-            texts = [tokenizer.decode(list(s.token_ids), skip_special_tokens=True) for s in mine]
-            verdicts = task.verify(problem, texts)
             correct = [v for v in verdicts if v.correct]
             positions = sum(s.num_positions for s in mine)
             results.append(ProblemResult(

@@ -8,6 +8,9 @@ Public API (importing it does no work; layers are probed on first use and cached
   trusted assert-style tests; the verdict is decided by a separate judge process (`grading.py`).
 - `run_tests_remembered(...)`: the same, graded once per process per (program, tests, limits)
   for pass/fail verdicts (deterministic tests; timeouts are always re-run).
+- `call_each(jobs, *, timeout=10.0, memory_mb=512) -> list[JobResult]`: many small programs in ONE
+  sandbox, each `Job` (program, entry, argument tuples) in its own forked process; return values
+  come back as exact plain data for the caller to compare (`calls.py`). One start-up per batch.
 - `sandbox_info(refresh=False) -> SandboxInfo`: which layers are active here and why others are not.
 
 Programs run on the harness's interpreter with ``-I -S``: the standard library only, no
@@ -21,16 +24,21 @@ From the shell: ``sdbench sandbox info`` and ``sdbench sandbox run FILE [--tests
 
 from __future__ import annotations
 
+from sdbench.sandbox.calls import Call, Job, JobResult, call_each
 from sdbench.sandbox.grading import Verdict, free_names, run_tests, run_tests_remembered
 from sdbench.sandbox.probe import Layer, SandboxInfo, sandbox_info
 from sdbench.sandbox.runner import Limits, RunResult, run_program
 
 __all__ = [
+    "Call",
+    "Job",
+    "JobResult",
     "Layer",
     "Limits",
     "RunResult",
     "SandboxInfo",
     "Verdict",
+    "call_each",
     "free_names",
     "run_program",
     "run_tests",

@@ -15,6 +15,8 @@ code 121 (fail closed). Modes:
   the program as module ``solution``, is a stand-in that forwards calls to ``serve``.
   No program code ever runs here, so the program cannot patch asserts, builtins or `==`; the
   result goes to a report fd only this process holds.
+- ``calls``: run many small programs, each in its own forked process, and report what their
+  entry function returned on given inputs (`_calls.py`); no program code runs in this process.
 - ``probe``: apply what was asked, report what worked instead of failing.
 """
 
@@ -32,8 +34,10 @@ import _confine  # noqa: E402
 
 if sys.argv[1:2] != ["run"]:
     import _wire  # noqa: E402 - json is only worth its import time when values cross
+if sys.argv[1:2] == ["calls"]:
+    import _calls  # noqa: E402
 del sys.path[0]
-for _name in ("_confine", "_wire"):
+for _name in ("_confine", "_wire", "_calls"):
     sys.modules.pop(_name, None)
 
 CONFINE_FAILED = 121
@@ -351,6 +355,8 @@ def main() -> None:
         mode_serve(cfg)
     elif mode == "judge":
         _wire.send(cfg["fds"]["report"], mode_judge(cfg))
+    elif mode == "calls":
+        _wire.send(cfg["fds"]["report"], _calls.run_jobs(cfg))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

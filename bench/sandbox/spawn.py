@@ -312,8 +312,8 @@ def start(mode: str, inputs: dict[str, str], limits: Limits, *, info: SandboxInf
                         "nproc": limits.nproc if nproc_counts_alone(info) else None},
             "fds": fds,
             "cgroup_fds": cgroup_fds,
-            **{key: f"{inside}/{name}" for key, name in (extra or {}).items() if key in ("program", "tests")},
-            **{key: val for key, val in (extra or {}).items() if key not in ("program", "tests")},
+            **{key: f"{inside}/{name}" for key, name in (extra or {}).items() if key in ("program", "tests", "jobs")},
+            **{key: val for key, val in (extra or {}).items() if key not in ("program", "tests", "jobs")},
         }
         py = [sys.executable, "-I", "-S", CHILD, mode, marshal.dumps(cfg).hex()]
         argv = (_bwrap_argv(info, placed) + ["--", *py]) if info.bwrap else py
