@@ -355,11 +355,6 @@ def _verdicts(tests: list[Any], programs: list[str | None], unsettled: dict[str,
     return out
 
 
-def grade(tests: Sequence[tuple[Sequence[int], Any]], completions: Sequence[str]) -> list[Verdict]:
-    """Verdicts of one problem's completions (see `grade_many`)."""
-    return grade_many([(tests, completions)])[0]
-
-
 @register_task("code_synth")
 class CodeSynth:
     """One-line list functions from examples: one dominant implementation, several minority behaviours."""
@@ -382,7 +377,7 @@ class CodeSynth:
         return out
 
     def verify(self, problem: Problem, completions: Sequence[str]) -> list[Verdict]:
-        return grade([(x, y) for x, y in problem.data["tests"]], completions)
+        return self.verify_many([problem], [completions])[0]
 
     def verify_many(self, problems: Sequence[Problem], completions: Sequence[Sequence[str]]) -> list[list[Verdict]]:
         """`verify` of many problems at once: one sandbox for all of their programs."""

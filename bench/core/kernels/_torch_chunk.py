@@ -207,8 +207,8 @@ def chunk_loss_and_grad(
         else:  # bf16: all M contexts' logits, combined per row in cache by the kernel
             # the kernel wants [m, c, V] contiguous: view a prefix of the [m, rows, V] buffer as such
             zt = ws.get_stack("kt", w.dtype, m, ws.rows).reshape(-1)[: m * c * ws.vocab].view(m, c, ws.vocab)
-            for j in range(m):
-                torch.mm(xt[j], wt.T, out=zt[j])
+            # one matmul for all M contexts: the head streams through the caches once per chunk, not M times
+            torch.mm(xt.reshape(m * c, -1), wt.T, out=zt.view(m * c, ws.vocab))
         torch.mm(x, w.T, out=zs)
         lib = cpu_kernel()
         assert lib is not None
