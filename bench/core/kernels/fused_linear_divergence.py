@@ -46,8 +46,8 @@ CUDA (Triton installed) and, on CPU (1 to 16 teacher contexts), in the C row ker
 eager torch chunk body (`..._torch_chunk`). torch.compile of the chunk body was measured and not
 used: 2-12 s compile per shape and no faster than the in-place eager body on this CPU.
 Knobs (environment): SDBENCH_FLD_BUDGET_MB work-buffer budget for the automatic chunk size
-(default 1024 MB: at H = 896, V = 152k, N = 2048 fp32 that is 3 chunks, and
-3 chunks instead of 5 were 7% faster on CPU), SDBENCH_FLD_CACHE=0 no buffer reuse across calls,
+(default 1024 MB: at H = 896, V = 152k, N = 2048 fp32 that is 3 chunks; one process, fp32 M = 4:
+5 / 4 / 2 chunks took 22.8 / 21.7 / 20.6 s against a 19.5 s floor), SDBENCH_FLD_CACHE=0 no buffer reuse across calls,
 SDBENCH_KERNEL_BACKEND=torch|triton force the element-wise backend (tests).
 """
 
