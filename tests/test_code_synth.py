@@ -14,16 +14,9 @@ import random
 import pytest
 
 from sdbench.task import Pretrainable, Problem, Task, load_task
+from sdbench.tasks._code_synth_grading import PROBES, ast_shape, behaviours, program_of
 from sdbench.tasks._embedded import COMPLETION_SEP
-from sdbench.tasks.code_synth import (
-    LIBRARY,
-    PROBES,
-    CodeSynth,
-    ast_shape,
-    behaviours,
-    correct_entries,
-    program_of,
-)
+from sdbench.tasks.code_synth import LIBRARY, CodeSynth, correct_entries
 
 # The testbed's requirements on the base model. Measured on the shipped model (seed 0, n = 32): full test
 # sample (100 problems) pass@1 0.537, pass@32 - pass@1 0.463, 3.15 distinct correct; the reduced
@@ -144,7 +137,7 @@ def test_adversarial_completions_fail_in_the_sandbox(task: CodeSynth) -> None:
 
 def test_verify_many_is_verify_of_each_in_one_sandbox(task: CodeSynth, monkeypatch: pytest.MonkeyPatch) -> None:
     from sdbench.sandbox import calls
-    from sdbench.tasks import code_synth
+    from sdbench.tasks import _code_synth_grading as code_synth
 
     problems = task.problems("test", 5, seed=7) + task.problems("ood", 3, seed=7)
     completions = [[*p.data["solutions"], p.data["dominant"], "return x", "return len ( x )", "return ("]

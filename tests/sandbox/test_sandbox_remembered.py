@@ -76,7 +76,7 @@ def _counting_call_each(monkeypatch: pytest.MonkeyPatch, fail: str | None = None
 
 
 def test_code_synth_grades_each_program_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sdbench.tasks import code_synth
+    from sdbench.tasks import _code_synth_grading as code_synth
 
     monkeypatch.setattr(code_synth, "_PASSED", {})
     monkeypatch.setattr(code_synth, "_BEHAVIOUR", {})
@@ -101,7 +101,7 @@ def test_code_synth_grades_each_program_once(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_code_synth_behaviour_classes_are_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sdbench.tasks import code_synth
+    from sdbench.tasks import _code_synth_grading as code_synth
 
     monkeypatch.setattr(code_synth, "_BEHAVIOUR", {})
     batches = _counting_call_each(monkeypatch, fail="[::-1]")

@@ -82,16 +82,8 @@ _DEFAULT_BUDGET_MB = {"cpu": 1024, "cuda": 1024}
 _CACHE_WS = os.environ.get("SDBENCH_FLD_CACHE", "1") != "0"
 
 
-def auto_chunk_size(
-    n: int,
-    vocab: int,
-    cfg: DivergenceConfig,
-    m: int,
-    w_dtype: torch.dtype,
-    device: torch.device,
-    triton: bool = False,
-    teacher_dtype: torch.dtype | None = None,
-) -> int:
+def auto_chunk_size(n: int, vocab: int, cfg: DivergenceConfig, m: int, w_dtype: torch.dtype, device: torch.device,
+                    triton: bool = False, teacher_dtype: torch.dtype | None = None) -> int:
     """Chunk size: the fewest chunks whose [C, V] work buffers fit the budget, then equal chunks.
 
     Fewer chunks is what matters on CPU: every chunk streams the whole [V, H] head through the
