@@ -2,7 +2,9 @@
 
 A task is the only component that knows what a problem looks like. The core sees text: a
 problem's `prompt` (the student's context, which a completion continues), teacher prompts built by
-`teacher_prompt` / `demo_only_prompt`, and completions it hands back to `verify`.
+`teacher_prompt` / `demo_only_prompt`, and completions it hands back to `verify`. A task that can
+grade many problems more cheaply at once (one sandbox for a whole training step) also defines
+`verify_many` (`BatchVerifiable`); the trainer and evaluator call `verify_groups`, which uses it.
 
 Register a task with `@register_task("name")` or the entry-point group `sdbench.tasks`.
 """
