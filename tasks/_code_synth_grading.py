@@ -16,13 +16,17 @@ import builtins
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdbench.task import Verdict
+
+if TYPE_CHECKING:
+    from sdbench.sandbox.calls import JobResult
 
 TIMEOUT_S, MEMORY_MB = 4.0, 256
 PROBES: tuple[list[int], ...] = ([3, 1, 2], [5, 5, 1, 0], [7], [2, 9, 4, 4, 6], [8, 6, 3, 2], [0, 1, 2, 3],
                                  [1, 3, 3, 8], [])
+PROBE_INPUTS = [(list(x),) for x in PROBES]   # argument tuples of f
 
 
 def program_of(text: str) -> str | None:
@@ -81,6 +85,21 @@ def _remember(table: dict[str, Any], key: str, value: Any) -> None:
         del table[next(iter(table))]   # the oldest entry
 
 
+def _test_key(tests_text: str, program: str) -> str:
+    return hashlib.sha256(f"{tests_text}\0{program}".encode()).hexdigest()
+
+
+def _class_of(program: str) -> str:
+    """The remembered behaviour class, or one class of its own when the probes gave no output."""
+    return _BEHAVIOUR.get(program) or _io_class("no probe output " + program)
+
+
+def _learn_behaviour(program: str, result: JobResult, skip: int) -> None:
+    row = _probe_row(result, skip)
+    if row is not None:
+        _remember(_BEHAVIOUR, program, _io_class(row))
+
+
 def grade_many(groups: Sequence[tuple[Sequence[tuple[Sequence[int], Any]], Sequence[str]]]) -> list[list[Verdict]]:
     """Verdicts for each (hidden tests, completions) group, with every program run in one sandbox.
 
@@ -99,14 +118,14 @@ def grade_many(groups: Sequence[tuple[Sequence[tuple[Sequence[int], Any]], Seque
     for tests, programs in parsed:
         source = tests_source(tests)
         for program in dict.fromkeys(p for p in programs if p is not None):
-            key = hashlib.sha256(f"{source}\0{program}".encode()).hexdigest()
+            key = _test_key(source, program)
             test_key = None if key in _PASSED else key
             probe = program not in _BEHAVIOUR and program not in probing
             if test_key is None and not probe:
                 continue
             probing.update([program] if probe else [])
             inputs = [(list(x),) for x, _ in tests] if test_key else []
-            inputs += [(list(x),) for x in PROBES] if probe else []
+            inputs += PROBE_INPUTS if probe else []
             jobs.append(Job(program, "f", tuple(inputs)))
             plans.append((test_key, [y for _, y in tests] if test_key else [], program if probe else None))
     unsettled: dict[str, str] = {}   # test key -> timeout / died / ... (graded afresh next time)
@@ -119,9 +138,7 @@ def grade_many(groups: Sequence[tuple[Sequence[tuple[Sequence[int], Any]], Seque
             else:
                 unsettled[test_key] = status
         if probed is not None:
-            row = _probe_row(result, len(expected))
-            if row is not None:
-                _remember(_BEHAVIOUR, probed, _io_class(row))
+            _learn_behaviour(probed, result, len(expected))
     return [_verdicts(tests, programs, unsettled) for tests, programs in parsed]
 
 
@@ -130,16 +147,13 @@ def behaviours(programs: Sequence[str]) -> list[str]:
     from sdbench.sandbox.calls import Job, call_each
 
     new = [p for p in dict.fromkeys(programs) if p not in _BEHAVIOUR]
-    probes = tuple((list(x),) for x in PROBES)
-    for program, result in zip(new, call_each([Job(p, "f", probes) for p in new], timeout=TIMEOUT_S,
-                                              memory_mb=MEMORY_MB), strict=True):
-        row = _probe_row(result, 0)
-        if row is not None:
-            _remember(_BEHAVIOUR, program, _io_class(row))
-    return [_BEHAVIOUR.get(p) or _io_class("no probe output " + p) for p in programs]
+    results = call_each([Job(p, "f", tuple(PROBE_INPUTS)) for p in new], timeout=TIMEOUT_S, memory_mb=MEMORY_MB)
+    for program, result in zip(new, results, strict=True):
+        _learn_behaviour(program, result, 0)
+    return [_class_of(p) for p in programs]
 
 
-def _test_status(result: Any, expected: list[Any]) -> str:
+def _test_status(result: JobResult, expected: list[Any]) -> str:
     """pass | fail | the job's failure (timeout, died, ...): passes only by returning the expected values."""
     if result.status == "broken":
         return "fail"
@@ -149,7 +163,7 @@ def _test_status(result: Any, expected: list[Any]) -> str:
     return "pass" if all(c.kind == "ok" and c.value == y for c, y in zip(calls, expected, strict=True)) else "fail"
 
 
-def _probe_row(result: Any, skip: int) -> list[str] | None:
+def _probe_row(result: JobResult, skip: int) -> list[str] | None:
     """The program's outputs on PROBES (a repr cut to 200 chars, or "raises"); None if the job failed."""
     if result.status == "broken":
         return ["broken " + result.detail]
@@ -169,12 +183,11 @@ def _verdicts(tests: list[Any], programs: list[str | None], unsettled: dict[str,
         if program is None:
             out.append(Verdict(correct=False, status="malformed"))
             continue
-        key = hashlib.sha256(f"{source}\0{program}".encode()).hexdigest()
+        key = _test_key(source, program)
         if key in unsettled or key not in _PASSED:
             out.append(Verdict(correct=False, status=unsettled.get(key, "error")))
         elif not _PASSED[key]:
             out.append(Verdict(correct=False, status="ok"))
         else:
-            out.append(Verdict(correct=True, functional_class=_BEHAVIOUR.get(program) or _io_class(
-                "no probe output " + program), semantic_class=ast_shape(program)))
+            out.append(Verdict(correct=True, functional_class=_class_of(program), semantic_class=ast_shape(program)))
     return out
