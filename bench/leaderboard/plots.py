@@ -35,11 +35,14 @@ def _safe(text: str) -> str:
 
 
 def colors(labels: Sequence[str]) -> dict[str, str]:
-    """A fixed color per label (sorted, tab10 then tab20), shared by every plot of a task."""
+    """A fixed color per label (sorted, tab10 then tab20's light shades), shared by every plot of a task.
+
+    20 labels get 20 distinct colors; tab20's dark shades are tab10's own, so they are skipped.
+    """
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
-    palette = [to_hex(c) for c in colormaps["tab10"].colors] + [to_hex(c) for c in colormaps["tab20"].colors]
+    palette = [to_hex(c) for c in colormaps["tab10"].colors] + [to_hex(c) for c in colormaps["tab20"].colors[1::2]]
     return {label: palette[i % len(palette)] for i, label in enumerate(sorted(set(labels)))}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -232,4 +233,5 @@ def submit(source: Path, results_dir: Path, name: str | None = None) -> Path:
             raise UserError(f"this run is already submitted as {other.stem!r} ({other})",
                             "a run is filed once; delete that file first to replace it")
     atomic_write_json(target, results.model_dump(mode="json"))
+    os.chmod(target, 0o644)   # published results, not a secret: mkstemp's 0600 would hide them
     return target

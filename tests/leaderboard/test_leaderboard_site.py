@@ -17,7 +17,7 @@ import pytest
 
 from sdbench.errors import UserError
 from sdbench.leaderboard import build_site, publish_git, publish_hf
-from sdbench.leaderboard.plots import pareto_front
+from sdbench.leaderboard.plots import colors, pareto_front
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -71,6 +71,14 @@ def test_pareto_front() -> None:
 
 def _git(*args: str) -> str:
     return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_every_strategy_of_a_task_gets_its_own_color() -> None:
+    # 11 built-in strategies overflow tab10; the 11th must not reuse the 1st's blue
+    labels = [f"strategy_{i:02d}" for i in range(20)]
+    palette = colors(labels)
+    assert len(set(palette.values())) == 20
+    assert colors(list(reversed(labels))) == palette   # by name, not by submission order
 
 
 def test_publish_to_a_bare_repository(results_dir: Path, built_site: Path, tmp_path: Path,

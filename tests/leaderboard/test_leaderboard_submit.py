@@ -27,6 +27,7 @@ def one_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def filed(one_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     path = submit(one_run, tmp_path_factory.mktemp("filed"), "good")
+    assert path.stat().st_mode & 0o777 == 0o644   # published: readable by a web server and by git users
     return json.loads(path.read_text())
 
 
