@@ -27,6 +27,7 @@ RC = {
     "axes.spines.right": False,
 }
 METADATA = {"Date": None, "Creator": "sdbench leaderboard"}
+LABEL_FONT = 7.0   # points: the scatter's point labels
 
 
 def _safe(text: str) -> str:
@@ -95,6 +96,28 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
+def label_offsets(anchors: Sequence[tuple[float, float]], widths: Sequence[float], height: float,
+                  gap: float = 1.0) -> list[tuple[float, float]]:
+    """Offsets (points) that keep point labels from overlapping: each label sits up-right of its
+    point and steps down, one line at a time, while it would cover a label placed before it.
+
+    anchors are the points' positions in points (display units); labels are placed top point first,
+    so coincident points (collapsed strategies often share a spot) get a readable column of names.
+    """
+    placed: list[tuple[float, float, float, float]] = []
+    offsets = [(5.0, 4.0)] * len(anchors)
+    for i in sorted(range(len(anchors)), key=lambda i: (-anchors[i][1], anchors[i][0])):
+        (x, y), dx, dy = anchors[i], 5.0, 4.0
+        for _ in range(len(anchors)):
+            box = (x + dx, y + dy, x + dx + widths[i], y + dy + height)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+            dy -= height + gap
+        placed.append(box)
+        offsets[i] = (dx, dy)
+    return offsets
+
+
 def pareto_svg(task: str, entries: Sequence[dict[str, Any]]) -> str:
     """pass@1 (y) against distinct correct solutions (x) with CIs; the Pareto front is marked."""
     import matplotlib
@@ -115,7 +138,12 @@ def pareto_svg(task: str, entries: Sequence[dict[str, Any]]) -> str:
                         color=palette[entry["label"]], ecolor=palette[entry["label"]], elinewidth=0.8,
                         capsize=2, markeredgecolor="black" if i in front else palette[entry["label"]],
                         markeredgewidth=1.4 if i in front else 0.5)
-            ax.annotate(_safe(entry["label"]), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        ax.autoscale_view()   # final limits first: label placement works in display units
+        to_points = 72.0 / fig.dpi
+        anchors = [tuple(float(v) * to_points for v in ax.transData.transform(point)) for point in points]
+        widths = [LABEL_FONT * 0.6 * len(entry["label"]) for entry in entries]   # DejaVu Sans averages ~0.6 em
+        for entry, point, offset in zip(entries, points, label_offsets(anchors, widths, LABEL_FONT), strict=True):
+            ax.annotate(_safe(entry["label"]), point, textcoords="offset points", xytext=offset, fontsize=LABEL_FONT)
         if front:
             ordered = sorted((points[i] for i in front), key=lambda p: (p[0], -p[1]))
             xs, ys = zip(*ordered, strict=True)

@@ -11,6 +11,7 @@ If this fails after a change to the site's code or its plotting library, rebuild
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -74,8 +75,6 @@ def test_committed_site_is_rebuilt_byte_for_byte(tmp_path: Path) -> None:
 
 def test_cli_build_in_place_changes_nothing(tmp_path: Path) -> None:
     # the exact command a maintainer runs, on a copy of the repository's leaderboard folder
-    import shutil
-
     copy = tmp_path / "leaderboard"
     shutil.copytree(LEADERBOARD, copy)
     before = _files(copy)

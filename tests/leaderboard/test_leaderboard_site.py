@@ -17,7 +17,7 @@ import pytest
 
 from sdbench.errors import UserError
 from sdbench.leaderboard import build_site, publish_git, publish_hf
-from sdbench.leaderboard.plots import colors, pareto_front
+from sdbench.leaderboard.plots import colors, label_offsets, pareto_front
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -79,6 +79,20 @@ def test_every_strategy_of_a_task_gets_its_own_color() -> None:
     palette = colors(labels)
     assert len(set(palette.values())) == 20
     assert colors(list(reversed(labels))) == palette   # by name, not by submission order
+
+
+def test_scatter_labels_of_coincident_points_do_not_overlap() -> None:
+    # three collapsed strategies on one spot, one neighbour just below, one far away
+    anchors = [(100.0, 50.0), (100.0, 50.0), (100.0, 50.0), (110.0, 45.0), (300.0, 200.0)]
+    widths, height = [60.0, 80.0, 70.0, 50.0, 40.0], 7.0
+    offsets = label_offsets(anchors, widths, height)
+    boxes = [(x + dx, y + dy, x + dx + w, y + dy + height)
+             for (x, y), (dx, dy), w in zip(anchors, offsets, widths, strict=True)]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    assert offsets[4] == (5.0, 4.0)   # a label with room stays where it always was
+    assert len({dy for _, dy in offsets[:3]}) == 3
 
 
 def test_publish_to_a_bare_repository(results_dir: Path, built_site: Path, tmp_path: Path,
