@@ -1,40 +1,69 @@
-"""The static leaderboard page: one self-contained HTML file (inline CSS, SVG plots and JS; no network).
+"""The static pages: the leaderboard's index.html and the shared page frame of a run's report.html.
+Each is one self-contained HTML file (inline CSS, SVG plots and JS; no network, a CSP that forbids it).
 
     from sdbench.leaderboard.html import page
-    Path("index.html").write_text(page(task_views(results), len(results)))
+    Path("index.html").write_text(page(task_views(results), results))
 
-Each task gets a sortable table (click a header; click again to reverse), its pass@k curves and its
-pass@1-vs-diversity scatter with the Pareto front. A row's provenance sits in a details row opened by
-its button, and in the row's hover title. Every string from a results file is HTML-escaped.
+Each task gets sortable best-val and final tables (click a header; click again to reverse), the KL
+frontier table, its val trajectories, pass@k curves and pass@1-vs-diversity scatter with the Pareto
+front. A row's provenance sits in a details row opened by its button, and in the row's hover title.
+Every string from a results file is HTML-escaped. `document`, `static_table`, `figure` and `BASE_CSS`
+are shared with `sdbench.runs.report_html`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
 from sdbench.leaderboard.plots import inline_svg
-from sdbench.leaderboard.site import COLUMNS, Entry, TaskView, column_title, fmt
+from sdbench.leaderboard.site import (
+    CHECKPOINT_TITLES,
+    PLOT_TEXT,
+    Entry,
+    TaskView,
+    budget_titles,
+    cell_text,
+    column_title,
+    columns,
+)
+from sdbench.runs.record import CHECKPOINTS
 
-CSS = """
+if TYPE_CHECKING:
+    from sdbench.leaderboard.schema import Results
+    from sdbench.runs.record import Checkpoint
+
+BASE_CSS = """
 :root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --head: #f6f8fa; --accent: #0969da; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: var(--fg);
        margin: 0 auto; max-width: 1280px; padding: 24px; }
 h1 { margin: 0 0 4px; font-size: 26px; }
 h2 { margin: 32px 0 8px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+h3 { margin: 20px 0 6px; font-size: 16px; }
 p.lead, p.note { color: var(--muted); margin: 4px 0 12px; }
 nav a { margin-right: 12px; color: var(--accent); }
 .scroll { overflow-x: auto; }
 table.lb { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 table.lb th, table.lb td { border-bottom: 1px solid var(--line); padding: 6px 8px; text-align: right;
                            white-space: nowrap; }
-table.lb th { background: var(--head); cursor: pointer; user-select: none; position: relative; }
-table.lb th:hover { background: #eaeef2; }
+table.lb th { background: var(--head); }
 table.lb th.text, table.lb td.text { text-align: left; }
+table.lb td .ci { color: var(--muted); font-size: 12px; }
+.plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr)); gap: 16px; margin-top: 16px; }
+figure { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: 8px; }
+figure.wide { grid-column: 1 / -1; }
+figure svg { width: 100%; height: auto; display: block; }
+figcaption { color: var(--muted); font-size: 12px; margin-top: 4px; }
+"""
+
+SORT_CSS = """
+table.lb.sortable th { cursor: pointer; user-select: none; position: relative; }
+table.lb.sortable th:hover { background: #eaeef2; }
 table.lb th[aria-sort="ascending"]::after { content: " \\25B2"; font-size: 10px; }
 table.lb th[aria-sort="descending"]::after { content: " \\25BC"; font-size: 10px; }
-table.lb th.nosort { cursor: default; }
-table.lb td .ci { color: var(--muted); font-size: 12px; }
+table.lb.sortable th.nosort { cursor: default; }
 table.lb tr.entry:hover td { background: #f6f8fa; }
 span.pareto { display: inline-block; margin-left: 6px; padding: 0 5px; border-radius: 8px; font-size: 11px;
               background: #ddf4ff; color: #0550ae; }
@@ -45,11 +74,39 @@ tr.details dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 
                 font-size: 12px; }
 tr.details dt { color: var(--muted); }
 tr.details dd { margin: 0; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; word-break: break-all; }
-.plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr)); gap: 16px; margin-top: 16px; }
-figure { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: 8px; }
-figure svg { width: 100%; height: auto; display: block; }
-figcaption { color: var(--muted); font-size: 12px; margin-top: 4px; }
 """
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
+
+
+def document(title: str, lead: str, body: str, *, css: str = BASE_CSS, script: str = "") -> str:
+    """A complete page: title, CSP forbidding every load, inline CSS, lead paragraph (HTML), body (HTML)."""
+    return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+            f"<title>{escape(title)}</title>\n<style>{css}</style>\n</head>\n<body>\n"
+            f"<h1>{escape(title)}</h1>\n<p class=\"lead\">{lead}</p>\n{body}\n"
+            + (f"<script>{script}</script>\n" if script else "") + "</body>\n</html>\n")
+
+
+def static_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, table_id: str, cls: str = "",
+                 text_columns: int = 1) -> str:
+    """A plain table (no sorting); the first `text_columns` columns are left-aligned text."""
+    def cell(tag: str, i: int, text: str) -> str:
+        align = ' class="text"' if i < text_columns else ""
+        scope = ' scope="col"' if tag == "th" else ""
+        return f"<{tag}{align}{scope}>{escape(text)}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return (f'<div class="scroll"><table class="lb {escape(cls)}" id="{escape(table_id)}">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+
+
+def figure(svg: str, kind: str, prefix: str, caption: str, *, wide: bool = False) -> str:
+    cls = f"{kind} wide" if wide else kind
+    return f'<figure class="{cls}">{inline_svg(svg, prefix)}<figcaption>{escape(caption)}</figcaption></figure>'
+
 
 # Hand-written, dependency-free sorting: each entry is its own <tbody> (row + details row), so
 # sorting moves a row's provenance with it. Ties keep the original (pass@1) order.
@@ -60,7 +117,7 @@ JS = """
     if (numeric) { return v === '' ? null : parseFloat(v); }
     return v;
   }
-  document.querySelectorAll('table.lb').forEach(function (table) {
+  document.querySelectorAll('table.lb.sortable').forEach(function (table) {
     var heads = table.tHead.rows[0].cells;
     Array.prototype.forEach.call(heads, function (th, col) {
       if (th.classList.contains('nosort')) { return; }
@@ -101,8 +158,10 @@ def _cell(entry: Entry, key: str) -> str:
     stat = entry.values[key]
     if stat is None:
         return '<td data-sort="">–</td>'
+    if key == "step":
+        return f'<td data-sort="{stat.mean!r}">{escape(cell_text(entry, key))}</td>'
     ci = f'<br><span class="ci">[{stat.ci_low:.3f}, {stat.ci_high:.3f}]</span>'
-    return f'<td data-sort="{stat.mean!r}" title="{escape(fmt(stat))}">{stat.mean:.3f}{ci}</td>'
+    return f'<td data-sort="{stat.mean!r}" title="{escape(cell_text(entry, key))}">{stat.mean:.3f}{ci}</td>'
 
 
 def _entry(entry: Entry, index: int, width: int, prefix: str) -> str:
@@ -113,48 +172,49 @@ def _entry(entry: Entry, index: int, width: int, prefix: str) -> str:
     return (f'<tbody data-index="{index}"><tr class="entry" title="{hover}">'
             f'<td class="text" data-sort="{escape(entry.run)}">{escape(entry.run)}</td>'
             f'<td class="text" data-sort="{escape(entry.strategy)}">{escape(entry.strategy)}{badge}</td>'
-            + "".join(_cell(entry, key) for _, key in COLUMNS)
+            + "".join(_cell(entry, key) for _, key in columns(entry.checkpoint))
             + f'<td class="text"><button class="prov" type="button" aria-expanded="false" '
               f'aria-controls="{row_id}">provenance</button></td></tr>'
             f'<tr class="details" id="{row_id}" hidden><td colspan="{width}"><dl>{details}</dl></td></tr></tbody>')
 
 
-def _table(view: TaskView) -> str:
+def _table(view: TaskView, checkpoint: Checkpoint) -> str:
     heads = ['<th class="text" data-type="text" tabindex="0" scope="col">run</th>',
              '<th class="text" data-type="text" tabindex="0" scope="col">strategy</th>']
     heads += [f'<th data-type="number" tabindex="0" scope="col">{escape(column_title(t, view))}</th>'
-              for t, _ in COLUMNS]
+              for t, _ in columns(checkpoint)]
     heads.append('<th class="text nosort" scope="col">provenance</th>')
-    prefix = f"prov-{view.slug}"
-    bodies = "".join(_entry(e, i, len(heads), prefix) for i, e in enumerate(view.entries))
-    return (f'<div class="scroll"><table class="lb" id="table-{escape(view.slug)}" data-task="{escape(view.task)}">'
+    prefix = f"prov-{view.slug}-{checkpoint}"
+    bodies = "".join(_entry(e, i, len(heads), prefix) for i, e in enumerate(view.tables[checkpoint]))
+    return (f'<div class="scroll"><table class="lb sortable" id="table-{escape(view.slug)}-{checkpoint}" '
+            f'data-task="{escape(view.task)}" data-checkpoint="{checkpoint}">'
             f'<thead><tr>{"".join(heads)}</tr></thead>{bodies}</table></div>')
 
 
 def _section(view: TaskView) -> str:
-    return (f'<section id="task-{escape(view.slug)}"><h2>{escape(view.task)}</h2>{_table(view)}'
-            f'<div class="plots">'
-            f'<figure class="curves">{inline_svg(view.curves_svg, f"curves-{view.slug}")}'
-            f'<figcaption>pass@k against k (log2 axis), one line per strategy; bands are 95% CIs.</figcaption></figure>'
-            f'<figure class="pareto">{inline_svg(view.pareto_svg, f"pareto-{view.slug}")}'
-            f'<figcaption>pass@1 against distinct correct solutions per problem, with 95% CIs; '
-            f'the dashed step and outlined points are the Pareto front.</figcaption></figure>'
-            f'</div></section>')
+    parts = [f'<section id="task-{escape(view.slug)}"><h2>{escape(view.task)}</h2>']
+    for checkpoint in CHECKPOINTS:
+        if view.tables[checkpoint]:
+            title = CHECKPOINT_TITLES[checkpoint]
+            parts.append(f'<h3>{title}</h3>{_table(view, checkpoint)}')
+    if view.frontier:
+        parts.append("<h3>frontier: val pass@1 / distinct correct at matched KL from base</h3>"
+                     + static_table(["run", "strategy", *budget_titles(view)],
+                                    [[f.run, f.strategy, *f.cells] for f in view.frontier],
+                                    table_id=f"frontier-{view.slug}", cls="frontier", text_columns=2))
+    parts.append('<div class="plots">'
+                 + "".join(figure(view.svgs[kind], kind, f"{kind}-{view.slug}", PLOT_TEXT[kind] + ".",
+                                  wide=kind == "trajectories") for kind in PLOT_TEXT)
+                 + "</div></section>")
+    return "".join(parts)
 
 
-def page(views: list[TaskView], n_results: int) -> str:
+def page(views: list[TaskView], all_results: list[Results]) -> str:
     nav = " ".join(f'<a href="#task-{escape(v.slug)}">{escape(v.task)}</a>' for v in views)
     body = "".join(_section(v) for v in views) or (
         '<p class="note">No results yet: <code>sdbench leaderboard submit RUN_DIR</code>.</p>')
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-        "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n"
-        f"<title>sdbench leaderboard</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        "<h1>sdbench leaderboard</h1>\n"
-        f'<p class="lead">{n_results} submitted run(s). Values are means over seeds and problems with 95% '
-        "percentile-bootstrap CIs (small grey). Click a column header to sort; click again to reverse. "
-        "Every number can be recomputed from the per-problem counts in <code>results/</code>.</p>\n"
-        f"<nav>{nav}</nav>\n{body}\n<script>{JS}</script>\n</body>\n</html>\n"
-    )
+    lead = (f"{len(all_results)} submitted run(s). Values are means over seeds and problems with 95% "
+            "percentile-bootstrap CIs (small grey). Test and ood are evaluated at the best-val checkpoint (highest "
+            "val pass@1, ties: the earliest step) and at the final step. Click a column header to sort; click "
+            "again to reverse. Every number can be recomputed from the per-problem counts in <code>results/</code>.")
+    return document("sdbench leaderboard", lead, f"<nav>{nav}</nav>\n{body}", css=BASE_CSS + SORT_CSS, script=JS)

@@ -1,7 +1,9 @@
-"""Leaderboard plots as deterministic SVG text: pass@k curves and the pass@1-vs-diversity Pareto scatter.
+"""Every sdbench plot as deterministic SVG text: pass@k curves, the pass@1-vs-diversity Pareto scatter and the
+training trajectories. The one home of plotting for the leaderboard site and a run's report.html.
 
-    from sdbench.leaderboard.plots import curves_svg, pareto_svg, pareto_front
+    from sdbench.leaderboard.plots import curves_svg, pareto_svg, pareto_front, trajectories_svg
     svg = curves_svg("graph_paths", entries)      # one line per entry, 95% CI band, log2 k axis
+    svg = trajectories_svg("graph_paths", series) # val pass@1 / distinct / KL vs step, pass@1 vs distinct
 
 Determinism: a fixed svg.hashsalt (clip-path ids), no Date metadata, a fixed Creator, text kept as
 text (no font-dependent glyph paths), and entries drawn in a fixed order — so the same results give
@@ -154,6 +156,64 @@ def pareto_svg(task: str, entries: Sequence[dict[str, Any]]) -> str:
         ax.set_title(_safe(f"{task}: pass@1 vs diversity (Pareto front dashed, outlined)"))
         if front:   # points are labelled in place; the legend only explains the front
             ax.legend(loc="lower right", fontsize=7, frameon=False)
+        return _to_svg(fig)
+
+
+TRAJECTORY_PANELS = (("pass@1", "val pass@1"), ("distinct_correct", "val distinct correct / problem"),
+                     ("kl_from_base", "KL(policy || base), nats/token"))
+
+
+def trajectories_svg(task: str, series: Sequence[dict[str, Any]]) -> str:
+    """Four panels of val metrics along training, one line per series, 95% CI bands over seeds:
+    pass@1, distinct correct and KL from base against step, and pass@1 against distinct correct.
+
+    series: {'label', 'points': [(step, {'pass@1' | 'distinct_correct' | 'kl_from_base': {mean, ci_low,
+    ci_high}})]}, points sorted by step. A series with a single point (an untrained `base`) is a dashed
+    reference line on the step panels. Labels are drawn in full in a legend below the panels.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with matplotlib.rc_context(RC):
+        fig, axes = plt.subplots(2, 2, figsize=(9.0, 6.6))
+        palette = colors([s["label"] for s in series])
+        panels = list(axes.flat)
+        for ax, (metric, ylabel) in zip(panels[:3], TRAJECTORY_PANELS, strict=True):
+            for entry in series:
+                points = [(step, m[metric]) for step, m in entry["points"] if metric in m]
+                if not points:
+                    continue
+                color, label = palette[entry["label"]], _safe(entry["label"])
+                steps = [step for step, _ in points]
+                if len(points) == 1:
+                    ax.axhline(points[0][1]["mean"], color=color, linestyle="--", linewidth=1.0, label=label)
+                    continue
+                ax.fill_between(steps, [s["ci_low"] for _, s in points], [s["ci_high"] for _, s in points],
+                                color=color, alpha=0.15, linewidth=0)
+                ax.plot(steps, [s["mean"] for _, s in points], marker="o", markersize=2.5, color=color, label=label)
+            ax.set_xlabel("training step")
+            ax.set_ylabel(ylabel)
+        path = panels[3]
+        for entry in series:
+            points = [m for _, m in entry["points"] if "pass@1" in m and "distinct_correct" in m]
+            if not points:
+                continue
+            xs, ys = [m["distinct_correct"]["mean"] for m in points], [m["pass@1"]["mean"] for m in points]
+            color = palette[entry["label"]]
+            path.plot(xs, ys, marker="o", markersize=2.5, color=color, linewidth=1.0)
+            path.plot(xs[:1], ys[:1], marker="o", markersize=6, markerfacecolor="white", markeredgecolor=color,
+                      linestyle="none")
+        path.set_xlabel("val distinct correct / problem")
+        path.set_ylabel("val pass@1")
+        path.set_title("along training (hollow: step 0)", fontsize=8.5)
+        fig.suptitle(_safe(f"{task}: val along training (mean, 95% CI band over seeds)"))
+        handles, labels = panels[0].get_legend_handles_labels()
+        fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.97))
+        if handles:
+            fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(3, len(handles)),
+                       fontsize=7.5, frameon=False)
         return _to_svg(fig)
 
 

@@ -5,8 +5,11 @@
 
 The output is a pure function of the results files: entries in a fixed order, no build timestamp,
 sorted JSON, deterministic SVG (see plots.py) — building twice gives byte-identical files.
-One entry is a (submitted run, strategy) pair on one task; its numbers come from the summary rows
-of the task's main split ("test") and, for the OOD column, of the "ood" split.
+One entry is a (submitted run, strategy, checkpoint) on one task; its numbers come from the summary
+rows of the task's main split ("test") and, for the OOD columns, of the "ood" split. Per task the site
+shows the best-val and final tables, the KL frontier, the val trajectories, the pass@k curves and the
+pass@1-vs-diversity Pareto scatter (both at best-val); every row carries its provenance (commit,
+config hash, teacher, lr, steps, base model hash). No results: a valid page saying so.
 """
 
 from __future__ import annotations
@@ -19,17 +22,25 @@ from pathlib import Path
 from typing import Any
 
 from sdbench.errors import UserError
-from sdbench.leaderboard.schema import Results, Stat
+from sdbench.leaderboard.schema import CellRecord, Results, Stat
+from sdbench.runs.record import CHECKPOINTS, Checkpoint
 
 MAIN_SPLIT = "test"
 OOD_SPLIT = "ood"
 PLOTS = "plots"
-# (column title, metric key in the main split; "ood" reads pass@k_max of the OOD split)
+PLOT_KINDS = ("trajectories", "curves", "pareto")
+CHECKPOINT_TITLES = {"best_val": "best-val checkpoint", "final": "final checkpoint"}
+# (column title, metric key in the main split; "ood1" / "ood" read pass@1 / pass@k_max of the OOD split)
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("pass@1", "pass@1"), ("pass@k_max", "pass@kmax"), ("pass@auc", "pass@auc"), ("pass@gain", "pass@gain"),
     ("distinct_correct", "distinct_correct"), ("semantic_classes", "semantic_classes"),
-    ("ood pass@k_max", "ood"),
+    ("ood pass@1", "ood1"), ("ood pass@k_max", "ood"),
 )
+STEP_COLUMN = ("selected step", "step")   # best_val tables only
+
+
+def columns(checkpoint: Checkpoint) -> tuple[tuple[str, str], ...]:
+    return COLUMNS + ((STEP_COLUMN,) if checkpoint == "best_val" else ())
 
 
 @dataclass
@@ -37,6 +48,7 @@ class Entry:
     run: str
     strategy: str
     task: str
+    checkpoint: Checkpoint
     kmax: int
     values: dict[str, Stat | None]                 # column metric key -> stat (None: not measured)
     curve: list[tuple[int, Stat]]
@@ -46,12 +58,24 @@ class Entry:
 
 
 @dataclass
+class FrontierRow:
+    run: str
+    strategy: str
+    cells: list[str]                               # one per budget: "pass@1 / distinct (k/n seeds)"
+
+
+@dataclass
 class TaskView:
     task: str
     slug: str
-    entries: list[Entry] = field(default_factory=list)
-    curves_svg: str = ""
-    pareto_svg: str = ""
+    tables: dict[Checkpoint, list[Entry]] = field(default_factory=lambda: {c: [] for c in CHECKPOINTS})
+    budgets: list[float] = field(default_factory=list)
+    frontier: list[FrontierRow] = field(default_factory=list)
+    svgs: dict[str, str] = field(default_factory=dict)   # plot kind -> SVG text
+
+    @property
+    def entries(self) -> list[Entry]:
+        return [e for c in CHECKPOINTS for e in self.tables[c]]
 
 
 def slug(text: str) -> str:
@@ -79,18 +103,36 @@ def _compact(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(", ", ": "))
 
 
+def _joined(values: list[str]) -> str:
+    return "; ".join(dict.fromkeys(values)) or "unknown"
+
+
+def _training(cell: CellRecord) -> str:
+    """teacher, lr and steps a cell trained with, from its record ('no training' for base)."""
+    if cell.train is None or cell.train.steps == 0:
+        return "no training"
+    t = cell.training or {}
+    teacher = str(t.get("teacher", "?")) + (f" (tau {t['ema_tau']:g})" if t.get("teacher") == "ema" and
+                                            "ema_tau" in t else "")
+    lr = f"{t['lr']:g}" if isinstance(t.get("lr"), int | float) else "?"
+    return f"teacher {teacher}, lr {lr}, {cell.train.steps} steps"
+
+
 def _provenance(results: Results, strategy: str, task: str) -> list[tuple[str, str]]:
     prov = results.provenance
     info = next((s for s in prov.strategies if s.label == strategy), None)
-    model = prov.models.get(task)
+    cells = [c for c in results.cells if c.task == task and c.strategy.label == strategy]
     data = prov.tasks.get(task)
+    models = [f"{c.model.path} (sha256 {c.model.weights_sha256 or 'n/a'})" for c in cells if c.model]
     lines = [
         ("run", results.name),
         ("sdbench", f"{prov.sdbench_version} (commit {prov.git_commit or 'unknown'})"),
-        ("config", f"hash {prov.config_hash}, profile {results.config.get('profile', '?')}, seeds {prov.seeds}"),
+        ("config", f"hash {_joined([c.config_hash for c in cells] or [prov.config_hash])}, "
+                   f"profile {results.config.get('profile', '?')}, seeds {prov.seeds}"),
         ("strategy", f"{info.name} from {info.distribution} {info.version}, params {_compact(info.params)}"
          if info else strategy),
-        ("model", f"{model.path} (sha256 {model.weights_sha256 or 'n/a'})" if model else "unknown"),
+        ("training", _joined([_training(c) for c in cells])),
+        ("base model", _joined(models)),
         ("task data", f"sha256 {data.data_sha256}" if data else "unknown"),
         ("plugins", ", ".join(f"{p.distribution}=={p.version}" for p in prov.plugins) or "none"),
         ("hardware", _compact(prov.hardware)),
@@ -102,52 +144,91 @@ def _provenance(results: Results, strategy: str, task: str) -> list[tuple[str, s
     return lines
 
 
+def provenance_short(results: Results, strategy: str, task: str) -> str:
+    """One line for a markdown row: commit, config hash, training (teacher, lr, steps), base model hash."""
+    cells = [c for c in results.cells if c.task == task and c.strategy.label == strategy]
+    commit = (results.provenance.git_commit or "unknown")[:12]
+    models = _joined([(c.model.weights_sha256 or "n/a")[:12] for c in cells if c.model])
+    return (f"commit {commit} · config {_joined([c.config_hash for c in cells])} · "
+            f"{_joined([_training(c) for c in cells])} · model {models}")
+
+
+def _main_split(rows: dict[tuple[str, str, str, str], Any], task: str, strategy: str, checkpoint: str) -> str | None:
+    if (task, strategy, MAIN_SPLIT, checkpoint) in rows:
+        return MAIN_SPLIT
+    # no "test" split: the first non-OOD split stands in for it
+    return min((s for (t, st, s, c) in rows if (t, st, c) == (task, strategy, checkpoint) and s != OOD_SPLIT),
+               default=None)
+
+
 def entries_of(results: Results) -> list[Entry]:
-    rows = {(r.task, r.strategy, r.split): r for r in results.summary.rows}
+    rows = {(r.task, r.strategy, r.split, r.checkpoint): r for r in results.summary.rows}
     out = []
-    for (task, strategy, split), row in sorted(rows.items()):
-        main = MAIN_SPLIT if (task, strategy, MAIN_SPLIT) in rows else None
-        if main is None:   # no "test" split: the first non-OOD split stands in for it
-            main = min((s for (t, st, s) in rows if t == task and st == strategy and s != OOD_SPLIT), default=None)
-        if split != main:
+    for (task, strategy, split, checkpoint), row in sorted(rows.items()):
+        if split != _main_split(rows, task, strategy, checkpoint):
             continue
         kmax = _kmax(row.metrics)
-        values: dict[str, Stat | None] = {key: row.metrics.get(key) for _, key in COLUMNS if key not in ("pass@kmax",
-                                                                                                          "ood")}
+        values: dict[str, Stat | None] = {key: row.metrics.get(key) for _, key in COLUMNS}
         values["pass@kmax"] = row.metrics.get(f"pass@{kmax}")
-        ood = rows.get((task, strategy, OOD_SPLIT))
+        ood = rows.get((task, strategy, OOD_SPLIT, checkpoint))
+        values["ood1"] = ood.metrics.get("pass@1") if ood else None
         values["ood"] = ood.metrics.get(f"pass@{_kmax(ood.metrics)}") if ood else None
+        values["step"] = row.selected_step
         curve = sorted((int(m[5:]), s) for m, s in row.metrics.items() if m.startswith("pass@") and m[5:].isdigit())
-        out.append(Entry(results.name, strategy, task, kmax, values, curve, _provenance(results, strategy, task)))
+        out.append(Entry(results.name, strategy, task, checkpoint, kmax, values, curve,
+                         _provenance(results, strategy, task)))
     return out
 
 
 def task_views(all_results: list[Results]) -> list[TaskView]:
-    """Entries grouped by task, best pass@1 first, with labels, Pareto flags and plots."""
-    from sdbench.leaderboard.plots import curves_svg, pareto_front, pareto_svg
+    """Per task: both checkpoints' entries (best pass@1 first), the frontier, labels, Pareto flags, plots."""
+    from sdbench.leaderboard.plots import curves_svg, pareto_front, pareto_svg, trajectories_svg
+    from sdbench.runs.report import budgets_of, frontier_table, tasks_of, trajectory_series
 
     views: dict[str, TaskView] = {}
     for results in all_results:
         for entry in entries_of(results):
-            views.setdefault(entry.task, TaskView(entry.task, slug(entry.task))).entries.append(entry)
+            views.setdefault(entry.task, TaskView(entry.task, slug(entry.task))).tables[entry.checkpoint].append(entry)
+        for task in tasks_of(results.summary):
+            views.setdefault(task, TaskView(task, slug(task)))
     for view in views.values():
-        many_runs = len({e.run for e in view.entries}) > 1
+        runs = [r for r in all_results if view.task in tasks_of(r.summary)]
+        many_runs = len(runs) > 1
+
+        def label(strategy: str, run: str, many_runs: bool = many_runs) -> str:
+            return f"{strategy} ({run})" if many_runs else strategy
+
         for e in view.entries:
-            e.label = f"{e.strategy} ({e.run})" if many_runs else e.strategy
-        view.entries.sort(key=lambda e: (-(e.values["pass@1"].mean if e.values["pass@1"] else -1.0), e.run, e.strategy))
-        plotted = [e for e in view.entries if e.values["pass@1"] and e.values["distinct_correct"]]
+            e.label = label(e.strategy, e.run)
+        for entries in view.tables.values():
+            entries.sort(key=lambda e: (-(e.values["pass@1"].mean if e.values["pass@1"] else -1.0), e.run, e.strategy))
+        view.budgets = sorted({b for r in runs for b in budgets_of(r.summary, view.task)})
+        for r in runs:
+            if budgets_of(r.summary, view.task) != view.budgets and budgets_of(r.summary, view.task):
+                raise UserError(f"{r.name} measured the {view.task} frontier at other KL budgets than the other runs",
+                                "submit runs of one sdbench version to one leaderboard")
+            view.frontier += [FrontierRow(r.name, row[0], row[1:]) for row in frontier_table(r.summary, view.task)[1]]
+        series = [s for r in runs for s in trajectory_series(r.summary, view.task, lambda s, r=r: label(s, r.name))]
+        best = view.tables["best_val"] or view.tables["final"]   # tasks without a val split: final only
+        plotted = [e for e in best if e.values["pass@1"] and e.values["distinct_correct"]]
         for i in pareto_front([(e.values["distinct_correct"].mean, e.values["pass@1"].mean) for e in plotted]):
             plotted[i].pareto = True
-        view.curves_svg = curves_svg(view.task, [{"label": e.label, "curve": [(k, s.model_dump()) for k, s in e.curve]}
-                                                 for e in view.entries])
-        view.pareto_svg = pareto_svg(view.task, [{"label": e.label, "pass1": e.values["pass@1"].model_dump(),
-                                                  "diversity": e.values["distinct_correct"].model_dump()}
-                                                 for e in plotted])
+        view.svgs = {
+            "trajectories": trajectories_svg(view.task, series),
+            "curves": curves_svg(view.task, [{"label": e.label, "curve": [(k, s.model_dump()) for k, s in e.curve]}
+                                             for e in best]),
+            "pareto": pareto_svg(view.task, [{"label": e.label, "pass1": e.values["pass@1"].model_dump(),
+                                              "diversity": e.values["distinct_correct"].model_dump()}
+                                             for e in plotted]),
+        }
     return [views[t] for t in sorted(views)]
 
 
-def fmt(stat: Stat | None) -> str:
-    return "–" if stat is None else f"{stat.mean:.3f} [{stat.ci_low:.3f}, {stat.ci_high:.3f}]"
+def cell_text(entry: Entry, key: str) -> str:
+    """A table cell: the selected step as `step_text`, every metric as mean [ci_low, ci_high]."""
+    from sdbench.runs.report import fmt, step_text
+
+    return step_text(entry.values[key]) if key == "step" else fmt(entry.values[key])
 
 
 def column_title(title: str, view: TaskView) -> str:
@@ -155,24 +236,52 @@ def column_title(title: str, view: TaskView) -> str:
     return title.replace("k_max", str(kmax.pop())) if len(kmax) == 1 and "k_max" in title else title
 
 
-def markdown(views: list[TaskView], n_results: int) -> str:
-    def esc(text: str) -> str:
-        return text.replace("|", r"\|").replace("\n", " ")
+def budget_titles(view: TaskView) -> list[str]:
+    from sdbench.runs.report import budget_title
+
+    return [budget_title(b) for b in view.budgets]
+
+
+PLOT_TEXT = {
+    "trajectories": "val pass@1, distinct correct and KL from base against step, and pass@1 against distinct "
+                    "correct along training (one line per strategy, 95% CI bands over seeds)",
+    "curves": "pass@k curves at the best-val checkpoint",
+    "pareto": "pass@1 vs diversity at the best-val checkpoint (Pareto front)",
+}
+
+
+def markdown(views: list[TaskView], all_results: list[Results]) -> str:
+    from sdbench.runs.report import md_table
 
     lines = ["# sdbench leaderboard", "",
-             f"{n_results} submitted run(s). Every value is the mean over seeds and problems with its 95% "
+             f"{len(all_results)} submitted run(s). Every value is the mean over seeds and problems with its 95% "
              "percentile-bootstrap CI; every number can be recomputed from the per-problem counts in "
-             "`results/`. The interactive page is `index.html`.", ""]
+             "`results/`. The interactive page is `index.html`. Test and ood are evaluated at two checkpoints "
+             "of each seed: best-val (the step with the highest val pass@1; ties: the earliest) and final. The "
+             "frontier compares strategies at the same distance moved from the base model: val pass@1 / "
+             "distinct correct where each seed's trajectory reaches a KL budget (nats/token), over the seeds "
+             "that reach it.", ""]
     if not views:
         lines.append("No results yet: `sdbench leaderboard submit RUN_DIR`.")
+    by_name = {r.name: r for r in all_results}
     for view in views:
-        header = ["run", "strategy", *(column_title(t, view) for t, _ in COLUMNS)]
-        lines += [f"## {esc(view.task)}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for e in view.entries:
-            name = esc(e.strategy) + (" (Pareto)" if e.pareto else "")
-            lines.append("| " + " | ".join([esc(e.run), name, *(fmt(e.values[key]) for _, key in COLUMNS)]) + " |")
-        lines += ["", f"![pass@k curves for {esc(view.task)}]({PLOTS}/curves-{view.slug}.svg)", "",
-                  f"![pass@1 vs diversity for {esc(view.task)}]({PLOTS}/pareto-{view.slug}.svg)", ""]
+        lines += [f"## {view.task}"]
+        for checkpoint in CHECKPOINTS:
+            entries = view.tables[checkpoint]
+            if not entries:
+                continue
+            header = ["run", "strategy", *(column_title(t, view) for t, _ in columns(checkpoint)), "provenance"]
+            rows = [[e.run, e.strategy + (" (Pareto)" if e.pareto else ""),
+                     *(cell_text(e, key) for _, key in columns(checkpoint)),
+                     provenance_short(by_name[e.run], e.strategy, e.task)] for e in entries]
+            lines += ["", f"### {CHECKPOINT_TITLES[checkpoint]}", "", *md_table(header, rows)]
+        if view.frontier:
+            lines += ["", "### frontier: val pass@1 / distinct correct at matched KL from base", "",
+                      *md_table(["run", "strategy", *budget_titles(view)],
+                                [[f.run, f.strategy, *f.cells] for f in view.frontier])]
+        lines += [""]
+        for kind in PLOT_KINDS:
+            lines += [f"![{PLOT_TEXT[kind]}: {view.task}]({PLOTS}/{kind}-{view.slug}.svg)", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -195,15 +304,15 @@ def build_site(results_dir: Path, out_dir: Path) -> list[Path]:
     written = []
     wanted = set()
     for view in views:
-        for kind, svg in (("curves", view.curves_svg), ("pareto", view.pareto_svg)):
+        for kind in PLOT_KINDS:
             path = out_dir / PLOTS / f"{kind}-{view.slug}.svg"
-            _write(path, svg)
+            _write(path, view.svgs[kind])
             wanted.add(path.name)
             written.append(path)
     for stale in sorted((out_dir / PLOTS).glob("*.svg")) if (out_dir / PLOTS).is_dir() else []:
-        if stale.name not in wanted and re.match(r"^(curves|pareto)-", stale.name):
+        if stale.name not in wanted and re.match(r"^(" + "|".join(PLOT_KINDS) + ")-", stale.name):
             stale.unlink()   # a task that left the leaderboard must not keep its old plots
-    for name, text in (("index.html", page(views, len(all_results))), ("README.md", markdown(views, len(all_results)))):
+    for name, text in (("index.html", page(views, all_results)), ("README.md", markdown(views, all_results))):
         _write(out_dir / name, text)
         written.append(out_dir / name)
     return written

@@ -6,7 +6,8 @@
 Validation refuses, each with one line: a wrong schema version, a non-finite number, a document the
 schema rejects, failed or missing cells, inconsistent config hashes, a summary that differs from the
 one recomputed from the per-problem counts, and a duplicate (same name, or the same run's counts
-already filed under another name).
+already filed under another name). Results and run directories of schema 1 (endpoint-only
+evaluation) are refused with one line naming the fix: re-run with this sdbench.
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ def _task_plugins(tasks: list[str]) -> list[dict[str, str]]:
     return out
 
 
+def _old_schema(doc: Any, where: str) -> None:
+    """One line for a schema-1 document (see sdbench.runs.record.refuse_old_schema)."""
+    if isinstance(doc, dict) and doc.get("schema_version") == 1:
+        raise UserError(f"{where} is schema 1 (endpoint-only evaluation); this sdbench reads schema {SCHEMA_VERSION}",
+                        "re-run the suite with this sdbench (`sdbench run`, same config) and submit the new run "
+                        "directory")
+
+
 def results_from_run(run_dir: Path, name: str | None = None) -> dict[str, Any]:
     """The results document (unvalidated) of a finished run directory."""
     from sdbench.runs.store import RunStore
@@ -78,11 +87,13 @@ def results_from_run(run_dir: Path, name: str | None = None) -> dict[str, Any]:
     config = _read_json(run_dir / "config.json")
     prov = _read_json(run_dir / "provenance.json")
     summary = _read_json(run_dir / "summary.json")
+    _old_schema(summary, str(run_dir / "summary.json"))
     cells = []
     for rec in RunStore(run_dir).records():
-        cell = {k: v for k, v in rec.items() if k not in ("schema_version", "kind")}
-        if "train" in cell:   # the per-step log stays in the run directory; steps and time are kept
-            cell["train"] = {"steps": cell["train"].get("steps", 0), "wall_s": cell["train"].get("wall_s", 0.0)}
+        cell = dict(rec) if isinstance(rec, dict) else rec.model_dump(mode="json")
+        _old_schema(cell, str(run_dir / "cells" / f"{cell.get('key')}.json"))
+        if isinstance(cell.get("train"), dict):   # the per-step log stays in the run directory
+            cell["train"] = {**cell["train"], "log": []}
         cells.append(cell)
     models: dict[str, Any] = {}
     for cell in cells:
@@ -101,14 +112,8 @@ def results_from_run(run_dir: Path, name: str | None = None) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION, "kind": "sdbench.leaderboard.results",
         "name": name or run_dir.resolve().name,
         "config": config.get("config", config), "provenance": provenance,
-        "summary": {k: summary.get(k, []) for k in ("rows", "failed", "deltas")},
-        "cells": cells,
+        "summary": summary, "cells": cells,
     }
-
-
-def _records(results: Results) -> list[dict[str, Any]]:
-    """Cells in the shape `sdbench.runs.aggregate.summarize` reads, in run-directory order."""
-    return [c.model_dump(mode="json") for c in sorted(results.cells, key=lambda c: c.key)]
 
 
 def _first_difference(stored: Any, fresh: Any, path: str) -> str | None:
@@ -128,18 +133,23 @@ def _first_difference(stored: Any, fresh: Any, path: str) -> str | None:
     return f"{path} is {stored!r} in the file but {fresh!r} recomputed"
 
 
-def _keyed(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {f"{i['strategy']}/{i['task']}/{i['split']}": i for i in items}
+# summary part -> the fields that identify one of its items
+KEYS = {"rows": ("strategy", "task", "split", "checkpoint"), "deltas": ("strategy", "task", "split", "checkpoint"),
+        "trajectories": ("strategy", "task", "step"), "frontier": ("strategy", "task", "kl_budget")}
+
+
+def _keyed(items: list[dict[str, Any]], fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    return {"/".join(str(i[f]) for f in fields): i for i in items}
 
 
 def check_summary(results: Results) -> None:
     """Recompute the summary from the per-problem counts; refuse any difference."""
     from sdbench.runs.aggregate import summarize
 
-    fresh = summarize(_records(results))
+    fresh = summarize(sorted(results.cells, key=lambda c: c.key)).model_dump(mode="json")
     stored = results.summary.model_dump(mode="json")
-    for part in ("rows", "deltas"):
-        diff = _first_difference(_keyed(stored[part]), _keyed(fresh[part]), part)
+    for part, fields in KEYS.items():
+        diff = _first_difference(_keyed(stored[part], fields), _keyed(fresh[part], fields), part)
         if diff:
             raise UserError(f"summary does not match the per-problem counts: {diff}",
                             "submit the run directory itself, or re-aggregate it with `sdbench run`")
@@ -155,6 +165,7 @@ def validate(doc: Any, where: str, *, recompute: bool = True) -> Results:
 
     if not isinstance(doc, dict):
         raise UserError(f"{where} is not a results document (a JSON object)", "submit a run directory")
+    _old_schema(doc, where)
     version = doc.get("schema_version")
     if version != SCHEMA_VERSION:
         raise UserError(f"{where} has schema_version {version!r}; this sdbench reads results schema "
@@ -197,8 +208,9 @@ def validate(doc: Any, where: str, *, recompute: bool = True) -> Results:
 
 def fingerprint(results: Results) -> str:
     """Identity of a run's numbers: config hash, models and every cell's counts (not names or times)."""
-    cells = [{"key": c.key, "model": c.model.weights_sha256 if c.model else None, "eval": {s: e.model_dump(mode="json")
-                                                                        for s, e in c.eval.items()}}
+    cells = [{"key": c.key, "model": c.model.weights_sha256 if c.model else None,
+              "eval": {ck: {s: e.model_dump(mode="json") for s, e in splits.items()} for ck, splits in c.eval.items()},
+              "trajectory": [p.model_dump(mode="json") for p in c.trajectory]}
              for c in sorted(results.cells, key=lambda c: c.key)]
     blob = json.dumps({"config_hash": results.provenance.config_hash, "cells": cells}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
