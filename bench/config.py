@@ -22,6 +22,7 @@ from sdbench.errors import UserError, did_you_mean
 
 Divergence = Literal["reverse_kl", "forward_kl", "jsd"]
 TeacherWeights = Literal["live", "frozen", "ema"]
+Estimator = Literal["full", "topk", "sampled_token"]
 ProfileName = Literal["smoke", "quick", "full"]
 
 DEFAULT_TASKS = ["graph_paths", "arith_target", "code_synth"]
@@ -41,21 +42,48 @@ class TrainingConfig(_Strict):
     grad_clip: float = Field(default=1.0, gt=0)
     divergence: Divergence = "reverse_kl"
     jsd_beta: float = Field(default=0.5, ge=0, le=1)
-    teacher: TeacherWeights = "live"
+    # EMA of the student from the base weights, rate 0.05 per optimizer step: the default of TRL's
+    # SDPO (teacher_model_kind="ema") and of the official SDPO; "frozen" is OPSD's / SDFT's fixed base
+    # teacher, "live" the current weights (an option in the field, the default nowhere).
+    teacher: TeacherWeights = "ema"
     ema_tau: float = Field(default=0.05, gt=0, le=1)
+    warmup_steps: int = Field(default=10, ge=0, description="linear learning-rate warmup (optimizer steps)")
+    estimator: Estimator = Field(default="full", description="divergence estimator of the fused kernel")
+    topk: int | None = Field(default=None, ge=1, description="support size of the topk estimator")
     temperature: float = Field(default=1.0, gt=0)
     train_problems: int = Field(default=1000, ge=1)
     loss_impl: Literal["fused", "reference"] = "fused"   # "reference" materializes logits (debugging)
     checkpoint_every: int = Field(default=0, ge=0, description="save training state every N steps (0: never)")
     backend: Literal["hf", "vllm"] = Field(default="hf", description="sampler: transformers (any device) or vLLM (GPU)")
 
+    @model_validator(mode="after")
+    def _estimator_fits(self) -> TrainingConfig:
+        if self.estimator == "topk" and self.topk is None:
+            raise ValueError("the topk estimator needs training.topk")
+        if self.estimator != "topk" and self.topk is not None:
+            raise ValueError("training.topk applies only to estimator: topk")
+        if self.estimator == "sampled_token" and self.divergence != "reverse_kl":
+            raise ValueError("the sampled_token estimator is defined for reverse_kl only")
+        if self.estimator != "full" and self.loss_impl == "reference":
+            raise ValueError("loss_impl: reference computes the full estimator only; use loss_impl: fused")
+        return self
+
+    def with_overrides(self, overrides: dict[str, Any]) -> TrainingConfig:
+        """These settings with an arm's overrides applied, validated as a whole."""
+        return TrainingConfig.model_validate({**self.model_dump(), **overrides}) if overrides else self
+
 
 class EvalConfig(_Strict):
     problems: int = Field(ge=1, le=100_000)
     samples: int = Field(ge=1, le=4096)
     splits: tuple[str, ...] = ("test", "ood")
+    # Along training (protocol v2): the val split every `every` optimizer steps, from step 0 (the base
+    # model) to the last step; the best-val checkpoint (highest val pass@1) is evaluated on `splits` too.
+    every: int = Field(default=25, ge=1, description="evaluate val every K optimizer steps")
+    val_problems: int = Field(default=64, ge=1, le=100_000)
+    val_samples: int = Field(default=16, ge=1, le=4096)
 
-    @field_validator("samples")
+    @field_validator("samples", "val_samples")
     @classmethod
     def _power_of_two(cls, v: int) -> int:
         if v & (v - 1):
@@ -64,10 +92,12 @@ class EvalConfig(_Strict):
 
 
 class StrategySpec(_Strict):
-    """A strategy and its hyperparameters: `grpo` or `{name: multi_demo, num_demos: 4}`."""
+    """A strategy, its hyperparameters and its training overrides (an "arm"):
+    `grpo`, `{name: multi_demo, num_demos: 4}` or `{name: single_sampled_demo, training: {teacher: live}}`."""
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict, description="training settings for this strategy alone")
 
     @model_validator(mode="before")
     @classmethod
@@ -75,29 +105,42 @@ class StrategySpec(_Strict):
         if isinstance(data, str):
             return {"name": data}
         if isinstance(data, dict) and "params" not in data:
-            rest = {k: v for k, v in data.items() if k != "name"}
-            return {"name": data.get("name"), "params": rest}
+            rest = {k: v for k, v in data.items() if k not in ("name", "training")}
+            return {"name": data.get("name"), "params": rest, "training": data.get("training") or {}}
         return data
+
+    @field_validator("training")
+    @classmethod
+    def _known_training_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(v) - set(TrainingConfig.model_fields))
+        if unknown:
+            hint = did_you_mean(unknown[0], TrainingConfig.model_fields) or "see `sdbench run --print-config`"
+            raise ValueError(f"unknown training key {unknown[0]!r} ({hint})")
+        return v
 
     @property
     def label(self) -> str:
-        """Row name on tables: the name, plus non-default hyperparameters when given."""
-        if not self.params:
-            return self.name
-        return self.name + "(" + ",".join(f"{k}={v}" for k, v in sorted(self.params.items())) + ")"
+        """Row name on tables: the name, plus non-default hyperparameters `(k=v)` and training
+        overrides `[k=v]` when given, e.g. `single_sampled_demo[teacher=live]`."""
+        label = self.name
+        if self.params:
+            label += "(" + ",".join(f"{k}={v}" for k, v in sorted(self.params.items())) + ")"
+        if self.training:
+            label += "[" + ",".join(f"{k}={v}" for k, v in sorted(self.training.items())) + "]"
+        return label
 
 
 PROFILES: dict[str, dict[str, Any]] = {
     # One cell in well under a minute on 2 cores: for tests and trying things.
     "smoke": {"seeds": 1, "training": {"steps": 4, "prompts_per_step": 4, "rollouts_per_prompt": 4, "lr": 3e-4,
-                                       "train_problems": 64},
-              "evaluation": {"problems": 8, "samples": 8}},
+                                       "train_problems": 64, "warmup_steps": 2},
+              "evaluation": {"problems": 8, "samples": 8, "every": 2, "val_problems": 8, "val_samples": 8}},
     # The default: the whole default suite in minutes on a laptop CPU.
     "quick": {"seeds": 3, "training": {"steps": 150, "prompts_per_step": 16, "rollouts_per_prompt": 8, "lr": 3e-4},
-              "evaluation": {"problems": 100, "samples": 32}},
+              "evaluation": {"problems": 100, "samples": 32, "every": 25, "val_problems": 64, "val_samples": 16}},
     # Leaderboard grade: >= 3 seeds, n >= 64.
     "full": {"seeds": 3, "training": {"steps": 300, "prompts_per_step": 16, "rollouts_per_prompt": 8, "lr": 3e-4},
-             "evaluation": {"problems": 200, "samples": 64}},
+             "evaluation": {"problems": 200, "samples": 64, "every": 25, "val_problems": 64, "val_samples": 16}},
 }
 
 
@@ -114,8 +157,27 @@ class RunConfig(_Strict):
     ray_address: str | None = Field(default=None, description="Ray cluster address (default: start a local one)")
     workers: int = Field(default=2, ge=1, le=256)
     threads_per_worker: int = Field(default=1, ge=1, le=256)
+    report_to: Literal["none", "tensorboard"] = Field(default="none", description="extra training logs")
     training: TrainingConfig
     evaluation: EvalConfig
+
+    @model_validator(mode="after")
+    def _arms_valid(self) -> RunConfig:
+        labels = [s.label for s in self.strategies]
+        for spec in self.strategies:
+            try:
+                self.training.with_overrides(spec.training)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"]) or "training"
+                raise ValueError(f"strategy {spec.label!r}: training.{where}: {err['msg']}") from None
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"strategy {max(labels, key=labels.count)!r} is listed twice")
+        return self
+
+    def training_for(self, spec: StrategySpec) -> TrainingConfig:
+        """The training settings of one arm: the run's, with that strategy's overrides."""
+        return self.training.with_overrides(spec.training)
 
     @property
     def run_dir(self) -> Path:
@@ -123,7 +185,8 @@ class RunConfig(_Strict):
 
     def config_hash(self) -> str:
         """Hash of everything that determines results (not where they go or how many workers)."""
-        data = self.model_dump(mode="json", exclude={"out", "workers", "name", "executor", "ray_address"})
+        data = self.model_dump(mode="json", exclude={"out", "workers", "name", "executor", "ray_address",
+                                                                   "report_to"})
         if data["training"].get("backend") == "hf":
             del data["training"]["backend"]     # the default sampler keeps hashes from before the field
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

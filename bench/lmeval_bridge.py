@@ -164,7 +164,8 @@ def export(tasks: Sequence[str], out: Path, *, samples: int = 16, problems: int 
 
 def regrade(logged: Sequence[dict[str, Any]]) -> dict[str, float]:
     """sdbench's metrics (sdbench.eval) over lm-eval's logged samples: the cross-check of its numbers."""
-    from sdbench.eval.evaluate import ProblemResult, problem_metrics
+    from sdbench.eval.metrics import problem_metrics
+    from sdbench.runs.record import ProblemCounts as ProblemResult
 
     results = []
     for entry in logged:

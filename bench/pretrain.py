@@ -263,7 +263,8 @@ def demo_loglik_gain(model, tok, task: Task, problems: Sequence[Problem],
 def base_statistics(model, tok, task: Task, problems: Sequence[Problem], *, n: int = 32,
                     seed: int = 0) -> dict[str, float]:
     """Mean of every per-problem metric of `evaluate_split` (pass@1 … pass@n, distinct_correct, ...)."""
-    from sdbench.eval.evaluate import evaluate_split, problem_metrics
+    from sdbench.eval.evaluate import evaluate_split
+    from sdbench.eval.metrics import problem_metrics
 
     result = evaluate_split(model, tok, task, problems, n=n, seed=seed)
     return {name: float(np.mean(values)) for name, values in problem_metrics(result.problems).items()}

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from sdbench.registry import Registry
+from sdbench.seeding import stable_rng as stable_rng  # re-exported: tasks seed their problems with it
 
-SPLITS = ("train", "test", "ood")
+SPLITS = ("train", "val", "test", "ood")   # val: only for choosing checkpoints (protocol v2)
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,3 @@ def check_split(task: Task, split: str) -> None:
     if split not in task.splits:
         from sdbench.errors import unknown_name
         raise unknown_name(f"split of task {task.name}", split, task.splits)
-
-
-def stable_rng(*parts: object) -> random.Random:
-    """An rng seeded from a tuple of values, identical across processes and Python versions."""
-    import hashlib
-    digest = hashlib.sha256(repr(parts).encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "little"))

@@ -8,7 +8,9 @@ SD exploits is the same across tasks:
   demos; the solution copies one of the demos with probability COPY_P, else it is a fresh draw;
 - the rest: demo-only contexts, `demo d1 | ... | CUE TAB solution` (the reference-only context).
 
-Splits never share a prompt: the hash of a prompt picks the split it may belong to (`bucket`).
+Splits never share a prompt: the hash of a prompt picks the split it may belong to (`split_of_prompt`).
+`val` (protocol v2: only for choosing checkpoints) is carved out of the test bucket by a second hash,
+so train prompts — and with them the pretraining corpus and the shipped base models — are unchanged.
 Nothing here does work at import time. Tests: pytest tests/test_arith_target.py tests/test_code_synth.py
 """
 
@@ -26,7 +28,8 @@ COPY_P = 0.5                  # demo-conditioned examples: chance the solution c
 PLAIN, WITH_DEMOS = 0.5, 0.4  # corpus mixture; the remainder is demo-only contexts
 MAX_DEMOS = 4
 COMPLETION_SEP = "\t"         # pretraining texts: prompt TAB completion (sdbench.pretrain trains on the completion)
-SPLIT_BUCKET = {"train": 0, "test": 1, "ood": 2}
+SPLITS = ("train", "val", "test", "ood")
+VAL_SHARE = 4                 # 1 in VAL_SHARE prompts of the test bucket belong to val
 
 
 def demo_block(demos: Sequence[str]) -> str:
@@ -34,13 +37,18 @@ def demo_block(demos: Sequence[str]) -> str:
     return "".join(f"demo {' '.join(d.split())} | " for d in demos)
 
 
-def bucket(text: str) -> int:
-    """0, 1 or 2 from a stable hash of the prompt: the only split this prompt may appear in."""
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") % 3
+def split_of_prompt(text: str) -> str:
+    """The only split this prompt may appear in, from a stable hash: train / test / ood by the first
+    8 bytes mod 3 (as before val existed), val for 1 in VAL_SHARE of the test bucket by the next 8."""
+    digest = hashlib.sha256(text.encode()).digest()
+    split = ("train", "test", "ood")[int.from_bytes(digest[:8], "little") % 3]
+    if split == "test" and int.from_bytes(digest[8:16], "little") % VAL_SHARE == 0:
+        return "val"
+    return split
 
 
 def in_split(prompt: str, split: str) -> bool:
-    return bucket(prompt) == SPLIT_BUCKET[split]
+    return split_of_prompt(prompt) == split
 
 
 class HasPrompt(Protocol):

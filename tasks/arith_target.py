@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from sdbench.task import Problem, Verdict, check_split, register_task, stable_rng
-from sdbench.tasks._embedded import biased_choice, corpus_text, demo_block, draw_in_split
+from sdbench.tasks._embedded import SPLITS, biased_choice, corpus_text, demo_block, draw_in_split
 
 NUM_COUNT = 4
 NUMBER_POOL = tuple(range(2, 10))  # no 1: `* 1` would make trivial extra solutions
@@ -266,7 +266,7 @@ class ArithTarget:
     """Reach the target with + - * over given numbers: one dominant decomposition, several minority ones."""
 
     name: ClassVar[str] = "arith_target"
-    splits: ClassVar[tuple[str, ...]] = ("train", "test", "ood")
+    splits: ClassVar[tuple[str, ...]] = SPLITS
     max_new_tokens: ClassVar[int] = 12   # the longest family shape is 7 words; EOS and slack
 
     def problems(self, split: str, count: int, seed: int = 0) -> list[Problem]:

@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 
 from sdbench.task import Problem, Verdict, check_split, register_task, stable_rng
 from sdbench.tasks._code_synth_grading import grade_many
-from sdbench.tasks._embedded import biased_choice, corpus_text, demo_block, draw_in_split
+from sdbench.tasks._embedded import SPLITS, biased_choice, corpus_text, demo_block, draw_in_split
 
 SHOWN, HIDDEN = 2, 3       # examples in the prompt; further hidden tests
 MIN_CLASSES, MAX_CLASSES = 3, 5
@@ -198,7 +198,7 @@ class CodeSynth:
     """One-line list functions from examples: one dominant implementation, several minority behaviours."""
 
     name: ClassVar[str] = "code_synth"
-    splits: ClassVar[tuple[str, ...]] = ("train", "test", "ood")
+    splits: ClassVar[tuple[str, ...]] = SPLITS
     max_new_tokens: ClassVar[int] = 24   # the longest library body is 19 words; EOS and slack
 
     def problems(self, split: str, count: int, seed: int = 0) -> list[Problem]:

@@ -28,7 +28,6 @@ Run the tests with `pytest tests/test_graph_paths.py tests/test_pretrain.py`.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from sdbench.task import Problem, Verdict, check_split, register_task, stable_rng
+from sdbench.tasks._embedded import SPLITS, corpus_text, demo_block, in_split
 
 # The label pool; its order is the preference order of the dominant-route rule (earlier wins).
 LABELS: tuple[str, ...] = (
@@ -51,13 +51,9 @@ RANK = {label: i for i, label in enumerate(LABELS)}
 # the graph, edge look-up, reachability), so a small model reaches a middling pass@1 quickly.
 GROUPS: tuple[tuple[str, ...], ...] = tuple(LABELS[i::5] for i in range(5))
 DOMINANT_P = 0.65          # pretraining mass of the dominant route
-COPY_P = 0.5               # demo-conditioned examples: chance the solution copies one of the demos
-PLAIN, WITH_DEMOS = 0.5, 0.4   # corpus mixture; the remainder is demo-only contexts
-MAX_DEMOS = 4
 MIN_PATHS, MAX_PATHS = 5, 14
-COMPLETION_SEP = "\t"      # pretraining texts: prompt TAB completion (sdbench.pretrain trains on the completion)
+DEMO_ONLY_CUE = "path :"      # stands for the question in demo-only (reference-only) contexts
 ASSETS = Path(__file__).parent / "assets" / "graph_paths"
-_SPLIT_BUCKET = {"train": 0, "test": 1, "ood": 2}
 
 Adjacency = dict[str, tuple[str, ...]]
 
@@ -153,10 +149,6 @@ def _question(graph: Graph) -> str:
     return f"from {graph.source} to {graph.target} :"
 
 
-def _bucket(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") % 3
-
-
 def _make(rng: random.Random, split: str) -> tuple[Graph, str, tuple[str, ...] | None]:
     """(graph, prompt, dominant route of the uncut graph) for `split`; the prompt's hash picks the
     split, so the three splits can never share a prompt."""
@@ -167,7 +159,7 @@ def _make(rng: random.Random, split: str) -> tuple[Graph, str, tuple[str, ...] |
         if split == "ood":
             graph = graph.without(dominant)
         prompt = f"graph {graph.text(rng)} ; {_question(graph)}"
-        if _bucket(prompt) == _SPLIT_BUCKET[split]:
+        if in_split(prompt, split):
             return graph, prompt, dominant
 
 
@@ -197,7 +189,7 @@ class GraphPaths:
     """Path-finding in layered random graphs: one dominant route, several minority routes, OOD cuts."""
 
     name: ClassVar[str] = "graph_paths"
-    splits: ClassVar[tuple[str, ...]] = ("train", "test", "ood")
+    splits: ClassVar[tuple[str, ...]] = SPLITS
     max_new_tokens: ClassVar[int] = 8   # a path is 5 node tokens; EOS and a little slack
 
     def problems(self, split: str, count: int, seed: int = 0) -> list[Problem]:
@@ -225,10 +217,10 @@ class GraphPaths:
         return out
 
     def teacher_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
-        return _demo_block(demos) + problem.prompt
+        return demo_block(demos) + problem.prompt
 
     def demo_only_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
-        return _demo_block(demos) + "path :"
+        return demo_block(demos) + DEMO_ONLY_CUE
 
     def base_model(self) -> str:
         return str(ASSETS)
@@ -238,16 +230,7 @@ class GraphPaths:
         out = []
         for _ in range(count):
             graph, prompt, _ = _make(rng, "train")
-            kind = rng.random()
-            if kind < PLAIN:
-                out.append(prompt + COMPLETION_SEP + " ".join(biased_path(graph, rng)))
-                continue
-            demos = [" ".join(biased_path(graph, rng)) for _ in range(rng.randint(1, MAX_DEMOS))]
-            solution = rng.choice(demos) if rng.random() < COPY_P else " ".join(biased_path(graph, rng))
-            context = _demo_block(demos) + (prompt if kind < PLAIN + WITH_DEMOS else "path :")
-            out.append(context + COMPLETION_SEP + solution)
+            # every pretraining path is valid, so the corpus's attempts and its demos share one draw
+            draw = lambda graph=graph: " ".join(biased_path(graph, rng))  # noqa: E731
+            out.append(corpus_text(rng, prompt, DEMO_ONLY_CUE, draw, draw))
         return out
-
-
-def _demo_block(demos: Sequence[str]) -> str:
-    return "".join(f"demo {' '.join(d.split())} | " for d in demos)

@@ -21,7 +21,8 @@ import typer
 def _native(model: str, tasks: list[str], *, samples: int, problems: int, split: str, seed: int,
             data_path: str | None) -> dict[str, dict[str, Any]]:
     from sdbench.core.model import load_model
-    from sdbench.eval.evaluate import evaluate_split, problem_metrics
+    from sdbench.eval.evaluate import evaluate_split
+    from sdbench.eval.metrics import problem_metrics
     from sdbench.lmeval_bridge import metric_names
     from sdbench.task import check_split, load_task
 

@@ -33,6 +33,7 @@ def run_command(
     data_path: str | None = typer.Option(None, "--data-path", help="local data for real-data tasks"),
     loss_impl: str | None = typer.Option(None, "--loss-impl", help="fused | reference"),
     backend: str | None = typer.Option(None, "--backend", help="sampler: hf | vllm (GPU, extra `gpu`)"),
+    report_to: str | None = typer.Option(None, "--report-to", help="none | tensorboard (per-step logs in the run dir)"),
     print_config: bool = typer.Option(False, "--print-config", help="print the resolved config and exit"),
     force_new: bool = typer.Option(False, "--force-new", help="discard a previous run in the run directory"),
 ) -> None:
@@ -42,7 +43,7 @@ def run_command(
     file_data = read_config_file(config) if config else {}
     overrides = {"tasks": _split(tasks), "strategies": _split(strategies), "seeds": seeds, "profile": profile,
                  "out": out, "name": name, "workers": workers, "executor": executor, "ray_address": ray_address,
-                 "model": model, "data_path": data_path}
+                 "model": model, "data_path": data_path, "report_to": report_to}
     training = dict(file_data.get("training") or {})
     for key, value in (("loss_impl", loss_impl), ("backend", backend)):
         if value is not None:

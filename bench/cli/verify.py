@@ -88,7 +88,7 @@ def index_problems(task: Any, wanted: set[str]) -> dict[str, Any]:
 
 def grade(task: Any, samples: list[tuple[str, str]]) -> tuple[list[Any], list[dict[str, Any]]]:
     """Per-problem results (sdbench.eval ProblemResult) and one graded row per sample, in input order."""
-    from sdbench.eval.evaluate import ProblemResult
+    from sdbench.runs.record import ProblemCounts as ProblemResult
 
     problems = index_problems(task, {pid for pid, _ in samples})
     by_problem: dict[str, list[int]] = {}
@@ -111,7 +111,7 @@ def grade(task: Any, samples: list[tuple[str, str]]) -> tuple[list[Any], list[di
 
 
 def summarize(task_name: str, results: list[Any]) -> dict[str, Any]:
-    from sdbench.eval.evaluate import problem_metrics
+    from sdbench.eval.metrics import problem_metrics
 
     metrics = problem_metrics(results)
     metrics.pop("entropy", None)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from sdbench.core.divergence import combine_teachers, entropy, token_divergence
+from sdbench.core.timing import NO_TIMER, StageTimer
 from sdbench.strategy import RolloutPlan
 
 
@@ -117,11 +118,15 @@ def fill_stack(layout: TeacherLayout, rows: torch.Tensor, default: torch.Tensor,
 
 def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, divergence: str, beta: float,
                            pad_id: int, temperature: float = 1.0, impl: str = "reference",
+                           estimator: str = "full", topk: int | None = None, timer: StageTimer = NO_TIMER,
                            ) -> tuple[torch.Tensor, LossStats]:
     """Mean per-token loss over the rollouts whose plan is active (see the module docstring).
 
     impl="fused" computes the same loss without the batch's logits (sdbench.core.objective_fused)
     whenever the plans allow it; LossStats.entropy is then None (it would need the logits).
+    `estimator` ("full", "topk" with `topk`, "sampled_token") is the fused kernel's; the reference
+    path computes the full divergence only. `timer` gets the "teacher" (teacher forward) and
+    "student" (student forward and the loss) stages.
     """
     items = [it for it in items if it.plan.active and len(it.completion_ids) > 0]
     if not items:
@@ -134,9 +139,19 @@ def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, diver
 
         if fused_supported(items):
             total, distill = fused_loss_sum(student, teacher, items, lengths, divergence=divergence, beta=beta,
-                                            pad_id=pad_id, temperature=temperature)
+                                            pad_id=pad_id, temperature=temperature, estimator=estimator,
+                                            topk=topk, timer=timer)
             loss = total / sum(lengths)
             return loss, LossStats(float(loss.detach()), distill, None, sum(lengths), len(items))
+    if estimator != "full":
+        raise ValueError(f"the {estimator!r} estimator needs the fused path; these plans (an entropy bonus "
+                         "without a teacher) use the reference path, which computes the full divergence only")
+    with timer("student"):
+        return _reference_loss(student, teacher, items, lengths, divergence, beta, pad_id, temperature, timer)
+
+
+def _reference_loss(student, teacher, items: Sequence[LossItem], lengths: list[int], divergence: str, beta: float,
+                    pad_id: int, temperature: float, timer: StageTimer) -> tuple[torch.Tensor, LossStats]:
     device = next(student.parameters()).device
     student_logits = gather_at(logits_fn(student), [[*it.prompt_ids, *it.completion_ids] for it in items],
                                [len(it.prompt_ids) for it in items], lengths, pad_id, device)
@@ -152,7 +167,8 @@ def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, diver
     stats_div = 0.0
     distill_mask = per_token([1.0 if it.plan.teachers else 0.0 for it in items]) > 0
     if distill_mask.any():
-        teacher_logp = _teacher_logp(teacher, items, lengths, student_logp, pad_id, temperature)
+        with timer.pause("student"), timer("teacher"):
+            teacher_logp = _teacher_logp(teacher, items, lengths, student_logp, pad_id, temperature)
         div = token_divergence(student_logp, teacher_logp, divergence, beta)
         div = torch.where(distill_mask, div, torch.zeros_like(div))
         gates = [it.plan.teacher_entropy_gate for it in items]

@@ -16,6 +16,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from sdbench.core.objective import LossItem, fill_stack, gather_at, teacher_layout
+from sdbench.core.timing import NO_TIMER, StageTimer
 
 CHUNK = 1024
 KEEP_LOGITS_BELOW = 1 << 22   # logits elements (16 MB in fp32) kept for backward instead of recomputed
@@ -52,15 +53,27 @@ def chunked_token_logprob(hidden: torch.Tensor, weight: torch.Tensor, targets: t
 
 
 def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], *, divergence: str,
-                   beta: float, pad_id: int, temperature: float) -> tuple[torch.Tensor, float]:
+                   beta: float, pad_id: int, temperature: float, estimator: str = "full", topk: int | None = None,
+                   timer: StageTimer = NO_TIMER) -> tuple[torch.Tensor, float]:
     """Sum over tokens of the per-token loss, and the mean distillation term over distilled tokens."""
+    with timer("student"):
+        device = next(student.parameters()).device
+        head = student.get_output_embeddings().weight
+        h_student = gather_at(hidden_fn(student), [[*it.prompt_ids, *it.completion_ids] for it in items],
+                              [len(it.prompt_ids) for it in items], lengths, pad_id, device)
+        h_student = h_student.to(head.dtype)
+    targets = torch.tensor([t for it in items for t in it.completion_ids], device=device)
+    with timer("student"):
+        return _loss_sum(student, teacher, items, lengths, h_student, head, targets, divergence, beta, pad_id,
+                         temperature, estimator, topk, timer)
+
+
+def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h_student: torch.Tensor,
+              head: torch.Tensor, targets: torch.Tensor, divergence: str, beta: float, pad_id: int,
+              temperature: float, estimator: str, topk: int | None, timer: StageTimer) -> tuple[torch.Tensor, float]:
     from sdbench.core.kernels import fused_linear_divergence
 
-    device = next(student.parameters()).device
-    head = student.get_output_embeddings().weight
-    h_student = gather_at(hidden_fn(student), [[*it.prompt_ids, *it.completion_ids] for it in items],
-                          [len(it.prompt_ids) for it in items], lengths, pad_id, device)
-    h_student = h_student.to(head.dtype)
+    device = h_student.device
 
     math_dtype = torch.float64 if head.dtype == torch.float64 else torch.float32
 
@@ -73,7 +86,7 @@ def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[in
     token_w = per_token([it.plan.distill_weight if it.plan.teachers else 0.0 for it in items])
     if bool((token_w != 0).any()):
         layout = teacher_layout(items, lengths)
-        with torch.no_grad():
+        with torch.no_grad(), timer.pause("student"), timer("teacher"):
             rows = gather_at(hidden_fn(teacher), layout.sequences, layout.starts, layout.lengths, pad_id, device)
         stack, weights = fill_stack(layout, rows.to(head.dtype), h_student)
         lam = per_token([it.plan.entropy_bonus / it.plan.distill_weight if it.plan.teachers and
@@ -91,12 +104,12 @@ def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[in
             part = fused_linear_divergence(
                 h_student[idx], head, stack[:, idx], divergence=divergence, beta=beta, temperature=temperature,
                 teacher_weights=weights[:, idx.cpu()].to(device), combine=mode, token_weights=token_w[idx],
+                estimator=estimator, topk=topk, target_ids=targets[idx] if estimator == "sampled_token" else None,
                 entropy_coef=lam[idx], reduction="sum", teacher_weight=teacher_head,
                 teacher_entropy_gate=None if gate is None else (gate[0][idx], gate[1][idx]))
             total = total + part
         distill_stat = float(total.detach()) / max(int((token_w != 0).sum()), 1)
     advantage = per_token([it.plan.advantage or 0.0 for it in items])
     if bool((advantage != 0).any()):
-        targets = torch.tensor([t for it in items for t in it.completion_ids], device=device)
         total = total - (advantage * chunked_token_logprob(h_student, head, targets, temperature)).sum()
     return total, distill_stat

@@ -1,10 +1,15 @@
 """The trainer: rollouts -> verdicts -> the strategy's plan -> teacher scoring -> loss -> AdamW step.
 
-    result = train(model, tokenizer, task, strategy, config.training, seed=0)
+    result = train(model, tokenizer, task, strategy, config.training_for(spec), seed=0, hook=evaluator)
 
 The trainer owns the model, the optimizer, tokenization and generation; the strategy sees only a
 `Group` and returns a plan. Every random choice derives from (seed, step), so a run is
-deterministic on CPU and a resumed run replays the same steps.
+deterministic on CPU and a resumed run replays the same steps. The teacher's weights follow
+`cfg.teacher` (EMA of the student from the base weights by default, as TRL's and the official SDPO;
+frozen base; or the live student); the learning rate warms up linearly over `cfg.warmup_steps`.
+An `EvalHook` is called at step 0 and every `hook.every` optimizer steps and after the last one
+(evaluation along training); its state travels in the training checkpoint, which is written at
+every evaluation point, so a killed cell resumes with the same trajectory.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 
@@ -23,9 +29,11 @@ from sdbench.core.checkpoint import load_checkpoint, save_checkpoint
 from sdbench.core.model import encode_prompt, tokenizer_info
 from sdbench.core.objective import LossItem, LossStats, self_distillation_loss
 from sdbench.core.sampling import sample
+from sdbench.core.timing import NO_TIMER, StageTimer
 from sdbench.core.vllm_sampler import select_sampler
+from sdbench.seeding import stable_rng
 from sdbench.strategy import Group, Rollout, RolloutPlan, Strategy
-from sdbench.task import Task, stable_rng, verify_groups
+from sdbench.task import Task, verify_groups
 
 
 @dataclass
@@ -56,6 +64,18 @@ class TrainingDiverged(RuntimeError):
         self.step = step
 
 
+class EvalHook(Protocol):
+    """Evaluation along training: called with the number of optimizer steps taken so far."""
+
+    every: int
+
+    def __call__(self, step: int, model: Any) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
 def _teacher_for(model, weights: str):
     if weights == "live":
         return model
@@ -78,12 +98,21 @@ def plan_group(strategy: Strategy, group: Group) -> list[RolloutPlan]:
     return plans
 
 
+def warmup_lr(cfg: TrainingConfig, step: int) -> float:
+    """Learning rate of optimizer step `step` (0-based): linear warmup over cfg.warmup_steps, then cfg.lr.
+    A function of the step alone, so a resumed run needs no scheduler state."""
+    if cfg.warmup_steps <= 0:
+        return cfg.lr
+    return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
+
+
 def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig, *, seed: int,
-          on_step: Callable[[StepLog], None] | None = None, checkpoint: Path | None = None) -> TrainResult:
+          hook: EvalHook | None = None, on_step: Callable[[StepLog], None] | None = None,
+          checkpoint: Path | None = None, timer: StageTimer = NO_TIMER) -> TrainResult:
     """Train `model` in place for cfg.steps steps of `strategy`.
 
-    With `checkpoint` and cfg.checkpoint_every > 0, state is saved every that many steps and a
-    checkpoint found at start is resumed from.
+    With `checkpoint`, state is saved at every evaluation point of `hook` (and every
+    cfg.checkpoint_every steps when set) and a checkpoint found at start is resumed from.
     """
     info = tokenizer_info(tokenizer)
     pool = task.problems("train", cfg.train_problems, seed=0)
@@ -95,35 +124,55 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
     result = TrainResult(steps=0, wall_s=0.0)
     first = 0
     if checkpoint is not None and checkpoint.is_file():
-        last, log = load_checkpoint(checkpoint, model=model, optimizer=optimizer, teacher=teacher)
+        last, log, extra = load_checkpoint(checkpoint, model=model, optimizer=optimizer, teacher=teacher)
         result.log = [StepLog(**entry) for entry in log]
         first = result.steps = last + 1
+        if hook is not None and extra is not None:
+            hook.load_state_dict(extra)
+    elif hook is not None:
+        hook(0, model)
+
+    def save(step: int) -> None:
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, step=step, model=model, optimizer=optimizer, teacher=teacher,
+                            log=[entry.__dict__ for entry in result.log],
+                            extra=None if hook is None else hook.state_dict())
+
     start = time.perf_counter()
     for step in range(first, cfg.steps):
         rng = stable_rng("train-step", seed, step)
         problems = rng.sample(pool, min(cfg.prompts_per_step, len(pool)))
         model.eval()
-        items, rewards = _rollouts_and_plans(model, tokenizer, task, strategy, cfg, problems, rng, encode, info)
+        items, rewards = _rollouts_and_plans(model, tokenizer, task, strategy, cfg, problems, rng, encode, info,
+                                             timer)
         model.train()
-        loss, stats = self_distillation_loss(model, teacher, items, divergence=divergence, beta=cfg.jsd_beta,
-                                             pad_id=info.pad_id, temperature=cfg.temperature, impl=cfg.loss_impl)
+        loss, stats = self_distillation_loss(   # times its "teacher" and "student" parts itself
+            model, teacher, items, divergence=divergence, beta=cfg.jsd_beta, pad_id=info.pad_id,
+            temperature=cfg.temperature, impl=cfg.loss_impl, estimator=cfg.estimator, topk=cfg.topk, timer=timer)
         _check_finite(loss, step, "loss")
         optimizer.zero_grad(set_to_none=True)
         if stats.rollouts:
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            _check_finite(norm, step, "gradient norm")
-            optimizer.step()
-            if not all(torch.isfinite(p).all() for p in model.parameters()):
-                raise TrainingDiverged(step, "a weight")
-            if cfg.teacher == "ema":
-                _ema_update(teacher, model, cfg.ema_tau)
+            with timer("backward"):
+                loss.backward()
+            with timer("optimizer"):
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                _check_finite(norm, step, "gradient norm")
+                for group in optimizer.param_groups:
+                    group["lr"] = warmup_lr(cfg, step)
+                optimizer.step()
+                if not all(torch.isfinite(p).all() for p in model.parameters()):
+                    raise TrainingDiverged(step, "a weight")
+                if cfg.teacher == "ema":   # once per optimizer step, as TRL's SDPO (ema_update_rate)
+                    _ema_update(teacher, model, cfg.ema_tau)
         log = _log(step, stats, rewards)
         result.log.append(log)
         result.steps = step + 1
-        if checkpoint is not None and cfg.checkpoint_every and result.steps % cfg.checkpoint_every == 0:
-            save_checkpoint(checkpoint, step=step, model=model, optimizer=optimizer, teacher=teacher,
-                            log=[entry.__dict__ for entry in result.log])
+        evaluated = hook is not None and (result.steps % hook.every == 0 or result.steps == cfg.steps)
+        if evaluated:
+            model.eval()
+            hook(result.steps, model)
+        if evaluated or (cfg.checkpoint_every and result.steps % cfg.checkpoint_every == 0):
+            save(step)
         if on_step is not None:
             on_step(log)
     model.eval()
@@ -145,19 +194,23 @@ class _PromptEncoder:
 
 
 def _rollouts_and_plans(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig, problems: list,
-                        rng: random.Random, encode: _PromptEncoder, info) -> tuple[list[LossItem], list[float]]:
+                        rng: random.Random, encode: _PromptEncoder, info, timer: StageTimer = NO_TIMER,
+                        ) -> tuple[list[LossItem], list[float]]:
     """Sample G rollouts per problem, grade them, and turn the strategy's plans into loss items."""
     generator = torch.Generator().manual_seed(rng.getrandbits(63))
     g = cfg.rollouts_per_prompt
     sampler = sample if cfg.backend == "hf" else select_sampler(cfg.backend)
-    samples = sampler(model, [encode(p.prompt) for p in problems], num_samples=g, max_new_tokens=task.max_new_tokens,
-                      eos_id=info.eos_id, pad_id=info.pad_id, generator=generator, temperature=cfg.temperature)
+    with timer("sample"):
+        samples = sampler(model, [encode(p.prompt) for p in problems], num_samples=g,
+                          max_new_tokens=task.max_new_tokens, eos_id=info.eos_id, pad_id=info.pad_id,
+                          generator=generator, temperature=cfg.temperature)
     items: list[LossItem] = []
     rewards: list[float] = []
     texts_of = [[tokenizer.decode(list(s.token_ids), skip_special_tokens=True) for s in samples[i * g:(i + 1) * g]]
                 for i in range(len(problems))]
-    for i, (problem, texts, verdicts) in enumerate(zip(problems, texts_of, verify_groups(task, problems, texts_of),
-                                                       strict=True)):
+    with timer("verify"):
+        graded = verify_groups(task, problems, texts_of)
+    for i, (problem, texts, verdicts) in enumerate(zip(problems, texts_of, graded, strict=True)):
         group_samples = samples[i * g:(i + 1) * g]
         rollouts = tuple(Rollout(index=j, completion=t, correct=v.correct, reward=float(v.correct),
                                  functional_class=v.functional_class, semantic_class=v.semantic_class)

@@ -2,37 +2,27 @@
 
     result = evaluate_split(model, tokenizer, task, problems, n=32, seed=0)
     result.problems[0].c, result.problems[0].distinct_correct
+    evaluate_split(model, tokenizer, task, val, n=16, seed=0, base_model=base)   # + kl_from_base
 
-Per-problem records (n, c, distinct functional and semantic classes among correct samples, mean
-token entropy) are what every stored result keeps, so any metric can be recomputed from them.
+Per-problem records (`sdbench.runs.record.ProblemCounts`: n, c, distinct functional and semantic
+classes among correct samples, mean token entropy, and with `base_model` the policy's KL from the
+base) are what every stored result keeps, so any metric can be recomputed from them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from sdbench.core.model import encode_prompt, tokenizer_info
-from sdbench.core.sampling import sample
+from sdbench.core.sampling import Sample, sample
 from sdbench.core.vllm_sampler import select_sampler
-from sdbench.eval.passk import area_under_curve, k_values, pass_curve
+from sdbench.runs.record import ProblemCounts
 from sdbench.task import Problem, Task, verify_groups
 
-
-@dataclass(frozen=True)
-class ProblemResult:
-    id: str
-    n: int
-    c: int
-    distinct_correct: int
-    semantic_classes: int
-    entropy: float                  # mean per-token entropy of the policy on its own samples (nats)
-
-    def to_json(self) -> dict:
-        return asdict(self)
+ProblemResult = ProblemCounts   # the name callers of the evaluator have used
 
 
 @dataclass(frozen=True)
@@ -45,40 +35,44 @@ class SampleRecord:
 
 @dataclass
 class SplitResult:
-    problems: list[ProblemResult]
+    problems: list[ProblemCounts]
     samples: list[SampleRecord]
 
 
 def evaluate_split(model, tokenizer, task: Task, problems: Sequence[Problem], *, n: int, seed: int,
                    batch_size: int = 512, on_problem: Callable[[int], None] | None = None,
-                   backend: str = "hf") -> SplitResult:
+                   backend: str = "hf", base_model=None) -> SplitResult:
     """Sample n completions per problem (seeded), grade them, and count per problem.
 
     backend: "hf" (transformers, any device) or "vllm" (sdbench.core.vllm_sampler, GPU).
+    base_model: when given, each problem also gets `kl_from_base` (see `kl_from_base`).
     """
     info = tokenizer_info(tokenizer)
     generator = torch.Generator().manual_seed(seed)
     per_batch = max(1, batch_size // n)
-    results: list[ProblemResult] = []
+    results: list[ProblemCounts] = []
     records: list[SampleRecord] = []
+    sampler = sample if backend == "hf" else select_sampler(backend)
     for start in range(0, len(problems), per_batch):
         chunk = problems[start:start + per_batch]
         prompts = [encode_prompt(tokenizer, p.prompt) for p in chunk]
-        sampler = sample if backend == "hf" else select_sampler(backend)
         samples = sampler(model, prompts, num_samples=n, max_new_tokens=task.max_new_tokens,
                           eos_id=info.eos_id, pad_id=info.pad_id, generator=generator, batch_size=batch_size)
+        kl = (kl_from_base(model, base_model, prompts, samples, eos_id=info.eos_id, pad_id=info.pad_id)
+              if base_model is not None else None)
         texts_of = [[tokenizer.decode(list(s.token_ids), skip_special_tokens=True) for s in samples[j * n:(j + 1) * n]]
                     for j in range(len(chunk))]
         for j, (problem, texts, verdicts) in enumerate(zip(chunk, texts_of, verify_groups(task, chunk, texts_of),
                                                            strict=True)):
             mine = samples[j * n:(j + 1) * n]
             correct = [v for v in verdicts if v.correct]
-            positions = sum(s.num_positions for s in mine)
-            results.append(ProblemResult(
+            positions = max(sum(s.num_positions for s in mine), 1)
+            results.append(ProblemCounts(
                 id=problem.id, n=n, c=len(correct),
                 distinct_correct=len({v.functional_class for v in correct}),
                 semantic_classes=len({v.semantic_class for v in correct}),
-                entropy=sum(s.entropy_sum for s in mine) / max(positions, 1)))
+                entropy=sum(s.entropy_sum for s in mine) / positions,
+                kl_from_base=None if kl is None else float(sum(kl[j * n:(j + 1) * n]) / positions)))
             records.extend(SampleRecord(problem.id, t, v.correct, v.functional_class)
                            for t, v in zip(texts, verdicts, strict=True))
             if on_problem is not None:
@@ -86,16 +80,36 @@ def evaluate_split(model, tokenizer, task: Task, problems: Sequence[Problem], *,
     return SplitResult(results, records)
 
 
-def problem_metrics(problems: Sequence[ProblemResult]) -> dict[str, np.ndarray]:
-    """Per-problem values of every summary metric (averaging them gives the metric)."""
-    n = np.array([p.n for p in problems])
-    c = np.array([p.c for p in problems])
-    ks = k_values(int(n.min()))
-    curve = pass_curve(n, c, ks)
-    metrics = {f"pass@{k}": curve[i] for i, k in enumerate(ks)}
-    metrics["pass@auc"] = area_under_curve(curve, ks)
-    metrics["pass@gain"] = curve[-1] - curve[0]
-    metrics["distinct_correct"] = np.array([p.distinct_correct for p in problems], dtype=np.float64)
-    metrics["semantic_classes"] = np.array([p.semantic_classes for p in problems], dtype=np.float64)
-    metrics["entropy"] = np.array([p.entropy for p in problems], dtype=np.float64)
-    return metrics
+@torch.no_grad()
+def kl_from_base(policy, base, prompts: Sequence[Sequence[int]], samples: Sequence[Sample], *, eos_id: int,
+                 pad_id: int) -> list[float]:
+    """Per sample: the sum over its generated positions (EOS included, as for the entropy) of the exact
+    full-vocabulary KL(pi(.|prefix) || pi_base(.|prefix)), nats.
+
+    Both models score the sample teacher-forced; the fused kernel (reverse KL with the base as the
+    teacher and its own output head) computes it without [tokens x vocab] logits, so large
+    vocabularies cost no more memory than a training step. 0 for the base itself.
+    """
+    from sdbench.core.kernels import fused_linear_divergence
+    from sdbench.core.objective import gather_at
+    from sdbench.core.objective_fused import hidden_fn
+
+    completions = [[*s.token_ids, eos_id] if s.finished else list(s.token_ids) for s in samples]
+    keep = [i for i, c in enumerate(completions) if c]
+    out = [0.0] * len(samples)
+    if not keep or policy is base:   # the base model itself (step 0): exactly 0, nothing to compute
+        return out
+    sequences = [[*prompts[samples[i].prompt_index], *completions[i]] for i in keep]
+    starts = [len(prompts[samples[i].prompt_index]) for i in keep]
+    lengths = [len(completions[i]) for i in keep]
+    device = next(policy.parameters()).device
+    head = policy.get_output_embeddings().weight
+    h_policy = gather_at(hidden_fn(policy), sequences, starts, lengths, pad_id, device).to(head.dtype)
+    h_base = gather_at(hidden_fn(base), sequences, starts, lengths, pad_id, device).to(head.dtype)
+    per_token = fused_linear_divergence(h_policy, head, h_base, divergence="reverse_kl", reduction="none",
+                                        teacher_weight=base.get_output_embeddings().weight)
+    # KL >= 0; the kernel's log-sum-exp rounding can leave -1e-9 where the two distributions agree
+    sums = torch.split(per_token.double().clamp(min=0.0).cpu(), lengths)
+    for i, s in zip(keep, sums, strict=True):
+        out[i] = float(s.sum())
+    return out

@@ -1,27 +1,37 @@
-"""Aggregate cell records over seeds: means, 95% percentile-bootstrap CIs, paired deltas.
+"""Aggregate cell records over seeds: rows at both checkpoints, trajectories, the KL frontier, deltas.
 
-The bootstrap resamples seeds and problems (with replacement, independently) and recomputes the
-mean of a metric; its 2.5th and 97.5th percentiles are the CI. Paired deltas compare a strategy with
-the paper's baseline (`single_sampled_demo`) on the same problems: per problem, the seed-averaged
-difference, bootstrapped over problems. A fixed bootstrap seed makes summaries reproducible.
+    summary = summarize(RunStore(path).records())     # a sdbench.runs.record.Summary
 
-    summary = summarize(list(RunStore(path).records()))
+- rows: one per (strategy, task, split, checkpoint) — "final" (after the last step) and "best_val"
+  (the step with the highest val pass@1, chosen per seed; `selected_step` is its mean over seeds).
+- trajectories: val metrics at every evaluation point (step 0 is the base model).
+- frontier: each seed's val trajectory linearly interpolated in kl_from_base at fixed KL budgets,
+  over the seeds that reach the budget — strategies compared at the same distance from the base
+  (the reward-vs-KL view of Gao et al., 2022, "Scaling laws for reward model overoptimization").
+  The interpolation weight comes from the seed's mean KL; the same weight interpolates each val
+  problem's values, so the CI resamples seeds and problems like every other number here.
+- deltas: paired differences against the paper's baseline (`single_sampled_demo`) on the same problems.
+
+CIs: 95% percentile bootstrap of the mean, resampling seeds and problems (with replacement,
+independently); a fixed bootstrap seed makes summaries reproducible. numpy only: this module and
+everything it imports load no torch (tests/test_aggregate.py checks it in a subprocess).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import numpy as np
 
 from sdbench.config import PAPER_BASELINE
-from sdbench.eval.evaluate import ProblemResult, problem_metrics
-from sdbench.runs.store import SCHEMA_VERSION
+from sdbench.eval.metrics import problem_metrics
+from sdbench.runs.record import CHECKPOINTS, CellRecord, Stat, Summary
 
 BOOTSTRAP_SAMPLES = 1000
 BOOTSTRAP_SEED = 20261128
+KL_BUDGETS = (0.01, 0.02, 0.05, 0.1, 0.2)   # nats/token
+TRAJECTORY_METRICS = ("pass@1", "distinct_correct", "entropy", "kl_from_base")   # + pass@<val_samples>
 
 
 def _round(x: float) -> float:
@@ -40,73 +50,130 @@ def bootstrap_ci(values: np.ndarray, *, samples: int = BOOTSTRAP_SAMPLES, seed: 
     return float(low), float(high)
 
 
-def _stat(values: np.ndarray) -> dict[str, float]:
+def stat(values: np.ndarray) -> Stat:
+    """Mean and 95% bootstrap CI of values [seeds, problems]."""
     low, high = bootstrap_ci(values)
-    return {"mean": _round(values.mean()), "ci_low": _round(low), "ci_high": _round(high)}
+    return Stat(mean=_round(values.mean()), ci_low=_round(low), ci_high=_round(high))
 
 
-def _per_seed_metrics(records: Sequence[dict], split: str) -> tuple[dict[str, np.ndarray], list[str]]:
-    """metric -> [seeds, problems] for one (strategy, task), problems aligned by id."""
-    by_seed = sorted(records, key=lambda r: r["seed"])
-    ids = [p["id"] for p in by_seed[0]["eval"][split]["problems"]]
+def _stack(per_seed: Sequence[Sequence], what: str) -> tuple[dict[str, np.ndarray], list[str]]:
+    """metric -> [seeds, problems] from each seed's per-problem counts, problems aligned by id."""
+    ids = [p.id for p in per_seed[0]]
     stacked: dict[str, list[np.ndarray]] = defaultdict(list)
-    for rec in by_seed:
-        problems = [ProblemResult(**p) for p in rec["eval"][split]["problems"]]
+    for problems in per_seed:
         if [p.id for p in problems] != ids:
-            raise ValueError(f"cell {rec['key']} evaluated different {split} problems than its other seeds")
+            raise ValueError(f"{what}: seeds evaluated different problems")
         for name, vals in problem_metrics(problems).items():
             stacked[name].append(vals)
+        stacked["kl_from_base"].append(np.array([p.kl_from_base or 0.0 for p in problems], dtype=np.float64))
     return {k: np.stack(v) for k, v in stacked.items()}, ids
 
 
 def _split_order(split: str) -> tuple[int, str]:
-    """test before ood before anything else (records store splits with sorted keys)."""
+    """test before ood before anything else."""
     return ({"test": 0, "ood": 1}.get(split, 2), split)
 
 
-def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """summary.json content: rows per (strategy, task, split), failed cells, paired deltas."""
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    failed = []
-    order: list[tuple[str, str]] = []
+def summarize(records: Iterable[CellRecord]) -> Summary:
+    """Summary (schema 2) of finished cells: rows, trajectories, frontier, failed cells, paired deltas."""
+    groups: dict[tuple[str, str], list[CellRecord]] = defaultdict(list)
+    failed, order = [], []
+    timing: dict[str, float] = defaultdict(float)
     for rec in records:
-        key = (rec["strategy"]["label"], rec["task"])
+        key = (rec.strategy.label, rec.task)
         if key not in order:
             order.append(key)
-        if rec.get("status") != "ok":
-            failed.append({"key": rec["key"], "strategy": key[0], "task": key[1], "seed": rec["seed"],
-                           **rec.get("failure", {})})
+        for stage, seconds in rec.timing.items():
+            timing[stage] += seconds
+        if rec.status != "ok":
+            failed.append({"key": rec.key, "strategy": key[0], "task": key[1], "seed": rec.seed, **(rec.failure or {})})
             continue
         groups[key].append(rec)
 
-    rows, per_problem = [], {}
+    rows, trajectories, frontier, per_problem = [], [], [], {}
     for strategy, task in order:
-        recs = groups.get((strategy, task))
+        recs = sorted(groups.get((strategy, task), []), key=lambda r: r.seed)
         if not recs:
             continue
-        for split in sorted(recs[0]["eval"], key=_split_order):
-            metrics, ids = _per_seed_metrics(recs, split)
-            per_problem[(strategy, task, split)] = (metrics, ids)
-            rows.append({
-                "strategy": strategy, "task": task, "split": split, "n_seeds": len(recs),
-                "seeds": sorted(r["seed"] for r in recs), "n_problems": len(ids),
-                "samples_per_problem": recs[0]["eval"][split]["n"],
-                "metrics": {name: _stat(vals) for name, vals in metrics.items()},
-            })
-    return {"schema_version": SCHEMA_VERSION, "rows": rows, "failed": failed,
-            "deltas": _paired_deltas(per_problem)}
+        seeds = [r.seed for r in recs]
+        for checkpoint in CHECKPOINTS:
+            if any(checkpoint not in r.eval for r in recs):
+                continue
+            selected = None
+            if checkpoint == "best_val":
+                selected = stat(np.array([[float(r.best_val_step or 0)] for r in recs]))
+            for split in sorted(recs[0].eval[checkpoint], key=_split_order):
+                evals = [r.eval[checkpoint][split] for r in recs]
+                metrics, ids = _stack([e.problems for e in evals], f"{strategy} on {task} ({split})")
+                del metrics["kl_from_base"]
+                per_problem[(strategy, task, split, checkpoint)] = (metrics, ids)
+                rows.append({"strategy": strategy, "task": task, "split": split, "checkpoint": checkpoint,
+                             "n_seeds": len(recs), "seeds": seeds, "n_problems": len(ids),
+                             "samples_per_problem": evals[0].n, "selected_step": selected,
+                             "metrics": {name: stat(vals) for name, vals in metrics.items()}})
+        if all(r.trajectory for r in recs):
+            points = _trajectory_metrics(recs, f"{strategy} on {task} (val)")
+            trajectories += [{"strategy": strategy, "task": task, "step": step, "n_seeds": len(recs),
+                              "metrics": {name: stat(vals) for name, vals in metrics.items()}}
+                             for step, metrics in points.items()]
+            frontier += [{"strategy": strategy, "task": task, **entry} for entry in frontier_entries(points)]
+    return Summary.model_validate({"rows": rows, "trajectories": trajectories, "frontier": frontier,
+                                   "failed": failed, "deltas": _paired_deltas(per_problem),
+                                   "timing": {k: round(v, 3) for k, v in timing.items()}})
 
 
-def _paired_deltas(per_problem: dict[tuple[str, str, str], tuple[dict[str, np.ndarray], list[str]]]) -> list[dict]:
+def _trajectory_metrics(recs: Sequence[CellRecord], what: str) -> dict[int, dict[str, np.ndarray]]:
+    """step -> metric -> [seeds, problems] at the evaluation points every seed has."""
+    steps = sorted(set.intersection(*({p.step for p in r.trajectory} for r in recs)))
+    out = {}
+    for step in steps:
+        points = [next(p for p in r.trajectory if p.step == step) for r in recs]
+        metrics, _ = _stack([p.problems for p in points], what)
+        kmax = f"pass@{points[0].n}"
+        out[step] = {name: metrics[name] for name in ("pass@1", kmax, *TRAJECTORY_METRICS[1:])}
+    return out
+
+
+def frontier_entries(points: dict[int, dict[str, np.ndarray]], budgets: Sequence[float] = KL_BUDGETS,
+                     ) -> list[dict]:
+    """Per KL budget: pass@1 and distinct_correct interpolated at the budget over the seeds that reach it.
+
+    Seed s's trajectory is the sequence of (mean kl_from_base, values) over its evaluation points in
+    step order; it reaches budget b at the first point whose mean KL is >= b, and its value there is the
+    linear interpolation between that point and the one before it (exactly the point's value when the
+    KL equals b). A seed that never reaches b is not counted (`n_seeds_reached`).
+    """
+    steps = sorted(points)
+    kl = np.stack([points[t]["kl_from_base"].mean(axis=1) for t in steps], axis=1)   # [seeds, points]
+    out = []
+    for budget in budgets:
+        rows: dict[str, list[np.ndarray]] = {"pass@1": [], "distinct_correct": []}
+        for s in range(kl.shape[0]):
+            reached = np.nonzero(kl[s] >= budget)[0]
+            if reached.size == 0:
+                continue
+            j = int(reached[0])
+            if j == 0 or kl[s, j] == budget:
+                lo, w = j, 0.0
+            else:
+                lo, w = j - 1, (budget - kl[s, j - 1]) / (kl[s, j] - kl[s, j - 1])
+            for name in rows:
+                a = points[steps[lo]][name][s]
+                b = points[steps[min(lo + 1, len(steps) - 1)]][name][s]
+                rows[name].append(a + w * (b - a))
+        metrics = {name: stat(np.stack(vals)) for name, vals in rows.items() if vals}
+        out.append({"kl_budget": budget, "n_seeds_reached": len(rows["pass@1"]), "metrics": metrics})
+    return out
+
+
+def _paired_deltas(per_problem: dict[tuple[str, str, str, str], tuple[dict[str, np.ndarray], list[str]]],
+                   ) -> list[dict]:
     deltas = []
-    for (strategy, task, split), (metrics, ids) in per_problem.items():
-        base = per_problem.get((PAPER_BASELINE, task, split))
+    for (strategy, task, split, checkpoint), (metrics, ids) in per_problem.items():
+        base = per_problem.get((PAPER_BASELINE, task, split, checkpoint))
         if strategy == PAPER_BASELINE or base is None or base[1] != ids:
             continue
-        out = {}
-        for name, vals in metrics.items():
-            diff = vals.mean(0) - base[0][name].mean(0)
-            out[name] = _stat(diff[None, :])
+        out = {name: stat((vals.mean(0) - base[0][name].mean(0))[None, :]) for name, vals in metrics.items()}
         deltas.append({"strategy": strategy, "baseline": PAPER_BASELINE, "task": task, "split": split,
-                       "metrics": out})
+                       "checkpoint": checkpoint, "metrics": out})
     return deltas

@@ -59,51 +59,64 @@ def build_strategy(spec: StrategySpec) -> tuple[Any, dict[str, Any]]:
 
 
 def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None,
-             checkpoint: Path | None = None) -> tuple[dict, list[dict]]:
+             checkpoint: Path | None = None, tensorboard_dir: Path | None = None) -> tuple[dict, list[dict]]:
+    """Train (if the strategy trains), evaluate val along training and test / ood at the final and the
+    best-val checkpoint; returns the record (a `CellRecord` as JSON data) and the evaluation samples."""
     from sdbench.core.model import load_model, set_threads, weights_hash
+    from sdbench.core.timing import StageTimer
     from sdbench.core.trainer import TrainingDiverged, train
-    from sdbench.eval.evaluate import evaluate_split
+    from sdbench.runs.along import ValEvaluator, evaluate_checkpoints
+    from sdbench.runs.record import CellRecord
     set_threads(config.threads_per_worker)
     started = time.time()
+    timer = StageTimer()
     report = progress or (lambda phase, done, total: None)
+    training = config.training_for(cell.strategy)
     record: dict[str, Any] = {"key": cell.key, "task": cell.task, "seed": cell.seed,
                               "strategy": {"name": cell.strategy.name, "label": cell.strategy.label},
-                              "config_hash": config.config_hash()}
+                              "config_hash": config.config_hash(), "training": training.model_dump(mode="json")}
     phase = "setup"
     samples: list[dict] = []
+    board = None
     try:
-        strategy, record["strategy"] = build_strategy(cell.strategy)
-        task = task_for(cell.task, config)
-        model_path = config.model or task.base_model()
-        record["model"] = {"path": model_path, "weights_sha256": weights_hash(model_path)}
-        torch.manual_seed(cell.seed)
-        model, tokenizer = load_model(model_path)
+        with timer("setup"):
+            strategy, record["strategy"] = build_strategy(cell.strategy)
+            task = task_for(cell.task, config)
+            record["task_version"] = str(getattr(task, "version", "")) or None
+            model_path = config.model or task.base_model()
+            record["model"] = {"path": model_path, "weights_sha256": weights_hash(model_path)}
+            torch.manual_seed(cell.seed)
+            model, tokenizer = load_model(model_path)
+            if tensorboard_dir is not None:
+                from sdbench.runs.tensorboard import board_for
+
+                board = board_for(tensorboard_dir / cell.key)
+        trains = strategy.trains and training.steps > 0
+        hook = ValEvaluator(model, tokenizer, task, config.evaluation, seed=cell.seed, backend=training.backend,
+                            cache_key=(cell.task, record["model"]["weights_sha256"], model_path), timer=timer,
+                            board=board)
         phase = "train"
-        if strategy.trains and config.training.steps > 0:
-            total = config.training.steps
-            result = train(model, tokenizer, task, strategy, config.training, seed=cell.seed,
-                           on_step=lambda log: report("train", log.step + 1, total), checkpoint=checkpoint)
+        if trains:
+            total = training.steps
+
+            def on_step(log: Any) -> None:
+                report("train", log.step + 1, total)
+                if board is not None:
+                    board.step(log)
+
+            result = train(model, tokenizer, task, strategy, training, seed=cell.seed, hook=hook if hook.active
+                           else None, on_step=on_step, checkpoint=checkpoint, timer=timer)
             record["train"] = {"steps": result.steps, "wall_s": round(result.wall_s, 3),
                                "log": [s.to_json() for s in result.log]}
+        elif hook.active:
+            hook(0, model)
         phase = "evaluate"
-        evaluation: dict[str, Any] = {}
-        n_problems = config.evaluation.problems
-        total = n_problems * len(config.evaluation.splits)
-        done = 0
-        for split in config.evaluation.splits:
-            problems = task.problems(split, n_problems, seed=0)
-
-            def tick(k: int) -> None:
-                nonlocal done
-                done += k
-                report("evaluate", done, total)
-
-            out = evaluate_split(model, tokenizer, task, problems, n=config.evaluation.samples,
-                                 seed=hash_seed(cell.seed, split), on_problem=tick,
-                                 backend=config.training.backend)
-            evaluation[split] = {"n": config.evaluation.samples, "problems": [p.to_json() for p in out.problems]}
-            samples.extend({"split": split, **s.__dict__} for s in out.samples)
-        record["eval"] = evaluation
+        record["trajectory"] = [p.model_dump(mode="json") for p in hook.trajectory]
+        record["best_val_step"] = hook.best_step
+        with timer("eval"):
+            record["eval"], samples = evaluate_checkpoints(model, tokenizer, task, config.evaluation, hook,
+                                                           seed=cell.seed, backend=training.backend,
+                                                           on_problem=report)
         record["status"] = "ok"
     except TrainingDiverged as exc:
         record.update(status="failed", failure={"phase": phase, "step": exc.step, "reason": str(exc)})
@@ -113,8 +126,12 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
         record.update(status="failed", failure={
             "phase": phase, "reason": f"{type(exc).__name__}: {exc}", "where": f"{last.filename}:{last.lineno}"})
         samples = []
+    finally:
+        if board is not None:
+            board.close()
+    record["timing"] = timer.rounded()
     record["wall_s"] = round(time.time() - started, 3)
-    return record, samples
+    return CellRecord.model_validate(record).model_dump(mode="json", exclude_none=True), samples
 
 
 def task_for(name: str, config: RunConfig):
@@ -128,9 +145,3 @@ def task_for(name: str, config: RunConfig):
         return load_task(name, data_path=config.data_path)
     except TypeError as exc:
         raise UserError(f"task {name!r} does not read data files", "drop --data-path for it") from exc
-
-
-def hash_seed(*parts: object) -> int:
-    from sdbench.task import stable_rng
-
-    return stable_rng(*parts).getrandbits(63)

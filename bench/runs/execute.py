@@ -31,7 +31,8 @@ def _run_and_store(cell: CellSpec, config: RunConfig, root: str, events: Any) ->
 
     store = RunStore(Path(root))
     checkpoint = store.checkpoint_path(cell.key)
-    record, samples = run_cell(cell, config, report, checkpoint=checkpoint)
+    board = store.root / "tensorboard" if config.report_to == "tensorboard" else None
+    record, samples = run_cell(cell, config, report, checkpoint=checkpoint, tensorboard_dir=board)
     store.write_record(cell.key, record, samples)
     checkpoint.unlink(missing_ok=True)   # the record supersedes it
     return {"key": cell.key, "status": record["status"], "failure": record.get("failure")}

@@ -34,6 +34,10 @@ def _check_inputs(config: RunConfig) -> list[dict[str, Any]]:
     from sdbench.runs.cell import task_for
     from sdbench.task import check_split
 
+    if config.report_to == "tensorboard":
+        from sdbench.runs.tensorboard import require_tensorboard
+
+        require_tensorboard()
     built = [build_strategy(spec) for spec in config.strategies]
     trains = [info["label"] for strategy, info in built if strategy.trains and config.training.steps > 0]
     for name in config.tasks:
@@ -106,15 +110,27 @@ def run_suite(config: RunConfig, console: Console | None = None, *, force_new: b
 
 
 def _finish(config: RunConfig, cells: list, store: RunStore, console: Console) -> dict[str, Any]:
+    from sdbench.runs.report_html import write_report
+
     wanted = {c.key for c in cells}
-    summary = summarize(r for r in store.records() if r["key"] in wanted)
-    summary["config_hash"] = config.config_hash()
-    atomic_write_json(store.root / "summary.json", summary)
+    summary = summarize(r for r in store.records() if r.key in wanted)
+    summary.config_hash = config.config_hash()
+    atomic_write_json(store.root / "summary.json", summary.model_dump(mode="json", exclude_none=True))
     atomic_write_bytes(store.root / "summary.md", markdown(summary).encode())
+    report = write_report(store.root, summary)
     for table in rich_tables(summary):
         console.print(table)
-    console.print(f"results: {store.root / 'summary.json'}  table: {store.root / 'summary.md'}")
-    return summary
+    console.print(stage_totals(summary.timing))
+    console.print(f"results: {store.root / 'summary.json'}  table: {store.root / 'summary.md'}  report: {report}")
+    return summary.model_dump(mode="json", exclude_none=True)
+
+
+def stage_totals(timing: dict[str, float]) -> str:
+    """One line: where the run's time went, summed over its cells (worker seconds, not wall)."""
+    total = sum(timing.values())
+    parts = [f"{stage.removesuffix('_s')} {seconds:.0f}s ({seconds / total:.0%})"
+             for stage, seconds in timing.items() if seconds > 0] if total > 0 else []
+    return "time per stage, summed over cells: " + (", ".join(parts) if parts else "-")
 
 
 @contextlib.contextmanager

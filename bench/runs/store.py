@@ -2,7 +2,7 @@
 
     runs/<name>/
       config.json                      the resolved RunConfig (+ its hash)
-      cells/<task>__<strategy>__seed<k>.json          one record per finished cell
+      cells/<task>__<strategy>__seed<k>.json          one record per finished cell (sdbench.runs.record.CellRecord)
       samples/<task>__<strategy>__seed<k>.jsonl.gz    every evaluation sample of that cell
       summary.json  summary.md          aggregated over seeds, rewritten at the end of each run
 
@@ -23,10 +23,9 @@ from typing import Any
 
 from sdbench.atomic import atomic_write_bytes, atomic_write_json
 from sdbench.errors import UserError
+from sdbench.runs.record import SCHEMA_VERSION, CellRecord, refuse_old_schema
 
 __all__ = ["SCHEMA_VERSION", "RunStore", "atomic_write_bytes", "atomic_write_json", "cell_key"]
-
-SCHEMA_VERSION = 1
 
 
 def cell_key(task: str, strategy_label: str, seed: int) -> str:
@@ -75,17 +74,20 @@ class RunStore:
     def has_record(self, key: str) -> bool:
         return self.record_path(key).is_file()
 
-    def write_record(self, key: str, record: dict[str, Any], samples: list[dict[str, Any]] | None = None) -> None:
-        # Samples first: a record on disk always has its samples beside it.
+    def write_record(self, key: str, record: dict[str, Any] | CellRecord,
+                     samples: list[dict[str, Any]] | None = None) -> None:
+        """Validate the record against the schema, then write samples and record (samples first: a
+        record on disk always has its samples beside it)."""
+        model = record if isinstance(record, CellRecord) else CellRecord.model_validate(record)
         if samples is not None:
             lines = "".join(json.dumps(s, sort_keys=True) + "\n" for s in samples).encode()
             atomic_write_bytes(self.samples / f"{key}.jsonl.gz", gzip.compress(lines, mtime=0))
-        atomic_write_json(self.record_path(key), {"schema_version": SCHEMA_VERSION, "kind": "cell", **record})
+        atomic_write_json(self.record_path(key), model.model_dump(mode="json", exclude_none=True))
 
-    def read_record(self, key: str) -> dict[str, Any]:
+    def read_record(self, key: str) -> CellRecord:
         return self._read(self.record_path(key))
 
-    def records(self) -> Iterator[dict[str, Any]]:
+    def records(self) -> Iterator[CellRecord]:
         for path in sorted(self.cells.glob("*.json")):
             yield self._read(path)
 
@@ -93,13 +95,19 @@ class RunStore:
         path = self.samples / f"{key}.jsonl.gz"
         return [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
 
-    def _read(self, path: Path) -> dict[str, Any]:
+    def _read(self, path: Path) -> CellRecord:
+        from pydantic import ValidationError
+
         try:
             data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise UserError(f"record {path} is corrupt ({type(exc).__name__})",
                             "delete that file to re-run its cell") from exc
-        if not isinstance(data, dict) or data.get("kind") != "cell" or data.get("schema_version") != SCHEMA_VERSION:
+        if not isinstance(data, dict) or data.get("kind") != "cell":
+            raise UserError(f"{path} is not an sdbench cell record", "delete it, or use another --out directory")
+        refuse_old_schema(data, f"record {path}")
+        try:
+            return CellRecord.model_validate(data)
+        except ValidationError as exc:
             raise UserError(f"{path} is not an sdbench cell record of schema {SCHEMA_VERSION}",
-                            "delete it, or use another --out directory")
-        return data
+                            "delete it, or use another --out directory") from exc

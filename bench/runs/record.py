@@ -1,0 +1,189 @@
+"""The one versioned results model (schema 2): cell records and summaries, shared by every reader and writer.
+
+    from sdbench.runs.record import CellRecord, Summary
+    rec = CellRecord.model_validate_json(Path("runs/x/cells/KEY.json").read_text())
+    rec.eval["best_val"]["test"].problems[0].c
+
+The run directory's writer (`sdbench.runs.store`), the aggregator (`sdbench.runs.aggregate`), the
+run report and the leaderboard (`sdbench.leaderboard.schema` embeds these models) all use these
+classes, as inspect_ai's one log model serves its writer, reader and viewer. Counts are strict
+(unknown fields are refused: a new per-problem field means a new schema version); strategy
+provenance allows extra keys. Everything a summary shows is recomputable from the per-problem
+counts kept here: `eval` (test / ood at the final and the best-val checkpoint) and `trajectory`
+(val along training, step 0 being the base model).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sdbench.core.timing import TIMING_STAGES
+
+SCHEMA_VERSION = 2
+Checkpoint = Literal["final", "best_val"]
+CHECKPOINTS: tuple[Checkpoint, ...] = ("best_val", "final")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class _Open(BaseModel):
+    # Provenance grows over time (plugin fields, sandbox layers, ...): keep what we do not know.
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+
+# --- counts: what every number is recomputed from -------------------------------------------------
+
+class ProblemCounts(_Strict):
+    """One problem of one evaluation: n samples, c correct, classes among the correct ones."""
+
+    id: str
+    n: int = Field(ge=1, description="samples drawn")
+    c: int = Field(ge=0, description="correct samples")
+    distinct_correct: int = Field(ge=0, description="distinct functional classes among correct samples")
+    semantic_classes: int = Field(ge=0, description="distinct semantic classes among correct samples")
+    entropy: float = Field(description="mean per-token policy entropy on its own samples (nats)")
+    kl_from_base: float | None = Field(
+        default=None, description="mean over the policy's own samples and generated positions of the exact "
+                                  "KL(pi(.|prefix) || pi_base(.|prefix)), nats/token (val points only)")
+
+    @model_validator(mode="after")
+    def _counts_fit(self) -> ProblemCounts:
+        if self.c > self.n or self.distinct_correct > self.c or self.semantic_classes > self.c:
+            raise ValueError(f"problem {self.id}: counts must satisfy distinct, semantic <= c <= n")
+        return self
+
+
+class SplitEval(_Strict):
+    n: int = Field(ge=1, description="samples per problem")
+    problems: list[ProblemCounts] = Field(min_length=1)
+
+
+class EvalPoint(_Strict):
+    """The val split evaluated after `step` optimizer steps (0: the base model)."""
+
+    step: int = Field(ge=0)
+    n: int = Field(ge=1)
+    problems: list[ProblemCounts] = Field(min_length=1)
+
+    @property
+    def pass1(self) -> float:
+        return sum(p.c / p.n for p in self.problems) / len(self.problems)
+
+
+class StrategyInfo(_Open):
+    name: str
+    label: str
+    distribution: str = "sdbench"
+    version: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict, description="this arm's training overrides")
+
+
+class ModelInfo(_Strict):
+    path: str = Field(description="model directory or hub id the cell started from")
+    weights_sha256: str = Field(description="sha256 over the weight files ('' for a hub id not on disk)")
+
+
+class TrainInfo(_Strict):
+    steps: int = Field(ge=0)
+    wall_s: float = Field(ge=0)
+    log: list[dict[str, Any]] = Field(default_factory=list, description="per-step log (dropped on submit)")
+
+
+class CellRecord(_Strict):
+    """One (task, strategy, seed) cell: cells/<key>.json of a run directory."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    kind: Literal["cell"] = "cell"
+    key: str
+    task: str
+    seed: int = Field(ge=0)
+    status: Literal["ok", "failed"]
+    strategy: StrategyInfo
+    config_hash: str
+    model: ModelInfo | None = Field(default=None, description="absent only when the cell failed during setup")
+    training: dict[str, Any] | None = Field(default=None, description="the training settings this cell ran with "
+                                                                      "(run defaults + the arm's overrides)")
+    task_version: str | None = None
+    wall_s: float | None = None
+    train: TrainInfo | None = None
+    trajectory: list[EvalPoint] = Field(default_factory=list, description="val along training, from step 0")
+    best_val_step: int | None = Field(default=None, description="highest val pass@1, ties -> earliest step")
+    eval: dict[Checkpoint, dict[str, SplitEval]] = Field(
+        default_factory=dict, description="checkpoint -> split -> per-problem counts")
+    timing: dict[str, float] = Field(default_factory=dict, description="seconds per stage: " + ", ".join(TIMING_STAGES))
+    failure: dict[str, Any] | None = None
+
+
+# --- summary: what tables, reports and the leaderboard show ---------------------------------------
+
+class Stat(_Strict):
+    mean: float
+    ci_low: float
+    ci_high: float
+
+
+class SummaryRow(_Strict):
+    strategy: str
+    task: str
+    split: str
+    checkpoint: Checkpoint
+    n_seeds: int = Field(ge=1)
+    seeds: list[int]
+    n_problems: int = Field(ge=1)
+    samples_per_problem: int = Field(ge=1)
+    selected_step: Stat | None = Field(default=None, description="best_val rows: the step chosen on val")
+    metrics: dict[str, Stat] = Field(description="pass@k for k = 1, 2, 4, ..., pass@auc, pass@gain, "
+                                                 "distinct_correct, semantic_classes, entropy")
+
+
+class Delta(_Strict):
+    strategy: str
+    baseline: str
+    task: str
+    split: str
+    checkpoint: Checkpoint
+    metrics: dict[str, Stat]
+
+
+class TrajectoryEntry(_Strict):
+    strategy: str
+    task: str
+    step: int = Field(ge=0)
+    n_seeds: int = Field(ge=1)
+    metrics: dict[str, Stat] = Field(description="pass@1, pass@<val_samples>, distinct_correct, entropy, "
+                                                 "kl_from_base over seeds x val problems")
+
+
+class FrontierEntry(_Strict):
+    strategy: str
+    task: str
+    kl_budget: float
+    n_seeds_reached: int = Field(ge=0)
+    metrics: dict[str, Stat] = Field(default_factory=dict, description="pass@1, distinct_correct at the budget "
+                                                                       "(empty when no seed reached it)")
+
+
+class Summary(_Strict):
+    schema_version: Literal[2] = SCHEMA_VERSION
+    config_hash: str | None = None
+    rows: list[SummaryRow]
+    trajectories: list[TrajectoryEntry] = Field(default_factory=list)
+    frontier: list[FrontierEntry] = Field(default_factory=list)
+    failed: list[dict[str, Any]] = Field(default_factory=list)
+    deltas: list[Delta] = Field(default_factory=list)
+    timing: dict[str, float] = Field(default_factory=dict, description="seconds per stage, summed over cells")
+
+
+def refuse_old_schema(data: Any, where: str) -> None:
+    """One clear line for a schema-1 document (endpoint-only evaluation, live teacher)."""
+    from sdbench.errors import UserError
+
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version == 1:
+        raise UserError(f"{where} is schema 1 (endpoint-only evaluation); sdbench reads schema {SCHEMA_VERSION}",
+                        "re-run it with this sdbench (`sdbench run` with the same config) to get schema 2")
