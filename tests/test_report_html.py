@@ -34,12 +34,14 @@ def _stat(rng: random.Random, mean: float, width: float = 0.04) -> Stat:
     return Stat(mean=round(mean, 6), ci_low=low, ci_high=round(mean + rng.uniform(0.2, 1.0) * width, 6))
 
 
-def synthetic_summary(tasks: tuple[str, ...] = TASKS, seed: int = 0) -> Summary:
-    """Rows at both checkpoints, trajectories from step 0 (base: step 0 only), the frontier, deltas-free."""
+def synthetic_summary(tasks: tuple[str, ...] = TASKS, strategies: tuple[str, ...] = STRATEGIES, seed: int = 0,
+                      failed: bool = True) -> Summary:
+    """Rows at both checkpoints, trajectories from step 0 (base: step 0 only), the frontier; no deltas.
+    With `failed`, one failed cell on the first task."""
     rng = random.Random(seed)
     rows, trajectories, frontier = [], [], []
     for task in tasks:
-        for i, strategy in enumerate(STRATEGIES):
+        for i, strategy in enumerate(strategies):
             trains = strategy != "base"
             for checkpoint in ("best_val", "final"):
                 for split in ("test", "ood"):
@@ -64,9 +66,10 @@ def synthetic_summary(tasks: tuple[str, ...] = TASKS, seed: int = 0) -> Summary:
                 metrics = {"pass@1": _stat(rng, 0.5), "distinct_correct": _stat(rng, 3.0, 0.3)} if reached else {}
                 frontier.append(FrontierEntry(strategy=strategy, task=task, kl_budget=budget, n_seeds_reached=reached,
                                               metrics=metrics))
+    fails = [{"key": f"{tasks[0]}__rft__seed1", "strategy": "rft", "task": tasks[0], "seed": 1, "phase": "train",
+              "reason": "diverged"}] if failed else []
     return Summary(config_hash="c0ffee0012345678", rows=rows, trajectories=trajectories, frontier=frontier,
-                   failed=[{"key": f"{tasks[0]}__rft__seed1", "strategy": "rft", "task": tasks[0], "seed": 1,
-                            "phase": "train", "reason": "diverged"}],
+                   failed=fails,
                    timing={"setup_s": 3.0, "sample_s": 40.0, "teacher_s": 10.0, "eval_s": 12.5})
 
 

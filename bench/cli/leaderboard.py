@@ -72,7 +72,7 @@ def schema_command(
     out: Path = typer.Option(SCHEMA, "--out", help="where to write the JSON Schema"),
     check: bool = typer.Option(False, "--check", help="only check that the file is current"),
 ) -> None:
-    """Export the results JSON Schema (v1) from the pydantic models."""
+    """Export the results JSON Schema (v2) from the pydantic models."""
     from sdbench.errors import UserError
     from sdbench.leaderboard.schema import schema_json
     from sdbench.runs.store import atomic_write_bytes

@@ -1,5 +1,6 @@
-"""`sdbench leaderboard build` and `publish`: byte-for-byte reproducible output, markdown tables beside the
-plots, the Pareto front, and publishing to a local bare git repository (and the HF error without a token).
+"""`sdbench leaderboard build` and `publish`: byte-for-byte reproducible output, markdown tables (both
+checkpoints with provenance, the frontier) beside the plots, the Pareto front, a valid page with no
+results, and publishing to a local bare git repository (and the HF error without a token).
 
     pytest tests/leaderboard/test_leaderboard_site.py
 """
@@ -14,9 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from lb_fixtures import make_run
 
 from sdbench.errors import UserError
-from sdbench.leaderboard import build_site, publish_git, publish_hf
+from sdbench.leaderboard import build_site, publish_git, publish_hf, submit
 from sdbench.leaderboard.plots import colors, label_offsets, pareto_front
 
 
@@ -33,8 +35,8 @@ def test_build_is_byte_for_byte_reproducible(results_dir: Path, built_site: Path
     subprocess.run([sys.executable, "-c", "from sdbench.cli import main; main()", "leaderboard", "build",
                     "--results", str(copy), "--out", str(out)], check=True, env=env, capture_output=True)
     first, second = _files(built_site), _files(out)
-    assert sorted(first) == ["README.md", "index.html", "plots/curves-graph_paths.svg", "plots/curves-toy_pick.svg",
-                             "plots/pareto-graph_paths.svg", "plots/pareto-toy_pick.svg"]
+    assert sorted(first) == ["README.md", "index.html", *sorted(f"plots/{kind}-{task}.svg" for task in ("graph_paths",
+                             "toy_pick") for kind in ("curves", "pareto", "trajectories"))]
     assert first == second
     html = first["index.html"].decode()
     # nothing that loads: no src/href to a URL, no CSS url() or @import, no <link>; SVG has no build date
@@ -45,14 +47,46 @@ def test_build_is_byte_for_byte_reproducible(results_dir: Path, built_site: Path
 def test_readme_has_the_tables_and_links_the_plots(built_site: Path) -> None:
     readme = (built_site / "README.md").read_text()
     assert "## graph_paths" in readme and "## toy_pick" in readme
-    header = ("| run | strategy | pass@1 | pass@8 | pass@auc | pass@gain | distinct_correct | semantic_classes "
-              "| ood pass@8 |")
-    assert readme.count(header) == 2
-    graph_rows = readme.split("## graph_paths")[1].split("## toy_pick")[0]
-    assert sum(line.startswith("| run-") for line in graph_rows.splitlines()) == 7
-    for target in ("plots/curves-graph_paths.svg", "plots/pareto-toy_pick.svg"):
+    columns = ("| run | strategy | pass@1 | pass@8 | pass@auc | pass@gain | distinct_correct | semantic_classes "
+               "| ood pass@1 | ood pass@8 |")
+    assert readme.count(columns + " selected step | provenance |") == 2
+    assert readme.count(columns + " provenance |") == 2
+    graph = readme.split("## graph_paths")[1].split("## toy_pick")[0]
+    best, rest = graph.split("### best-val checkpoint")[1].split("### final checkpoint")
+    final, frontier = rest.split("### frontier")
+    for table in (best, final):
+        assert sum(line.startswith("| run-") for line in table.splitlines()) == 7
+    # provenance on every row: commit, config hash, teacher, lr, steps, base model hash
+    live = next(line for line in best.splitlines() if "single_sampled_demo[teacher=live]" in line)
+    assert live.endswith("| 50.0 [38, 61] | commit 0123456789ab · config aaaa1111 · teacher live, lr 0.0003, 4 steps "
+                         "· model abababababab |")
+    base = next(line for line in final.splitlines() if line.startswith("| run-b | base |"))
+    assert base.endswith("| commit 0123456789ab · config bbbb2222 · no training · model abababababab |")
+    assert "| run | strategy | KL 0.01 | KL 0.02 | KL 0.05 | KL 0.1 | KL 0.2 |" in frontier
+    assert "| run-b | base |" + " – (0/3 seeds) |" * 5 in frontier
+    for target in ("plots/trajectories-graph_paths.svg", "plots/curves-graph_paths.svg", "plots/pareto-toy_pick.svg"):
         assert f"]({target})" in readme and (built_site / target).stat().st_size > 1000
-    assert "(Pareto)" in readme
+    assert "(Pareto)" in best and "(Pareto)" not in final
+
+
+def test_a_submitted_run_builds(tmp_path: Path) -> None:
+    # the real path end to end: a run directory aggregated by summarize, submitted, built
+    run = make_run(tmp_path / "run", strategies=("base", "single_sampled_demo", "grpo"))
+    submit(run, tmp_path / "results", "real")
+    build_site(tmp_path / "results", tmp_path / "site")
+    readme = (tmp_path / "site" / "README.md").read_text()
+    assert readme.count("| real |") == 3 * 2 + 3       # best_val and final rows, frontier rows
+    assert "teacher ema (tau 0.05), lr 0.0003, 4 steps" in readme and "no training" in readme
+    assert (tmp_path / "site" / "plots" / "trajectories-graph_paths.svg").stat().st_size > 1000
+
+
+def test_no_results_is_a_valid_page_saying_so(tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    written = build_site(tmp_path / "results", tmp_path / "site")
+    assert sorted(p.name for p in written) == ["README.md", "index.html"]
+    html = (tmp_path / "site" / "index.html").read_text()
+    assert "0 submitted run(s)" in html and "No results yet" in html and html.rstrip().endswith("</html>")
+    assert "No results yet: `sdbench leaderboard submit RUN_DIR`." in (tmp_path / "site" / "README.md").read_text()
 
 
 def test_rebuild_drops_plots_of_tasks_that_left(results_dir: Path, tmp_path: Path) -> None:

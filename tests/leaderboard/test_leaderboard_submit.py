@@ -1,22 +1,31 @@
-"""`sdbench leaderboard submit`: what it files, and every refusal as one clear line (UserError + CLI exit 2).
+"""`sdbench leaderboard submit`: what it files, and every refusal as one clear line (UserError + CLI exit 2),
+schema-1 results and run directories included.
 
     pytest tests/leaderboard/test_leaderboard_submit.py
+
+Refusals that come before re-aggregation use a synthetic results document (lb_fixtures.make_results);
+filing and the summary check use a synthetic run directory aggregated by sdbench.runs.aggregate.summarize.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import pytest
-from lb_fixtures import make_run
+from lb_fixtures import make_results, make_run
 
 from sdbench.errors import UserError
 from sdbench.leaderboard import Results, load_results, schema_json, submit
-from sdbench.leaderboard.schema import ProblemCounts
 
 ROOT = Path(__file__).resolve().parents[2]
+V1_MESSAGE = "is schema 1 (endpoint-only evaluation); this sdbench reads schema 2"
+V1_HINT = "re-run the suite with this sdbench (`sdbench run`, same config) and submit the new run directory"
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict:
+    return make_results("good", strategies=("base", "single_sampled_demo", "grpo"))
 
 
 @pytest.fixture(scope="module")
@@ -31,23 +40,28 @@ def filed(one_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     return json.loads(path.read_text())
 
 
-def _refused(doc: dict, tmp_path: Path, match: str) -> str:
+def _refused(doc: dict, tmp_path: Path, match: str) -> UserError:
     path = tmp_path / "candidate.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(UserError, match=match) as info:
         submit(path, tmp_path / "results")
     assert "\n" not in info.value.message and info.value.hint
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").glob("*.json"))
-    return info.value.message
+    return info.value
 
 
 def test_submit_files_a_complete_recomputable_results_document(filed: dict, one_run: Path) -> None:
     results = Results.model_validate(filed)
-    assert results.schema_version == 1 and results.name == "good"
+    assert results.schema_version == 2 and results.name == "good"
     assert len(results.cells) == 3 * 2 and {c.status for c in results.cells} == {"ok"}
-    assert all(c.train and c.train.steps == 3 for c in results.cells)           # per-step log left behind
+    trained = [c for c in results.cells if c.strategy.name != "base"]
+    assert all(c.train and c.train.steps == 4 and c.train.log == [] for c in trained)   # per-step log left behind
+    assert all([p.step for p in c.trajectory] == [0, 2, 4] and c.best_val_step is not None for c in trained)
+    assert all(set(c.eval) == {"best_val", "final"} and c.training["teacher"] == "ema" for c in results.cells)
     summary = json.loads((one_run / "summary.json").read_text())
-    assert [r["metrics"] for r in filed["summary"]["rows"]] == [r["metrics"] for r in summary["rows"]]
+    for part in ("rows", "trajectories", "frontier", "deltas"):
+        assert filed["summary"][part] == summary[part], part
+    assert {r["checkpoint"] for r in filed["summary"]["rows"]} == {"best_val", "final"}
     prov = results.provenance
     assert prov.config_hash == "c0ffee00" and prov.seeds == [0, 1] and prov.models["graph_paths"].weights_sha256
     assert prov.tasks["graph_paths"].data_sha256 and prov.submitted and prov.run_time == "2026-11-28T00:00:00Z"
@@ -57,33 +71,56 @@ def test_submit_files_a_complete_recomputable_results_document(filed: dict, one_
 def test_refuses_a_summary_that_does_not_match_its_counts(filed: dict, tmp_path: Path) -> None:
     doc = json.loads(json.dumps(filed))
     doc["summary"]["rows"][0]["metrics"]["pass@1"]["mean"] += 0.05
-    message = _refused(doc, tmp_path, "summary does not match the per-problem counts")
-    assert "pass@1.mean" in message
+    assert "pass@1.mean" in _refused(doc, tmp_path, "summary does not match the per-problem counts").message
     doc = json.loads(json.dumps(filed))                      # or the counts changed under the summary
-    problem = doc["cells"][0]["eval"]["test"]["problems"][0]
+    problem = doc["cells"][0]["eval"]["best_val"]["test"]["problems"][0]
     problem["c"] = problem["n"] - problem["c"]
     problem["distinct_correct"] = problem["semantic_classes"] = min(problem["c"], 1)
     _refused(doc, tmp_path, "summary does not match the per-problem counts")
+    doc = json.loads(json.dumps(filed))                      # the trajectory and the frontier are checked too
+    trained = next(c for c in doc["cells"] if c["strategy"]["name"] == "grpo")
+    trained["trajectory"][-1]["problems"][0]["kl_from_base"] += 0.5
+    _refused(doc, tmp_path, r"summary does not match the per-problem counts: (trajectories|frontier)\.")
 
 
-def test_refuses_a_wrong_schema_version(filed: dict, tmp_path: Path) -> None:
-    _refused({**filed, "schema_version": 2}, tmp_path, "schema_version 2; this sdbench reads results schema version 1")
+def test_refuses_schema_1_results_with_one_line(doc: dict, tmp_path: Path) -> None:
+    error = _refused({**doc, "schema_version": 1}, tmp_path, "schema 1")
+    assert error.message == f"{tmp_path / 'candidate.json'} {V1_MESSAGE}" and error.hint == V1_HINT
 
 
-def test_refuses_nan(filed: dict, tmp_path: Path) -> None:
-    doc = json.loads(json.dumps(filed))
-    doc["cells"][1]["eval"]["test"]["problems"][2]["entropy"] = float("nan")
-    _refused(doc, tmp_path, r"non-finite number \(NaN or Infinity\) at cells\[1\]\.eval\.test\.problems\[2\]\.entropy")
-    doc = json.loads(json.dumps(filed))
-    doc["summary"]["rows"][0]["metrics"]["pass@1"]["ci_high"] = float("inf")
-    _refused(doc, tmp_path, "non-finite number")
+def test_refuses_a_schema_1_run_directory(tmp_path: Path) -> None:
+    run = tmp_path / "old-run"
+    (run / "cells").mkdir(parents=True)
+    for name, data in (("config.json", {"config": {}, "config_hash": "x"}), ("provenance.json", {}),
+                       ("summary.json", {"schema_version": 1, "rows": [], "failed": [], "deltas": []})):
+        (run / name).write_text(json.dumps(data))
+    with pytest.raises(UserError) as info:
+        submit(run, tmp_path / "results")
+    assert info.value.message == f"{run / 'summary.json'} {V1_MESSAGE}" and info.value.hint == V1_HINT
 
 
-def test_refuses_schema_violations(filed: dict, tmp_path: Path) -> None:
-    doc = json.loads(json.dumps(filed))
-    doc["cells"][0]["eval"]["test"]["problems"][0]["c"] = 99
-    _refused(doc, tmp_path, "does not match results schema v1: cells.0.eval.test.problems.0")
-    _refused({**filed, "name": "../escape"}, tmp_path, "does not match results schema v1: name")
+def test_refuses_another_schema_version(doc: dict, tmp_path: Path) -> None:
+    _refused({**doc, "schema_version": 3}, tmp_path, "schema_version 3; this sdbench reads results schema version 2")
+
+
+def test_refuses_nan(doc: dict, tmp_path: Path) -> None:
+    bad = json.loads(json.dumps(doc))
+    bad["cells"][1]["eval"]["final"]["test"]["problems"][2]["entropy"] = float("nan")
+    _refused(bad, tmp_path,
+             r"non-finite number \(NaN or Infinity\) at cells\[1\]\.eval\.final\.test\.problems\[2\]\.entropy")
+    bad = json.loads(json.dumps(doc))
+    bad["summary"]["frontier"][0]["kl_budget"] = float("inf")
+    _refused(bad, tmp_path, "non-finite number")
+
+
+def test_refuses_schema_violations(doc: dict, tmp_path: Path) -> None:
+    bad = json.loads(json.dumps(doc))
+    bad["cells"][0]["eval"]["best_val"]["test"]["problems"][0]["c"] = 99
+    _refused(bad, tmp_path, "does not match results schema v2: cells.0.eval.best_val.test.problems.0")
+    bad = json.loads(json.dumps(doc))
+    bad["summary"]["rows"][0]["checkpoint"] = "last"
+    _refused(bad, tmp_path, "does not match results schema v2: summary.rows.0.checkpoint")
+    _refused({**doc, "name": "../escape"}, tmp_path, "does not match results schema v2: name")
 
 
 def test_refuses_a_duplicate(one_run: Path, tmp_path: Path) -> None:
@@ -98,45 +135,46 @@ def test_refuses_a_duplicate(one_run: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in results.iterdir()) == ["first.json"]
 
 
-def test_refuses_failed_and_missing_cells(tmp_path: Path) -> None:
-    run = make_run(tmp_path / "run", strategies=("base", "grpo"))
-    record = run / "cells" / "graph_paths__grpo__seed1.json"
-    data = json.loads(record.read_text())
-    record.write_text(json.dumps({**data, "status": "failed", "failure": {"phase": "train", "reason": "diverged"}}))
-    with pytest.raises(UserError, match=r"1 failed cell\(s\): graph_paths__grpo__seed1"):
-        submit(run, tmp_path / "results")
+def test_refuses_failed_and_missing_cells(doc: dict, tmp_path: Path) -> None:
+    bad = json.loads(json.dumps(doc))
+    key = bad["cells"][3]["key"]
+    bad["cells"][3] = {**bad["cells"][3], "status": "failed", "failure": {"phase": "train", "reason": "diverged"}}
+    _refused(bad, tmp_path, rf"1 failed cell\(s\): {key}")
     # a cell that failed in setup has no model and a bare strategy: still this one line
-    setup_failed = {k: data[k] for k in ("schema_version", "kind", "key", "task", "seed", "config_hash")}
-    record.write_text(json.dumps({**setup_failed, "strategy": {"name": "grpo", "label": "grpo"}, "status": "failed",
-                                  "failure": {"phase": "setup", "reason": "ImportError: x"}}))
-    with pytest.raises(UserError, match=r"1 failed cell\(s\): graph_paths__grpo__seed1"):
-        submit(run, tmp_path / "results")
-    record.unlink()
-    with pytest.raises(UserError, match="incomplete: 3 of 4 cells"):
-        submit(run, tmp_path / "results")
+    bad["cells"][3] = {k: doc["cells"][3][k] for k in ("schema_version", "kind", "key", "task", "seed", "config_hash")}
+    bad["cells"][3] |= {"strategy": {"name": "grpo", "label": "grpo"}, "status": "failed",
+                        "failure": {"phase": "setup", "reason": "ImportError: x"}}
+    _refused(bad, tmp_path, rf"1 failed cell\(s\): {key}")
+    del bad["cells"][3]
+    _refused(bad, tmp_path, "incomplete: 5 of 6 cells")
     with pytest.raises(UserError, match="not an sdbench run directory"):
         submit(tmp_path, tmp_path / "results")
 
 
-def test_cli_prints_one_line_and_exits_2(filed: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_prints_the_schema_1_line_and_exits_2(doc: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from sdbench.cli import main
 
-    path = tmp_path / "bad.json"
-    path.write_text(json.dumps({**filed, "schema_version": 0}))
+    path = tmp_path / "sdbench-full-v1.json"
+    path.write_text(json.dumps({**doc, "schema_version": 1}))
     with pytest.raises(SystemExit) as exit_info:
         main(["leaderboard", "submit", str(path), "--results", str(tmp_path / "results")])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and err[0].startswith("error: ") and "schema_version 0" in err[0]
-    assert err[1].startswith("hint: ")
+    assert err == [f"error: {path} {V1_MESSAGE}", f"hint: {V1_HINT}"]
 
 
-def test_schema_file_is_current_and_mirrors_problem_results() -> None:
-    from sdbench.eval.evaluate import ProblemResult
+def test_schema_file_is_current_and_embeds_the_record_models() -> None:
+    from sdbench.leaderboard import schema
+    from sdbench.runs import record
 
     committed = ROOT / "leaderboard" / "schema.json"
     assert committed.read_text() == schema_json(), "run `sdbench leaderboard schema` and commit leaderboard/schema.json"
-    assert set(ProblemCounts.model_fields) == {f.name for f in dataclasses.fields(ProblemResult)}
+    assert Results.model_fields["cells"].annotation == list[record.CellRecord]
+    assert Results.model_fields["summary"].annotation is record.Summary
+    assert not {"ProblemCounts", "SplitEval", "SummaryRow", "Delta"} & set(vars(schema))   # not re-declared
+    defs = json.loads(committed.read_text())["$defs"]
+    assert {"CellRecord", "EvalPoint", "ProblemCounts", "Summary", "FrontierEntry", "TrajectoryEntry"} <= set(defs)
+    assert json.loads(committed.read_text())["properties"]["schema_version"]["const"] == 2
 
 
 def test_load_results_round_trips(filed: dict, tmp_path: Path) -> None:
