@@ -123,4 +123,7 @@ def test_failed_cells_show_in_red_rows_and_in_markdown() -> None:
     summary = hand_built().model_copy(update={"failed": [{"key": "k", "strategy": "rft", "task": "graph_paths",
                                                           "seed": 1, "phase": "train", "reason": "diverged"}]})
     assert "FAILED (train): diverged" in _render(summary, 200)
+    only_failed = Summary(rows=[], failed=summary.failed)
+    assert "graph_paths: no finished cells" in _render(only_failed, 200)
+    assert "rft (seed 1)" in _render(only_failed, 200)
     assert "| graph_paths | - | rft | seed 1 | FAILED: diverged |" in markdown(summary)

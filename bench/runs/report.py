@@ -185,7 +185,8 @@ def rich_tables(summary: Summary) -> list[Table]:
         failed_labels = [f"{f.get('strategy', '?')} (seed {f.get('seed', '?')})" for f in fails]
         seeds = {s: n_seeds_of(summary, task, s) for s in strategies}
         uniform = len(set(seeds.values())) <= 1
-        what = "best-val checkpoint" if has_best else "final checkpoint (no val split: no best-val selection)"
+        what = ("best-val checkpoint" if has_best else "final checkpoint (no val split: no best-val selection)"
+                if strategies else "no finished cells")
         n = f", {next(iter(seeds.values()))} seeds" if uniform and seeds else ""
         table = Table(title=Text(f"{task}: {what}{n}, mean ± half-width of the 95% CI"), title_justify="left",
                       show_edge=False)

@@ -68,6 +68,8 @@ def make_records(*, tasks: tuple[str, ...] = ("graph_paths",), strategies: tuple
                 evaluation = {checkpoint: {split: SplitEval(n=n, problems=_problems(
                     rng, split, skill - (0.15 if split == "ood" else 0.0) - (0.05 if checkpoint == "final" else 0.0),
                     problems, n, None)) for split in ("test", "ood")} for checkpoint in ("best_val", "final")}
+                if not trains:   # base: both checkpoints are the untrained model
+                    evaluation["final"] = evaluation["best_val"]
                 training = {**TRAINING, **info["training"]}
                 records.append(CellRecord(
                     key=cell_key(task, label, seed), task=task, seed=seed, status="ok", strategy=info,
