@@ -3,9 +3,16 @@
     samples = sample(model, prompts=[ids, ...], num_samples=8, max_new_tokens=16,
                      eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, generator=g)
 
-Prompts are left-padded into one batch; each step feeds only the new token through the cache.
-Randomness comes from the explicit `torch.Generator`, so a seed fixes every sample on CPU. The
-policy's entropy at each generated position is recorded alongside (the `entropy` metric).
+Jobs (prompt x sample) are cut into chunks of `batch_size` rows. In a chunk each distinct prompt is
+prefilled once (left-padded) and its KV cache copied to its rows; then each step feeds only the new
+tokens (sdbench.core._decode: a lean Llama-family forward, or transformers calls for any other LM).
+Rows that finished are dropped from the batch once they are at least half of it.
+
+Randomness comes from the explicit `torch.Generator`, so a seed fixes every sample on CPU. The draw
+is torch.multinomial's own (argmax of p / Exp(1) noise over the whole chunk at every step), so the
+random stream is the same as `_reference_sample`'s — the previous implementation, kept for tests
+and benchmarks — and so are the samples, up to float rounding of the logits. The policy's entropy at
+each generated position is recorded alongside (the `entropy` metric).
 """
 
 from __future__ import annotations
@@ -14,6 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+
+from sdbench.core._decode import cache_argument, make_decoder
+
+# Drop finished rows once they are this fraction of the decode batch (and the batch is not tiny):
+# a compaction copies every row's KV cache, so it only pays when it removes many rows at once.
+COMPACT_FRACTION = 0.5
+COMPACT_MIN_ROWS = 16
 
 
 @dataclass(frozen=True)
@@ -30,22 +44,95 @@ def sample(model, prompts: Sequence[Sequence[int]], *, num_samples: int, max_new
            eos_id: int, pad_id: int, generator: torch.Generator, temperature: float = 1.0,
            batch_size: int = 512) -> list[Sample]:
     """`num_samples` completions per prompt, in order: prompt 0's samples first."""
-    jobs = [(i, list(p)) for i, p in enumerate(prompts) for _ in range(num_samples)]
+    jobs = [i for i in range(len(prompts)) for _ in range(num_samples)]
+    decoder = make_decoder(model)       # per call: the trainer changes the weights between calls
     out: list[Sample] = []
     for start in range(0, len(jobs), batch_size):
-        out.extend(_sample_batch(model, jobs[start:start + batch_size], max_new_tokens, eos_id, pad_id,
+        out.extend(_sample_chunk(decoder, prompts, jobs[start:start + batch_size], max_new_tokens, eos_id, pad_id,
                                  generator, temperature))
     return out
 
 
-def _cache_argument(model) -> str:
-    """transformers >= 5.2x calls the KV cache `cache`; earlier releases `past_key_values`."""
-    import inspect
+def _sample_chunk(decoder, prompts: Sequence[Sequence[int]], jobs: list[int], max_new_tokens: int, eos_id: int,
+                  pad_id: int, generator: torch.Generator, temperature: float) -> list[Sample]:
+    distinct = sorted(set(jobs))                       # jobs are prompt-major: a chunk holds a run of prompts
+    slot = {p: j for j, p in enumerate(distinct)}
+    width = max(len(prompts[p]) for p in distinct)
+    ids = torch.full((len(distinct), width), pad_id, dtype=torch.long)
+    valid = torch.zeros((len(distinct), width), dtype=torch.bool)
+    for j, p in enumerate(distinct):
+        n = len(prompts[p])
+        if n:
+            ids[j, width - n:] = torch.as_tensor(list(prompts[p]), dtype=torch.long)
+            valid[j, width - n:] = True
+    rows = torch.tensor([slot[p] for p in jobs], dtype=torch.long)
 
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    batch = len(jobs)
+    generated = torch.full((batch, max(max_new_tokens, 0)), pad_id, dtype=torch.long)
+    lengths = torch.zeros(batch, dtype=torch.long)
+    entropy = torch.zeros(batch, dtype=torch.float64)
+    if max_new_tokens > 0:
+        logits = decoder.start(ids, valid, rows, max_new_tokens)
+    active: torch.Tensor | None = None                 # chunk rows still in the decode batch (None: all)
+    alive = torch.ones(batch, dtype=torch.bool)        # over the decode batch's rows
+    for t in range(max_new_tokens):
+        logp = torch.log_softmax(logits.float() / temperature, dim=-1)
+        probs = logp.exp()
+        step_entropy = -(probs * logp).sum(-1).cpu()
+        # torch.multinomial(probs, 1) is argmax(probs / q), q ~ Exp(1) of probs' shape: drawing q for
+        # the whole chunk keeps the reference's random stream even after rows are dropped.
+        noise = torch.empty((batch, probs.shape[-1]), dtype=probs.dtype).exponential_(generator=generator)
+        if active is not None:
+            noise = noise[active]
+        token = (probs.cpu() / noise).argmax(-1)
+        gain = torch.where(alive, step_entropy, torch.zeros_like(step_entropy)).double()
+        token = torch.where(alive, token, torch.full_like(token, pad_id))
+        if active is None:
+            entropy += gain
+            lengths += alive.long()
+            generated[:, t] = token
+        else:
+            entropy[active] += gain
+            lengths[active] += alive.long()
+            generated[active, t] = token
+        alive &= token != eos_id
+        n_alive = int(alive.sum())
+        if n_alive == 0 or t + 1 == max_new_tokens:
+            break
+        keep = None
+        if len(alive) >= COMPACT_MIN_ROWS and n_alive <= COMPACT_FRACTION * len(alive):
+            keep = alive.nonzero().squeeze(1)
+            active = keep if active is None else active[keep]
+            alive, token = alive[keep], token[keep]
+        logits = decoder.step(token, keep)
+
+    samples = []
+    gen = generated.tolist()
+    for row, prompt_index in enumerate(jobs):
+        n = int(lengths[row])
+        ids_row = gen[row][:n]
+        finished = bool(ids_row) and ids_row[-1] == eos_id
+        if finished:
+            ids_row = ids_row[:-1]
+        samples.append(Sample(prompt_index, tuple(ids_row), finished, float(entropy[row]), n))
+    return samples
 
 
-def _sample_batch(model, jobs, max_new_tokens, eos_id, pad_id, generator, temperature) -> list[Sample]:
+@torch.no_grad()
+def _reference_sample(model, prompts: Sequence[Sequence[int]], *, num_samples: int, max_new_tokens: int,
+                      eos_id: int, pad_id: int, generator: torch.Generator, temperature: float = 1.0,
+                      batch_size: int = 512) -> list[Sample]:
+    """The previous sampler (every row prefills its own copy of the prompt; transformers calls): the
+    reference the tests and tests/perf/bench_sampler.py compare `sample` with."""
+    jobs = [(i, list(p)) for i, p in enumerate(prompts) for _ in range(num_samples)]
+    out: list[Sample] = []
+    for start in range(0, len(jobs), batch_size):
+        out.extend(_reference_batch(model, jobs[start:start + batch_size], max_new_tokens, eos_id, pad_id,
+                                    generator, temperature))
+    return out
+
+
+def _reference_batch(model, jobs, max_new_tokens, eos_id, pad_id, generator, temperature) -> list[Sample]:
     device = next(model.parameters()).device
     width = max(len(p) for _, p in jobs)
     batch = len(jobs)
@@ -62,7 +149,7 @@ def _sample_batch(model, jobs, max_new_tokens, eos_id, pad_id, generator, temper
     lengths = torch.zeros(batch, dtype=torch.long, device=device)
     entropy = torch.zeros(batch, dtype=torch.float64, device=device)
     cache = None
-    cache_arg = _cache_argument(model)
+    cache_arg = cache_argument(model)
     step_ids, step_pos = input_ids, positions
     for t in range(max_new_tokens):
         outputs = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos,
