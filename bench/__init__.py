@@ -28,7 +28,17 @@ _LAZY: dict[str, str] = {
     "TeacherContext": "sdbench.strategy",
     "RolloutPlan": "sdbench.strategy",
     "Strategy": "sdbench.strategy",
+    "StrategyBase": "sdbench.strategy",
+    "StrategyParams": "sdbench.strategy",
+    "NO_SIGNAL": "sdbench.strategy",
+    "STRATEGIES": "sdbench.strategy",
     "register_strategy": "sdbench.strategy",
+    "other_correct": "sdbench.strategy",
+    "draw_demos": "sdbench.strategy",
+    "class_of": "sdbench.strategy",
+    "group_advantages": "sdbench.strategy",
+    "single_demo_plans": "sdbench.strategy",
+    "make_group": "sdbench.testing",
     "RunConfig": "sdbench.config",
 }
 

@@ -1,4 +1,4 @@
-"""The demonstration-strategy API: a strategy sees one group and returns a plan.
+"""The demonstration-strategy API and plugin surface: a strategy sees one group and returns a plan.
 
 A strategy never receives the trainer, the model or the optimizer. For each group (a problem, its
 reference solution and the student's rollouts with verdicts) it answers, per rollout:
@@ -14,9 +14,14 @@ reference solution and the student's rollouts with verdicts) it answers, per rol
   Weights are normalized to sum to 1. `logmean` weights may be negative: (1, -a, +a) on the
   contexts (c, x), (c alone), (x alone) gives p_T ∝ p(.|c,x) · (p(.|x) / p(.|c))^a, subtracting a
   demonstration-only teacher as PMI purification does. `mixture` weights must be >= 0.
-  A strategy may fix the divergence its cells use with the class attribute `divergence`.
 
-    from sdbench.strategy import StrategyBase, RolloutPlan, TeacherContext, register_strategy
+Everything a strategy author needs is importable from here, and this module is its one home:
+the types above, `StrategyBase` / `StrategyParams`, `register_strategy`, and the helpers the
+built-ins share — `other_correct` (C_i, the demo candidates of rollout i), `draw_demos`,
+`class_of`, `group_advantages` (GRPO) and `single_demo_plans` (the paper's one-demo plan).
+`sdbench.testing.make_group` builds a `Group` by hand to test a plan.
+
+    from sdbench.strategy import NO_SIGNAL, RolloutPlan, StrategyBase, TeacherContext, other_correct, register_strategy
 
     @register_strategy("my_demo")
     class MyDemo(StrategyBase):
@@ -27,9 +32,11 @@ reference solution and the student's rollouts with verdicts) it answers, per rol
 from __future__ import annotations
 
 import random
+import statistics
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -37,6 +44,8 @@ from sdbench.registry import Registry
 from sdbench.task import Problem
 
 Combine = Literal["mixture", "logmean"]
+Selection = Literal["random", "first"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -98,14 +107,29 @@ class RolloutPlan:
 NO_SIGNAL = RolloutPlan()
 
 
-class NoParams(BaseModel):
+class StrategyParams(BaseModel):
+    """Base of every strategy's hyperparameter model: unknown keys are errors. With no fields: no knobs."""
+
     model_config = ConfigDict(extra="forbid")
 
 
 @runtime_checkable
 class Strategy(Protocol):
+    """What the core requires of a strategy class `cls`.
+
+    Construction: the core validates a config's hyperparameters with `cls.Params(**values)` and builds
+    the strategy as `cls(params)` — one positional argument, the validated `Params` instance.
+    `trains = False` skips training (the strategy is evaluated as is). Optional: a class attribute
+    `divergence` ("reverse_kl" | "forward_kl" | "jsd") fixes the divergence of this strategy's cells,
+    overriding the run's `training.divergence`; absent or None, the run's applies. `StrategyBase`
+    provides all of this.
+    """
+
     Params: ClassVar[type[BaseModel]]
     trains: ClassVar[bool]
+
+    def __init__(self, params: BaseModel) -> None:
+        ...
 
     def plan(self, group: Group) -> Sequence[RolloutPlan]:
         ...
@@ -114,7 +138,7 @@ class Strategy(Protocol):
 class StrategyBase:
     """Convenience base: hyperparameters as a pydantic `Params` model, validated on construction."""
 
-    Params: ClassVar[type[BaseModel]] = NoParams
+    Params: ClassVar[type[BaseModel]] = StrategyParams
     trains: ClassVar[bool] = True
     divergence: ClassVar[str | None] = None     # None: the run's `training.divergence`
 
@@ -125,6 +149,63 @@ class StrategyBase:
         raise NotImplementedError
 
 
+# --- helpers shared by the built-ins, public for plugins ---------------------------------------------
+
+def other_correct(group: Group, rollout: Rollout) -> list[Rollout]:
+    """C_i: the group's correct rollouts other than `rollout`, in index order (never its own demo)."""
+    return [r for r in group.correct if r.index != rollout.index]
+
+
+def draw_demos(candidates: Sequence[T], m: int, rng: random.Random, selection: Selection = "random") -> list[T]:
+    """Up to m distinct items of `candidates` (fewer if fewer exist), without replacement.
+
+    `random` draws without replacement by m successive `rng.choice` calls, so m = 1 consumes the
+    rng exactly as `single_sampled_demo` does (same draws, same demos); `first` takes the m
+    lowest-index candidates and draws nothing.
+    """
+    pool = list(candidates)
+    if selection == "first":
+        return pool[:m]
+    picked: list[T] = []
+    while pool and len(picked) < m:
+        choice = rng.choice(pool)
+        picked.append(choice)
+        pool.remove(choice)
+    return picked
+
+
+def class_of(rollout: Rollout) -> str:
+    """The rollout's functional class; its text when the task gives none (identical text, same class)."""
+    return rollout.functional_class if rollout.functional_class is not None else rollout.completion
+
+
+def group_advantages(rewards: Sequence[float], *, scale: bool = True, eps: float = 1e-4) -> list[float] | None:
+    """GRPO's group-relative advantages (r_i - mean) / (std + eps), or None when every reward is equal.
+
+    `scale=False` drops the division (Dr. GRPO).
+    """
+    mean = statistics.fmean(rewards)
+    std = statistics.pstdev(rewards)
+    if std == 0.0:
+        return None
+    return [(r - mean) / (std + eps) if scale else r - mean for r in rewards]
+
+
+def single_demo_plans(group: Group, selection: Selection = "random") -> list[RolloutPlan]:
+    """The paper's plan (arXiv 2606.26091): per rollout, a teacher shown one demo from C_i, or no signal.
+
+    Strategies that build on it (entropy-regularized, RL+SD blend, AntiSD, PMI purification) call it
+    so that the same group rng gives them the very same demos as `single_sampled_demo`.
+    """
+    plans = []
+    for rollout in group.rollouts:
+        demos = draw_demos(other_correct(group, rollout), 1, group.rng, selection)
+        plans.append(RolloutPlan(teachers=(TeacherContext(demos=(demos[0].completion,)),)) if demos else NO_SIGNAL)
+    return plans
+
+
+# --- registration ----------------------------------------------------------------------------------
+
 STRATEGIES: Registry[type] = Registry(kind="strategy", group="sdbench.strategies")
 
 StrategyT = TypeVar("StrategyT", bound=type)
@@ -133,6 +214,15 @@ StrategyT = TypeVar("StrategyT", bound=type)
 def register_strategy(name: str) -> Callable[[StrategyT], StrategyT]:
     """Class decorator: make a strategy available to `sdbench run --strategies NAME`.
 
-    Outside sdbench the name is namespaced by distribution: `mypkg/NAME`.
+    Outside sdbench the name is namespaced by distribution: `mypkg/NAME`. A plugin's entry-point
+    name must be this same NAME (the scaffold writes both).
     """
     return STRATEGIES.decorator(name)  # type: ignore[return-value]
+
+
+def __getattr__(name: str) -> Any:
+    # `NoParams` was this base's first name; plugins written from the 0.1 README and scaffold import it.
+    if name == "NoParams":
+        warnings.warn("sdbench.strategy.NoParams is deprecated: use StrategyParams", DeprecationWarning, stacklevel=2)
+        return StrategyParams
+    raise AttributeError(f"module 'sdbench.strategy' has no attribute {name!r}")

@@ -30,12 +30,18 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from sdbench.strategies.grpo import group_advantages
-from sdbench.strategies.single_sampled_demo import single_demo_plans
-from sdbench.strategy import Group, NoParams, RolloutPlan, StrategyBase, register_strategy
+from sdbench.strategy import (
+    Group,
+    RolloutPlan,
+    StrategyBase,
+    StrategyParams,
+    group_advantages,
+    register_strategy,
+    single_demo_plans,
+)
 
 
-class AntiSDParams(NoParams):
+class AntiSDParams(StrategyParams):
     coef: float = Field(default=0.5, gt=0.0, le=10.0, description="weight of the JSD ascent term")
     entropy_floor: float = Field(default=0.1, ge=0.0,
                                  description="gate: the term acts only where the teacher entropy (nats) is >= this")

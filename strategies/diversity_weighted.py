@@ -28,25 +28,35 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from sdbench.strategies._demos import class_of, draw_demos, other_correct, token_jaccard
 from sdbench.strategy import (
     NO_SIGNAL,
     Group,
-    NoParams,
     Rollout,
     RolloutPlan,
     StrategyBase,
+    StrategyParams,
     TeacherContext,
+    class_of,
+    draw_demos,
+    other_correct,
     register_strategy,
 )
 
 
-class DiversityWeightedParams(NoParams):
+class DiversityWeightedParams(StrategyParams):
     num_demos: int = Field(default=1, ge=1, le=64, description="M: demos of distinct functional classes per teacher")
     dissimilarity_weighting: bool = Field(
         default=False, description="weight each teacher by max(floor, 1 - token Jaccard(demo, rollout))")
     dissimilarity_floor: float = Field(default=0.1, gt=0.0, le=1.0,
                                        description="lowest teacher weight when a demo repeats the rollout")
+
+
+def token_jaccard(a: str, b: str) -> float:
+    """|A ∩ B| / |A ∪ B| over the whitespace-separated token sets of two texts (1.0 for two empty texts)."""
+    ta, tb = set(a.split()), set(b.split())
+    if not ta and not tb:
+        return 1.0
+    return len(ta & tb) / len(ta | tb)
 
 
 def draw_by_class(candidates: Sequence[Rollout], m: int, rng: random.Random) -> list[Rollout]:

@@ -26,17 +26,23 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Literal
 
 from pydantic import Field
 
-from sdbench.strategies.single_sampled_demo import single_demo_plans
-from sdbench.strategy import Group, NoParams, RolloutPlan, StrategyBase, register_strategy
+from sdbench.strategy import (
+    Group,
+    RolloutPlan,
+    Selection,
+    StrategyBase,
+    StrategyParams,
+    register_strategy,
+    single_demo_plans,
+)
 
 
-class EntropyRegularizedParams(NoParams):
+class EntropyRegularizedParams(StrategyParams):
     entropy_coef: float = Field(default=0.005, ge=0.0, le=10.0, description="λ: weight of the student entropy bonus")
-    selection: Literal["random", "first"] = Field(default="random", description="as in single_sampled_demo")
+    selection: Selection = Field(default="random", description="as in single_sampled_demo")
 
 
 @register_strategy("entropy_regularized")

@@ -13,26 +13,24 @@ the contrast to self-distillation that sdbench measures.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 
 from pydantic import Field
 
-from sdbench.strategy import NO_SIGNAL, Group, NoParams, RolloutPlan, StrategyBase, register_strategy
+from sdbench.strategy import (
+    NO_SIGNAL,
+    Group,
+    RolloutPlan,
+    StrategyBase,
+    StrategyParams,
+    group_advantages,
+    register_strategy,
+)
 
 
-class GRPOParams(NoParams):
+class GRPOParams(StrategyParams):
     scale_rewards: bool = Field(default=True, description="divide by the group's reward std (False: Dr. GRPO)")
     eps: float = Field(default=1e-4, gt=0, description="added to the reward std")
-
-
-def group_advantages(rewards: Sequence[float], *, scale: bool = True, eps: float = 1e-4) -> list[float] | None:
-    """Group-relative advantages, or None when every reward in the group is equal."""
-    mean = statistics.fmean(rewards)
-    std = statistics.pstdev(rewards)
-    if std == 0.0:
-        return None
-    return [(r - mean) / (std + eps) if scale else r - mean for r in rewards]
 
 
 @register_strategy("grpo")

@@ -20,28 +20,29 @@ Run: `sdbench run --strategies multi_demo`; hyperparameters: `sdbench strategies
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 from pydantic import Field
 
-from sdbench.strategies._demos import draw_demos, other_correct
 from sdbench.strategy import (
     NO_SIGNAL,
     Combine,
     Group,
-    NoParams,
     RolloutPlan,
+    Selection,
     StrategyBase,
+    StrategyParams,
     TeacherContext,
+    draw_demos,
+    other_correct,
     register_strategy,
 )
 
 
-class MultiDemoParams(NoParams):
+class MultiDemoParams(StrategyParams):
     num_demos: int = Field(default=4, ge=1, le=64, description="M: demos per teacher (fewer if fewer exist)")
     combine: Combine = Field(default="mixture", description="mixture of probabilities or mean of log-probabilities")
     concat: bool = Field(default=False, description="one teacher context holding the M demos, concatenated")
-    selection: Literal["random", "first"] = Field(
+    selection: Selection = Field(
         default="random", description="random: without replacement; first: the M lowest-index correct rollouts")
 
 

@@ -36,20 +36,20 @@ from typing import Literal
 
 from pydantic import Field
 
-from sdbench.strategies.single_sampled_demo import single_demo_plans
 from sdbench.strategy import (
     NO_SIGNAL,
     Combine,
     Group,
-    NoParams,
     RolloutPlan,
     StrategyBase,
+    StrategyParams,
     TeacherContext,
     register_strategy,
+    single_demo_plans,
 )
 
 
-class PMIPurifiedParams(NoParams):
+class PMIPurifiedParams(StrategyParams):
     alpha: float = Field(default=0.1, ge=0.0, le=4.0, description="α: strength of the demo-only subtraction")
     source: Literal["sampled", "reference"] = Field(
         default="sampled", description="sampled: a demo from the other correct rollouts; reference: the solution")

@@ -18,11 +18,10 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from sdbench.strategies._demos import class_of
-from sdbench.strategy import NO_SIGNAL, Group, NoParams, RolloutPlan, StrategyBase, register_strategy
+from sdbench.strategy import NO_SIGNAL, Group, RolloutPlan, StrategyBase, StrategyParams, class_of, register_strategy
 
 
-class RFTParams(NoParams):
+class RFTParams(StrategyParams):
     dedupe: bool = Field(default=False, description="keep one correct rollout per functional class")
 
 

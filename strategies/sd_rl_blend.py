@@ -22,12 +22,18 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from sdbench.strategies.grpo import group_advantages
-from sdbench.strategies.single_sampled_demo import single_demo_plans
-from sdbench.strategy import Group, NoParams, RolloutPlan, StrategyBase, register_strategy
+from sdbench.strategy import (
+    Group,
+    RolloutPlan,
+    StrategyBase,
+    StrategyParams,
+    group_advantages,
+    register_strategy,
+    single_demo_plans,
+)
 
 
-class SDRLBlendParams(NoParams):
+class SDRLBlendParams(StrategyParams):
     distillation_weight: float = Field(default=0.5, ge=0.0, le=1.0,
                                        description="w: weight of the SD term; 1 − w weights the GRPO term")
     scale_rewards: bool = Field(default=True, description="divide advantages by the group's reward std (GRPO)")

@@ -17,30 +17,24 @@ rollout other than y_i, as TRL SDPO does).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 from pydantic import Field
 
-from sdbench.strategies._demos import draw_demos, other_correct
-from sdbench.strategy import NO_SIGNAL, Group, NoParams, RolloutPlan, StrategyBase, TeacherContext, register_strategy
+from sdbench.strategy import (
+    Group,
+    RolloutPlan,
+    Selection,
+    StrategyBase,
+    StrategyParams,
+    register_strategy,
+    single_demo_plans,
+)
 
 
-class SingleSampledDemoParams(NoParams):
-    selection: Literal["random", "first"] = Field(
+class SingleSampledDemoParams(StrategyParams):
+    selection: Selection = Field(
         default="random", description="random: uniform over the other correct rollouts; first: the lowest-index one")
 
-
-def single_demo_plans(group: Group, selection: Literal["random", "first"] = "random") -> list[RolloutPlan]:
-    """One plan per rollout: a teacher conditioned on one demo from C_i, or no signal when C_i is empty.
-
-    Shared by the strategies that build on the paper's setting (entropy-regularized, RL+SD blend,
-    AntiSD), so that the same group rng gives them the very same demos.
-    """
-    plans = []
-    for rollout in group.rollouts:
-        demos = draw_demos(other_correct(group, rollout), 1, group.rng, selection)
-        plans.append(RolloutPlan(teachers=(TeacherContext(demos=(demos[0].completion,)),)) if demos else NO_SIGNAL)
-    return plans
 
 
 @register_strategy("single_sampled_demo")

@@ -8,30 +8,16 @@ from __future__ import annotations
 
 import importlib
 import math
-import random
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from sdbench.strategy import NO_SIGNAL, STRATEGIES, Group, Rollout, RolloutPlan, TeacherContext
-from sdbench.task import Problem
+from sdbench.strategy import NO_SIGNAL, STRATEGIES, RolloutPlan, TeacherContext
+from sdbench.testing import make_group, make_strategy
 
-PROBLEM = Problem(id="p", prompt="q", reference="REF")
 BUILTINS = ["antisd", "base", "diversity_weighted", "entropy_regularized", "ground_truth_demo", "grpo", "multi_demo",
             "pmi_purified", "rft", "sd_rl_blend", "single_sampled_demo"]
-
-
-def group(correct: list[bool], seed: int = 0, classes: list[str] | None = None,
-          texts: list[str] | None = None) -> Group:
-    rollouts = tuple(Rollout(index=i, completion=texts[i] if texts else f"y{i}", correct=c, reward=float(c),
-                             functional_class=(classes[i] if classes else f"y{i}") if c else None)
-                     for i, c in enumerate(correct))
-    return Group(problem=PROBLEM, rollouts=rollouts, rng=random.Random(seed))
-
-
-def make(name: str, **params: object):
-    return STRATEGIES.get(name)(**params)
 
 
 def demos_of(plan: RolloutPlan) -> list[tuple[str, ...]]:
@@ -59,14 +45,14 @@ def test_every_builtin_is_declared_documented_and_in_the_default_suite() -> None
 
 @pytest.mark.parametrize("seed", range(20))
 def test_multi_demo_with_one_demo_equals_single_sampled_demo(seed: int) -> None:
-    single = make("single_sampled_demo").plan(group(MIXED, seed))
-    assert make("multi_demo", num_demos=1).plan(group(MIXED, seed)) == single
+    single = make_strategy("single_sampled_demo").plan(make_group(MIXED, seed))
+    assert make_strategy("multi_demo", num_demos=1).plan(make_group(MIXED, seed)) == single
 
 
 def test_multi_demo_draws_distinct_other_correct_demos_with_equal_weights() -> None:
     seen: Counter[str] = Counter()
     for seed in range(100):
-        plans = make("multi_demo", num_demos=2).plan(group(MIXED, seed))
+        plans = make_strategy("multi_demo", num_demos=2).plan(make_group(MIXED, seed))
         for i, plan in enumerate(plans):
             demos = [d for (d,) in demos_of(plan)]
             assert len(demos) == 2 and len(set(demos)) == 2, "two distinct demos"
@@ -77,16 +63,16 @@ def test_multi_demo_draws_distinct_other_correct_demos_with_equal_weights() -> N
 
 
 def test_multi_demo_uses_fewer_when_fewer_exist_and_none_without_others() -> None:
-    plans = make("multi_demo", num_demos=4, combine="logmean").plan(group([True, True, False]))
+    plans = make_strategy("multi_demo", num_demos=4, combine="logmean").plan(make_group([True, True, False]))
     assert demos_of(plans[0]) == [("y1",)] and demos_of(plans[1]) == [("y0",)]
     assert sorted(demos_of(plans[2])) == [("y0",), ("y1",)] and plans[2].combine == "logmean"
     assert [t.weight for t in plans[0].teachers] == [1.0] and [t.weight for t in plans[2].teachers] == [0.5, 0.5]
-    plans = make("multi_demo", num_demos=3).plan(group([False, True, False]))
+    plans = make_strategy("multi_demo", num_demos=3).plan(make_group([False, True, False]))
     assert plans[1] == NO_SIGNAL and demos_of(plans[0]) == [("y1",)]
 
 
 def test_multi_demo_concat_is_one_context_holding_the_demos() -> None:
-    plans = make("multi_demo", num_demos=3, concat=True, selection="first").plan(group(MIXED))
+    plans = make_strategy("multi_demo", num_demos=3, concat=True, selection="first").plan(make_group(MIXED))
     assert plans[1].teachers == (TeacherContext(demos=("y0", "y2", "y3")),)
     assert plans[0].teachers == (TeacherContext(demos=("y2", "y3", "y5")),)
 
@@ -95,7 +81,7 @@ def test_multi_demo_concat_is_one_context_holding_the_demos() -> None:
 
 def test_ground_truth_demo_gives_every_rollout_the_reference() -> None:
     for correct in ([False, False, False], [True, False, True]):
-        plans = make("ground_truth_demo").plan(group(correct))
+        plans = make_strategy("ground_truth_demo").plan(make_group(correct))
         assert [p.teachers for p in plans] == [(TeacherContext(demos=("REF",)),)] * 3
 
 
@@ -108,9 +94,9 @@ def test_diversity_weighted_draws_classes_uniformly_not_samples() -> None:
     counts: Counter[str] = Counter()
     single: Counter[str] = Counter()
     for seed in range(2000):
-        (demo,) = make("diversity_weighted").plan(group(correct, seed, classes))[0].teachers
+        (demo,) = make_strategy("diversity_weighted").plan(make_group(correct, seed, classes=classes))[0].teachers
         counts["B" if demo.demos == ("y5",) else "A"] += 1
-        (s,) = make("single_sampled_demo").plan(group(correct, seed, classes))[0].teachers
+        (s,) = make_strategy("single_sampled_demo").plan(make_group(correct, seed, classes=classes))[0].teachers
         single["B" if s.demos == ("y5",) else "A"] += 1
     assert abs(counts["B"] / 2000 - 0.5) < 0.05, counts          # uniform over the 2 classes
     assert abs(single["B"] / 2000 - 0.2) < 0.05, single          # vs 1 in 5 samples
@@ -120,26 +106,26 @@ def test_diversity_weighted_multiple_demos_come_from_distinct_classes() -> None:
     correct = [True] * 6
     classes = ["A", "A", "A", "B", "B", "C"]
     for seed in range(50):
-        plans = make("diversity_weighted", num_demos=3).plan(group(correct, seed, classes))
+        plans = make_strategy("diversity_weighted", num_demos=3).plan(make_group(correct, seed, classes=classes))
         for i, plan in enumerate(plans):
             picked = [int(d[0][1:]) for d in demos_of(plan)]
             assert i not in picked
             available = len({c for j, c in enumerate(classes) if j != i})    # rollout 5 is the only C
             assert len({classes[j] for j in picked}) == len(picked) == min(3, available)
             assert plan.distill_weight == 1.0 and plan.combine == "mixture"
-    assert make("diversity_weighted").plan(group([True, False]))[0] == NO_SIGNAL
+    assert make_strategy("diversity_weighted").plan(make_group([True, False]))[0] == NO_SIGNAL
 
 
 def test_dissimilarity_weighting_downweights_demos_that_repeat_the_rollout() -> None:
     texts = ["a b c", "a b c", "a b d", "x y z"]
-    plans = make("diversity_weighted", num_demos=3, dissimilarity_weighting=True, dissimilarity_floor=0.1).plan(
-        group([True] * 4, classes=["s", "s", "t", "u"], texts=texts))
+    strategy = make_strategy("diversity_weighted", num_demos=3, dissimilarity_weighting=True, dissimilarity_floor=0.1)
+    plans = strategy.plan(make_group([True] * 4, classes=["s", "s", "t", "u"], texts=texts))
     weights = {t.demos[0]: t.weight for t in plans[0].teachers}
     # rollout 0 is "a b c"; its demos: "a b c" (J = 1 -> the floor), "a b d" (J = 2/4), "x y z" (J = 0)
     assert weights == {"a b c": 0.1, "a b d": pytest.approx(0.5), "x y z": 1.0}
     assert plans[0].distill_weight == pytest.approx((0.1 + 0.5 + 1.0) / 3)
-    (only,) = make("diversity_weighted", dissimilarity_weighting=True).plan(
-        group([True, True], texts=["a b", "a b"]))[0].teachers
+    (only,) = make_strategy("diversity_weighted", dissimilarity_weighting=True).plan(
+        make_group([True, True], texts=["a b", "a b"]))[0].teachers
     assert only.weight == 0.1
 
 
@@ -148,9 +134,9 @@ def test_dissimilarity_weighting_downweights_demos_that_repeat_the_rollout() -> 
 @pytest.mark.parametrize("seed", range(10))
 @pytest.mark.parametrize("correct", [MIXED + [False], [False, True, False, False]])
 def test_entropy_regularized_at_zero_equals_single_sampled_demo(seed: int, correct: list[bool]) -> None:
-    single = make("single_sampled_demo").plan(group(correct, seed))
-    assert make("entropy_regularized", entropy_coef=0.0).plan(group(correct, seed)) == single
-    bonus = make("entropy_regularized", entropy_coef=0.3).plan(group(correct, seed))
+    single = make_strategy("single_sampled_demo").plan(make_group(correct, seed))
+    assert make_strategy("entropy_regularized", entropy_coef=0.0).plan(make_group(correct, seed)) == single
+    bonus = make_strategy("entropy_regularized", entropy_coef=0.3).plan(make_group(correct, seed))
     assert [p.teachers for p in bonus] == [p.teachers for p in single]
     # the bonus rides on the distilled rollouts only (the lone correct rollout 1 has no demo, no signal)
     assert [p.entropy_bonus for p in bonus] == [0.3 if p.teachers else 0.0 for p in single]
@@ -163,33 +149,33 @@ def test_antisd_ascends_jsd_under_a_gate_on_top_of_grpo() -> None:
     cls = STRATEGIES.get("antisd")
     assert cls.divergence == "jsd"
     g = [True, False, True, False]
-    plans = make("antisd", coef=0.2, entropy_floor=0.3).plan(group(g, 3))
-    single = make("single_sampled_demo").plan(group(g, 3))
-    grpo = make("grpo").plan(group(g, 3))
+    plans = make_strategy("antisd", coef=0.2, entropy_floor=0.3).plan(make_group(g, 3))
+    single = make_strategy("single_sampled_demo").plan(make_group(g, 3))
+    grpo = make_strategy("grpo").plan(make_group(g, 3))
     for p, s, r in zip(plans, single, grpo, strict=True):
         assert p.teachers == s.teachers and p.advantage == pytest.approx(r.advantage)
         assert p.distill_weight == -0.2 and p.teacher_entropy_gate == (0.3, math.inf)
-    pure = make("antisd", rl_weight=0.0, entropy_ceiling=2.0).plan(group([True, True], 0))
+    pure = make_strategy("antisd", rl_weight=0.0, entropy_ceiling=2.0).plan(make_group([True, True], 0))
     assert all(p.advantage is None and p.teacher_entropy_gate == (0.1, 2.0) for p in pure)
-    lonely = make("antisd").plan(group([True, False], 0))
+    lonely = make_strategy("antisd").plan(make_group([True, False], 0))
     assert lonely[0].teachers == () and lonely[0].advantage and lonely[0].advantage > 0
 
 
 # --- pmi_purified ----------------------------------------------------------------------------------
 
 def test_pmi_purified_subtracts_the_demo_only_teacher() -> None:
-    plans = make("pmi_purified", alpha=0.7).plan(group(MIXED, 5))
-    single = make("single_sampled_demo").plan(group(MIXED, 5))
+    plans = make_strategy("pmi_purified", alpha=0.7).plan(make_group(MIXED, 5))
+    single = make_strategy("single_sampled_demo").plan(make_group(MIXED, 5))
     for p, s in zip(plans, single, strict=True):
         (c,) = s.teachers[0].demos
         assert p.combine == "logmean"
         assert p.teachers == (TeacherContext(demos=(c,), weight=1.0),
                               TeacherContext(demos=(c,), weight=-0.7, with_question=False),
                               TeacherContext(demos=(), weight=0.7))
-    ref = make("pmi_purified", source="reference").plan(group([False, False]))
+    ref = make_strategy("pmi_purified", source="reference").plan(make_group([False, False]))
     assert all(p.teachers[0].demos == ("REF",) and p.teachers[1].demos == ("REF",) for p in ref)
-    assert make("pmi_purified", alpha=0.0).plan(group(MIXED, 5)) == single
-    assert make("pmi_purified").plan(group([False, True]))[1] == NO_SIGNAL
+    assert make_strategy("pmi_purified", alpha=0.0).plan(make_group(MIXED, 5)) == single
+    assert make_strategy("pmi_purified").plan(make_group([False, True]))[1] == NO_SIGNAL
 
 
 def test_pmi_purified_teacher_is_the_product_formula() -> None:
@@ -197,7 +183,7 @@ def test_pmi_purified_teacher_is_the_product_formula() -> None:
 
     from sdbench.core.divergence import combine_teachers
 
-    (plan, *_) = make("pmi_purified", alpha=0.5).plan(group([True, True], 0))
+    (plan, *_) = make_strategy("pmi_purified", alpha=0.5).plan(make_group([True, True], 0))
     gen = torch.Generator().manual_seed(0)
     logp = torch.log_softmax(torch.randn(3, 1, 7, generator=gen), dim=-1)   # (c,x), (c), (x)
     weights = torch.tensor([[t.weight] for t in plan.teachers])
@@ -211,28 +197,27 @@ def test_pmi_purified_teacher_is_the_product_formula() -> None:
 @pytest.mark.parametrize("seed", range(5))
 def test_sd_rl_blend_interpolates_grpo_and_sd(seed: int) -> None:
     g = [True, False, True, False, False]
-    assert make("sd_rl_blend", distillation_weight=0.0).plan(group(g, seed)) == make("grpo").plan(group(g, seed))
-    assert make("sd_rl_blend", distillation_weight=1.0).plan(group(g, seed)) == make(
-        "single_sampled_demo").plan(group(g, seed))
-    grpo = make("grpo").plan(group(g, seed))
-    single = make("single_sampled_demo").plan(group(g, seed))
-    for p, r, s in zip(make("sd_rl_blend", distillation_weight=0.25).plan(group(g, seed)), grpo, single,
-                       strict=True):
+    grpo = make_strategy("grpo").plan(make_group(g, seed))
+    single = make_strategy("single_sampled_demo").plan(make_group(g, seed))
+    assert make_strategy("sd_rl_blend", distillation_weight=0.0).plan(make_group(g, seed)) == grpo
+    assert make_strategy("sd_rl_blend", distillation_weight=1.0).plan(make_group(g, seed)) == single
+    blend = make_strategy("sd_rl_blend", distillation_weight=0.25).plan(make_group(g, seed))
+    for p, r, s in zip(blend, grpo, single, strict=True):
         assert p.teachers == s.teachers and p.advantage == pytest.approx(0.75 * r.advantage)
         assert p.distill_weight == (0.25 if p.teachers else 1.0)
-    same = make("sd_rl_blend").plan(group([True, True], seed))
+    same = make_strategy("sd_rl_blend").plan(make_group([True, True], seed))
     assert all(p.advantage is None and p.distill_weight == 0.5 and p.teachers for p in same)
 
 
 # --- rft -------------------------------------------------------------------------------------------
 
 def test_rft_is_sft_on_correct_rollouts() -> None:
-    plans = make("rft").plan(group([True, False, True, True]))
+    plans = make_strategy("rft").plan(make_group([True, False, True, True]))
     assert [p.advantage for p in plans] == [1.0, None, 1.0, 1.0]
     assert all(p.teachers == () for p in plans) and not plans[1].active
-    dedup = make("rft", dedupe=True).plan(group([True, False, True, True], classes=["A", "", "A", "B"]))
+    dedup = make_strategy("rft", dedupe=True).plan(make_group([True, False, True, True], classes=["A", "", "A", "B"]))
     assert [p.advantage for p in dedup] == [1.0, None, None, 1.0]
-    assert all(not p.active for p in make("rft").plan(group([False, False])))
+    assert all(not p.active for p in make_strategy("rft").plan(make_group([False, False])))
 
 
 # --- end to end ------------------------------------------------------------------------------------
