@@ -26,6 +26,10 @@ Estimator = Literal["full", "topk", "sampled_token"]
 ProfileName = Literal["smoke", "quick", "full"]
 
 DEFAULT_TASKS = ["graph_paths", "arith_target", "code_synth"]
+# `sdbench run` with no strategies: the paper's comparison (no training, SD with one sampled demo, RL);
+# `--suite all` runs every built-in strategy.
+DEFAULT_SUITE = ("base", "single_sampled_demo", "grpo")
+SUITES = ("default", "all")
 PAPER_BASELINE = "single_sampled_demo"   # paired deltas are taken against it
 
 
@@ -158,6 +162,7 @@ class RunConfig(_Strict):
     workers: int = Field(default=2, ge=1, le=256)
     threads_per_worker: int = Field(default=1, ge=1, le=256)
     report_to: Literal["none", "tensorboard"] = Field(default="none", description="extra training logs")
+    suite: Literal["default", "all"] = Field(default="default", description="strategies when none are listed")
     training: TrainingConfig
     evaluation: EvalConfig
 
@@ -186,7 +191,7 @@ class RunConfig(_Strict):
     def config_hash(self) -> str:
         """Hash of everything that determines results (not where they go or how many workers)."""
         data = self.model_dump(mode="json", exclude={"out", "workers", "name", "executor", "ray_address",
-                                                                   "report_to"})
+                                                                   "report_to", "suite"})
         if data["training"].get("backend") == "hf":
             del data["training"]["backend"]     # the default sampler keeps hashes from before the field
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -231,8 +236,11 @@ def resolve_config(file_data: dict[str, Any] | None = None, overrides: dict[str,
         if not isinstance(given, dict):
             raise UserError(f"config key {section!r} must be a mapping", "see `sdbench run --print-config`")
         merged[section] = {**defaults[section], **given}
+    suite = merged.get("suite", "default")
+    if suite not in SUITES:
+        raise UserError(f"unknown suite {suite!r}", did_you_mean(str(suite), SUITES) or "use default or all")
     if not merged.get("strategies"):
-        merged["strategies"] = default_strategies()
+        merged["strategies"] = list(DEFAULT_SUITE) if suite == "default" else builtin_strategies()
     if isinstance(merged.get("tasks"), str):
         merged["tasks"] = [t for t in merged["tasks"].split(",") if t]
     try:
@@ -241,8 +249,8 @@ def resolve_config(file_data: dict[str, Any] | None = None, overrides: dict[str,
         raise _config_error(exc) from exc
 
 
-def default_strategies() -> list[str]:
-    """Every built-in strategy (those sdbench itself ships)."""
+def builtin_strategies() -> list[str]:
+    """Every built-in strategy (those sdbench itself ships): `--suite all`."""
     from sdbench.strategy import STRATEGIES
 
     return [e.name for e in (STRATEGIES.entry(n) for n in STRATEGIES.names()) if e.distribution == "sdbench"]

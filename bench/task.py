@@ -117,6 +117,19 @@ def load_task(name: str, **options: Any) -> Task:
     return TASKS.get(name)(**options)
 
 
+_PROBLEM_SETS: dict[tuple, list[Problem]] = {}
+
+
+def problem_set(task: Task, split: str, count: int, seed: int = 0) -> list[Problem]:
+    """`task.problems(split, count, seed)`, computed once per process: every cell of a worker draws the
+    same training pool and evaluation problems, and `problems` is deterministic by contract. Keyed by
+    the task's class and its data path (tasks reading files), so two tasks never share an entry."""
+    key = (type(task).__module__, type(task).__qualname__, str(getattr(task, "data_path", None)), split, count, seed)
+    if key not in _PROBLEM_SETS:
+        _PROBLEM_SETS[key] = task.problems(split, count, seed=seed)
+    return list(_PROBLEM_SETS[key])
+
+
 def check_split(task: Task, split: str) -> None:
     if split not in task.splits:
         from sdbench.errors import unknown_name

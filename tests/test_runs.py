@@ -36,40 +36,70 @@ def finished_run(toy_task, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_run_directory_holds_config_records_samples_and_summary(finished_run: Path) -> None:
     store = RunStore(finished_run)
     records = list(store.records())
-    assert len(records) == 6 and all(r["status"] == "ok" for r in records)
+    assert len(records) == 6 and all(r.status == "ok" for r in records)
     for rec in records:
-        for split in ("test", "ood"):
-            problems = rec["eval"][split]["problems"]
-            assert len(problems) == 8 and all(p["n"] == 8 and 0 <= p["c"] <= 8 for p in problems)
-        assert len(store.read_samples(rec["key"])) == 2 * 8 * 8
-        assert ("train" in rec) == (rec["strategy"]["name"] != "base")
+        trained = rec.strategy.name != "base"
+        # smoke: val every 2 steps from step 0, and after the last (3rd) step
+        assert [p.step for p in rec.trajectory] == ([0, 2, 3] if trained else [0])
+        assert all(len(p.problems) == 8 and p.n == 8 for p in rec.trajectory)
+        assert rec.trajectory[0].problems[0].kl_from_base == 0.0          # step 0 is the base model
+        assert set(rec.eval) == {"final", "best_val"}
+        for checkpoint in rec.eval.values():
+            for split in ("test", "ood"):
+                problems = checkpoint[split].problems
+                assert len(problems) == 8 and all(p.n == 8 and 0 <= p.c <= 8 for p in problems)
+        # the best-val step is the first step with the highest val pass@1
+        best = max(p.pass1 for p in rec.trajectory)
+        assert rec.best_val_step == next(p.step for p in rec.trajectory if p.pass1 == best)
+        same = rec.best_val_step == rec.trajectory[-1].step
+        assert len(store.read_samples(rec.key)) == (1 if same else 2) * 2 * 8 * 8
+        assert (rec.train is not None) == trained
+        assert rec.training["teacher"] == "ema" and rec.training["warmup_steps"] == 2
+        assert set(rec.timing) >= {"setup_s", "sample_s", "verify_s", "teacher_s", "student_s", "backward_s",
+                                   "optimizer_s", "eval_s"}
     assert json.loads((finished_run / "config.json").read_text())["config"]["profile"] == "smoke"
     assert (finished_run / "summary.md").read_text().startswith("# sdbench summary")
+    assert (finished_run / "report.html").read_text().startswith("<!DOCTYPE html>")
 
 
 def test_summary_schema_and_recomputable_numbers(finished_run: Path) -> None:
     from sdbench.eval import pass_at_k
 
     summary = json.loads((finished_run / "summary.json").read_text())
-    assert summary["schema_version"] == 1 and summary["failed"] == []
+    assert summary["schema_version"] == 2 and summary["failed"] == []
     rows = summary["rows"]
-    assert {(r["strategy"], r["split"]) for r in rows} == {(s, sp) for s in STRATEGIES for sp in ("test", "ood")}
+    assert {(r["strategy"], r["split"], r["checkpoint"]) for r in rows} == {
+        (s, sp, c) for s in STRATEGIES for sp in ("test", "ood") for c in ("final", "best_val")}
     expected_metrics = {"pass@1", "pass@2", "pass@4", "pass@8", "pass@auc", "pass@gain", "distinct_correct",
                         "semantic_classes", "entropy"}
     for row in rows:
-        assert set(row) >= {"strategy", "task", "split", "n_seeds", "n_problems", "samples_per_problem", "metrics"}
         assert set(row["metrics"]) == expected_metrics and row["n_seeds"] == 2 and row["n_problems"] == 8
+        assert ("selected_step" in row) == (row["checkpoint"] == "best_val")
         for stat in row["metrics"].values():
             assert stat["ci_low"] <= stat["mean"] + 1e-9 and stat["mean"] <= stat["ci_high"] + 1e-9
-    # pass@1 of a row is the mean of c/n over seeds and problems of its records
+    # pass@k of a row is the mean over seeds and problems of its records' per-problem estimates
     store = RunStore(finished_run)
-    row = next(r for r in rows if r["strategy"] == "grpo" and r["split"] == "test")
-    counts = [(p["n"], p["c"]) for rec in store.records() if rec["strategy"]["name"] == "grpo"
-              for p in rec["eval"]["test"]["problems"]]
-    want = sum(pass_at_k(n, c, 4) for n, c in counts) / len(counts)
-    assert row["metrics"]["pass@4"]["mean"] == pytest.approx(want, abs=1e-6)
-    deltas = {(d["strategy"], d["split"]) for d in summary["deltas"]}
-    assert deltas == {("base", "test"), ("base", "ood"), ("grpo", "test"), ("grpo", "ood")}
+    for checkpoint in ("final", "best_val"):
+        row = next(r for r in rows if r["strategy"] == "grpo" and r["split"] == "test"
+                   and r["checkpoint"] == checkpoint)
+        counts = [(p.n, p.c) for rec in store.records() if rec.strategy.name == "grpo"
+                  for p in rec.eval[checkpoint]["test"].problems]
+        want = sum(pass_at_k(n, c, 4) for n, c in counts) / len(counts)
+        assert row["metrics"]["pass@4"]["mean"] == pytest.approx(want, abs=1e-6)
+    grpo = [r for r in store.records() if r.strategy.name == "grpo"]
+    selected = next(r for r in rows if r["strategy"] == "grpo" and r["checkpoint"] == "best_val")["selected_step"]
+    assert selected["mean"] == pytest.approx(sum(r.best_val_step for r in grpo) / 2)
+    # trajectories: every evaluation point of every strategy, step 0 identical for all of them
+    steps = {(t["strategy"], t["step"]) for t in summary["trajectories"]}
+    assert steps == {("base", 0)} | {(s, k) for s in ("single_sampled_demo", "grpo") for k in (0, 2, 3)}
+    step0 = [t["metrics"] for t in summary["trajectories"] if t["step"] == 0]
+    assert all(m == step0[0] for m in step0) and step0[0]["kl_from_base"]["mean"] == 0.0
+    assert set(step0[0]) == {"pass@1", "pass@8", "distinct_correct", "entropy", "kl_from_base"}
+    assert {(f["strategy"], f["kl_budget"]) for f in summary["frontier"]} == {
+        (s, b) for s in STRATEGIES for b in (0.01, 0.02, 0.05, 0.1, 0.2)}
+    assert all(f["n_seeds_reached"] == 0 and f["metrics"] == {} for f in summary["frontier"] if f["strategy"] == "base")
+    deltas = {(d["strategy"], d["split"], d["checkpoint"]) for d in summary["deltas"]}
+    assert deltas == {(s, sp, c) for s in ("base", "grpo") for sp in ("test", "ood") for c in ("final", "best_val")}
 
 
 def test_resume_runs_only_missing_cells_and_gives_the_same_summary(finished_run: Path, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ VOWELS = set("aei")
 
 class ToyPick:
     name: ClassVar[str] = "toy_pick"
-    splits: ClassVar[tuple[str, ...]] = ("train", "test", "ood")
+    splits: ClassVar[tuple[str, ...]] = ("train", "val", "test", "ood")
     max_new_tokens: ClassVar[int] = 3
     model_dir: ClassVar[str] = ""
 

@@ -22,6 +22,8 @@ def run_command(
     config: Path | None = typer.Option(None, "--config", help="YAML or TOML file; keys mirror these options"),
     tasks: str | None = typer.Option(None, "--tasks", help="comma-separated task names"),
     strategies: str | None = typer.Option(None, "--strategies", help="comma-separated strategy names"),
+    suite: str | None = typer.Option(None, "--suite", help="without --strategies: default (base, "
+                                     "single_sampled_demo, grpo) or all (every built-in strategy)"),
     seeds: int | None = typer.Option(None, "--seeds", help="number of seeds (0..N-1)"),
     profile: str | None = typer.Option(None, "--profile", help="smoke | quick | full"),
     out: str | None = typer.Option(None, "--out", help="run directory (default runs/<name>)"),
@@ -43,7 +45,8 @@ def run_command(
     file_data = read_config_file(config) if config else {}
     overrides = {"tasks": _split(tasks), "strategies": _split(strategies), "seeds": seeds, "profile": profile,
                  "out": out, "name": name, "workers": workers, "executor": executor, "ray_address": ray_address,
-                 "model": model, "data_path": data_path, "report_to": report_to}
+                 "model": model, "data_path": data_path, "report_to": report_to,
+                 "suite": suite}
     training = dict(file_data.get("training") or {})
     for key, value in (("loss_impl", loss_impl), ("backend", backend)):
         if value is not None:

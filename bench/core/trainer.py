@@ -33,7 +33,7 @@ from sdbench.core.timing import NO_TIMER, StageTimer
 from sdbench.core.vllm_sampler import select_sampler
 from sdbench.seeding import stable_rng
 from sdbench.strategy import Group, Rollout, RolloutPlan, Strategy
-from sdbench.task import Task, verify_groups
+from sdbench.task import Task, problem_set, verify_groups
 
 
 @dataclass
@@ -115,7 +115,8 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
     cfg.checkpoint_every steps when set) and a checkpoint found at start is resumed from.
     """
     info = tokenizer_info(tokenizer)
-    pool = task.problems("train", cfg.train_problems, seed=0)
+    with timer("setup"):
+        pool = problem_set(task, "train", cfg.train_problems, seed=0)
     teacher = _teacher_for(model, cfg.teacher)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     divergence = getattr(strategy, "divergence", None) or cfg.divergence

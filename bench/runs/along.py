@@ -29,10 +29,16 @@ from sdbench.core.timing import NO_TIMER, StageTimer
 from sdbench.eval.evaluate import evaluate_split
 from sdbench.runs.record import EvalPoint
 from sdbench.seeding import hash_seed
-from sdbench.task import Task
+from sdbench.task import Task, problem_set
 
 VAL = "val"
 STEP0_CACHE: dict[tuple, EvalPoint] = {}
+
+
+def select_best(trajectory: list[EvalPoint]) -> int:
+    """The step of the highest val pass@1; ties go to the earliest step (less distance from the base)."""
+    best = max(p.pass1 for p in trajectory)
+    return next(p.step for p in trajectory if p.pass1 == best)
 
 
 class ValEvaluator:
@@ -49,14 +55,13 @@ class ValEvaluator:
         self.key = (*cache_key, seed, evaluation.val_problems, evaluation.val_samples, backend)
         self.trajectory: list[EvalPoint] = []
         self.best_step: int | None = None
-        self.best_pass1 = -1.0
         self.best_state: dict[str, torch.Tensor] | None = None
 
     def __call__(self, step: int, model) -> None:
         point = STEP0_CACHE.get(self.key) if step == 0 else None
         if point is None:
             with self.timer("eval"):
-                problems = self.task.problems(VAL, self.evaluation.val_problems, seed=0)
+                problems = problem_set(self.task, VAL, self.evaluation.val_problems)
                 out = evaluate_split(model, self.tokenizer, self.task, problems, n=self.evaluation.val_samples,
                                      seed=hash_seed(self.seed, VAL), backend=self.backend,
                                      base_model=self.base if step else model)
@@ -64,19 +69,19 @@ class ValEvaluator:
             if step == 0:
                 STEP0_CACHE[self.key] = point
         self.trajectory.append(point)
-        if point.pass1 > self.best_pass1:        # strict: ties keep the earliest step
-            self.best_step, self.best_pass1 = step, point.pass1
+        if select_best(self.trajectory) == step:     # the new point is the best so far: keep its weights
+            self.best_step = step
             self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if self.board is not None:
             self.board.point(point)
 
     def state_dict(self) -> dict[str, Any]:
         return {"trajectory": [p.model_dump(mode="json") for p in self.trajectory], "best_step": self.best_step,
-                "best_pass1": self.best_pass1, "best_state": self.best_state}
+                "best_state": self.best_state}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.trajectory = [EvalPoint.model_validate(p) for p in state["trajectory"]]
-        self.best_step, self.best_pass1 = state["best_step"], state["best_pass1"]
+        self.best_step = state["best_step"]
         self.best_state = state["best_state"]
 
 
@@ -113,7 +118,7 @@ def evaluate_checkpoints(model, tokenizer, task: Task, evaluation: EvalConfig, h
             model.load_state_dict(hook.best_state)
         evals[checkpoint] = {}
         for split in evaluation.splits:
-            problems = task.problems(split, evaluation.problems, seed=0)
+            problems = problem_set(task, split, evaluation.problems)
             out = evaluate_split(model, tokenizer, task, problems, n=evaluation.samples,
                                  seed=hash_seed(seed, split), on_problem=tick, backend=backend)
             evals[checkpoint][split] = {"n": evaluation.samples, "problems": [p.model_dump() for p in out.problems]}

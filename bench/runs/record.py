@@ -176,7 +176,9 @@ class Summary(_Strict):
     frontier: list[FrontierEntry] = Field(default_factory=list)
     failed: list[dict[str, Any]] = Field(default_factory=list)
     deltas: list[Delta] = Field(default_factory=list)
-    timing: dict[str, float] = Field(default_factory=dict, description="seconds per stage, summed over cells")
+    timing: dict[str, float] = Field(default_factory=dict, description="seconds per stage, summed over cells "
+                                     "(summary.md and the terminal; not in summary.json, whose bytes depend on "
+                                     "results only)")
 
 
 def refuse_old_schema(data: Any, where: str) -> None:

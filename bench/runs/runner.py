@@ -115,7 +115,9 @@ def _finish(config: RunConfig, cells: list, store: RunStore, console: Console) -
     wanted = {c.key for c in cells}
     summary = summarize(r for r in store.records() if r.key in wanted)
     summary.config_hash = config.config_hash()
-    atomic_write_json(store.root / "summary.json", summary.model_dump(mode="json", exclude_none=True))
+    # timing stays out of summary.json: wall times differ between runs, results must not
+    atomic_write_json(store.root / "summary.json", summary.model_dump(mode="json", exclude_none=True,
+                                                                      exclude={"timing"}))
     atomic_write_bytes(store.root / "summary.md", markdown(summary).encode())
     report = write_report(store.root, summary)
     for table in rich_tables(summary):
