@@ -133,3 +133,21 @@ def test_a_run_directory_with_another_config_is_refused(finished_run: Path) -> N
 
     with pytest.raises(UserError, match="different config"):
         run_suite(config_for(finished_run, seeds=3), console=quiet())
+
+
+def test_report_to_tensorboard_writes_training_steps_and_evaluation_points(toy_task, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "tb"
+    run_suite(config_for(out, strategies=["grpo"], seeds=1, report_to="tensorboard"), console=quiet())
+    logs = list((out / "tensorboard").iterdir())
+    assert [p.name for p in logs] == ["toy_pick__grpo__seed0"]
+    events = EventAccumulator(str(logs[0]))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3]
+    points = events.Scalars("val/pass@1")
+    record = RunStore(out).read_record("toy_pick__grpo__seed0")
+    assert [e.step for e in points] == [0, 2, 3]
+    assert [e.value for e in points] == pytest.approx([p.pass1 for p in record.trajectory])
+    # not part of the results: the same suite without it has the same config hash
+    assert config_for(out, report_to="tensorboard").config_hash() == config_for(out).config_hash()
