@@ -56,7 +56,7 @@ def test_run_directory_holds_config_records_samples_and_summary(finished_run: Pa
         assert (rec.train is not None) == trained
         assert rec.training["teacher"] == "ema" and rec.training["warmup_steps"] == 2
         assert set(rec.timing) >= {"setup_s", "sample_s", "verify_s", "teacher_s", "student_s", "backward_s",
-                                   "optimizer_s", "eval_s"}
+                                   "optimizer_s", "val_s", "eval_s"}
     assert json.loads((finished_run / "config.json").read_text())["config"]["profile"] == "smoke"
     assert (finished_run / "summary.md").read_text().startswith("# sdbench summary")
     assert (finished_run / "report.html").read_text().startswith("<!DOCTYPE html>")

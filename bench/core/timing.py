@@ -1,4 +1,4 @@
-"""Wall time per stage of a cell (sample, verify, teacher, student, backward, optimizer, eval, setup).
+"""Wall time per stage of a cell (setup, sample, verify, teacher, student, backward, optimizer, val, eval).
 
     timer = StageTimer()
     with timer("sample"):
@@ -16,8 +16,9 @@ import contextlib
 import time
 from collections.abc import Iterator
 
+# eval_s: test / ood at the checkpoints; val_s: the val split along training (protocol v2's extra cost)
 TIMING_STAGES = ("setup_s", "sample_s", "verify_s", "teacher_s", "student_s", "backward_s", "optimizer_s",
-                 "eval_s")
+                 "val_s", "eval_s")
 
 
 class StageTimer:

@@ -60,7 +60,7 @@ class ValEvaluator:
     def __call__(self, step: int, model) -> None:
         point = STEP0_CACHE.get(self.key) if step == 0 else None
         if point is None:
-            with self.timer("eval"):
+            with self.timer("val"):
                 problems = problem_set(self.task, VAL, self.evaluation.val_problems)
                 out = evaluate_split(model, self.tokenizer, self.task, problems, n=self.evaluation.val_samples,
                                      seed=hash_seed(self.seed, VAL), backend=self.backend,
