@@ -11,6 +11,12 @@ loss is the mean of loss_t over every token of every rollout that has a signal.
 
 `loss_impl="reference"` materializes the (small-vocabulary) logits; `"fused"` hands hidden states
 and the output head to sdbench.core.kernels so [tokens x vocab] logits never exist for the batch.
+On the fused path the student and teacher are scored by sdbench.core._forward: each distinct prompt
+(shared by a group's G rollouts) and each distinct teacher context is run once and its keys/values
+shared by its rows, with little padding — the same loss and gradients as the padded route to float
+rounding. `impl="fused_padded"` is the previous fused route (one right-padded transformers call per
+256 sequences, every prompt recomputed per rollout), and "reference" is unchanged: both are kept as
+references for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -134,27 +140,49 @@ def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, diver
         return zero, LossStats(0.0, 0.0, 0.0, 0, 0)
 
     lengths = [len(it.completion_ids) for it in items]
-    if impl == "fused":
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(IMPLS)}, got {impl!r}")
+    forward = "shared" if impl == "fused" else "padded"
+    if impl != "reference":
         from sdbench.core.objective_fused import fused_loss_sum, fused_supported
 
         if fused_supported(items):
             total, distill = fused_loss_sum(student, teacher, items, lengths, divergence=divergence, beta=beta,
                                             pad_id=pad_id, temperature=temperature, estimator=estimator,
-                                            topk=topk, timer=timer)
+                                            topk=topk, timer=timer, forward=forward)
             loss = total / sum(lengths)
             return loss, LossStats(float(loss.detach()), distill, None, sum(lengths), len(items))
     if estimator != "full":
         raise ValueError(f"the {estimator!r} estimator needs the fused path; these plans (an entropy bonus "
                          "without a teacher) use the reference path, which computes the full divergence only")
     with timer("student"):
-        return _reference_loss(student, teacher, items, lengths, divergence, beta, pad_id, temperature, timer)
+        return _reference_loss(student, teacher, items, lengths, divergence, beta, pad_id, temperature, timer,
+                               forward)
+
+
+IMPLS = ("reference", "fused", "fused_padded")
+
+
+def score_logits(model, prefixes: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], pad_id: int,
+                 forward: str) -> torch.Tensor:
+    """Logits [sum(len(c)), V] at the positions predicting each completion token of prefix + completion:
+    "padded" from transformers' full forward (gather_at), "shared" from sdbench.core._forward's hidden
+    states through the output head."""
+    if forward == "shared":
+        from sdbench.core._forward import PrefixScorer, score_hidden
+
+        if PrefixScorer.supports(model):
+            return model.get_output_embeddings()(score_hidden(model, prefixes, completions, pad_id))
+    device = next(model.parameters()).device
+    return gather_at(logits_fn(model), [[*p, *c] for p, c in zip(prefixes, completions, strict=True)],
+                     [len(p) for p in prefixes], [len(c) for c in completions], pad_id, device)
 
 
 def _reference_loss(student, teacher, items: Sequence[LossItem], lengths: list[int], divergence: str, beta: float,
-                    pad_id: int, temperature: float, timer: StageTimer) -> tuple[torch.Tensor, LossStats]:
-    device = next(student.parameters()).device
-    student_logits = gather_at(logits_fn(student), [[*it.prompt_ids, *it.completion_ids] for it in items],
-                               [len(it.prompt_ids) for it in items], lengths, pad_id, device)
+                    pad_id: int, temperature: float, timer: StageTimer, forward: str = "padded",
+                    ) -> tuple[torch.Tensor, LossStats]:
+    student_logits = score_logits(student, [it.prompt_ids for it in items], [it.completion_ids for it in items],
+                                  pad_id, forward)
     student_logits = upcast(student_logits)
     student_logp = torch.log_softmax(student_logits / temperature, dim=-1)
     targets = torch.tensor([t for it in items for t in it.completion_ids], device=student_logp.device)
@@ -168,7 +196,7 @@ def _reference_loss(student, teacher, items: Sequence[LossItem], lengths: list[i
     distill_mask = per_token([1.0 if it.plan.teachers else 0.0 for it in items]) > 0
     if distill_mask.any():
         with timer.pause("student"), timer("teacher"):
-            teacher_logp = _teacher_logp(teacher, items, lengths, student_logp, pad_id, temperature)
+            teacher_logp = _teacher_logp(teacher, items, lengths, student_logp, pad_id, temperature, forward)
         div = token_divergence(student_logp, teacher_logp, divergence, beta)
         div = torch.where(distill_mask, div, torch.zeros_like(div))
         gates = [it.plan.teacher_entropy_gate for it in items]
@@ -193,11 +221,11 @@ def _reference_loss(student, teacher, items: Sequence[LossItem], lengths: list[i
 
 @torch.no_grad()
 def _teacher_logp(teacher, items: Sequence[LossItem], lengths: list[int], student_logp: torch.Tensor,
-                  pad_id: int, temperature: float) -> torch.Tensor:
+                  pad_id: int, temperature: float, forward: str = "padded") -> torch.Tensor:
     """Combined teacher log-probs [N, V]; rows of rollouts without teachers copy the student's."""
     layout = teacher_layout(items, lengths)
-    device = student_logp.device
-    rows = gather_at(logits_fn(teacher), layout.sequences, layout.starts, layout.lengths, pad_id, device)
+    rows = score_logits(teacher, [s[:st] for s, st in zip(layout.sequences, layout.starts, strict=True)],
+                        [s[st:] for s, st in zip(layout.sequences, layout.starts, strict=True)], pad_id, forward)
     rows = torch.log_softmax(upcast(rows) / temperature, dim=-1)
     stacked, weights = fill_stack(layout, rows, student_logp)
     combined = torch.empty_like(student_logp)

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from sdbench.core.objective import LossItem, fill_stack, gather_at, teacher_layout
+from sdbench.core._forward import score_hidden
+from sdbench.core.objective import LossItem, TeacherLayout, fill_stack, gather_at, teacher_layout
 from sdbench.core.timing import NO_TIMER, StageTimer
 
 CHUNK = 1024
@@ -52,25 +53,45 @@ def chunked_token_logprob(hidden: torch.Tensor, weight: torch.Tensor, targets: t
     return torch.cat(parts)
 
 
+def student_hidden(student, items: Sequence[LossItem], lengths: list[int], pad_id: int, forward: str,
+                   ) -> torch.Tensor:
+    """The student's final hidden states at the positions predicting each completion token [N, H]."""
+    if forward == "shared":
+        return score_hidden(student, [it.prompt_ids for it in items], [it.completion_ids for it in items], pad_id)
+    device = next(student.parameters()).device
+    return gather_at(hidden_fn(student), [[*it.prompt_ids, *it.completion_ids] for it in items],
+                     [len(it.prompt_ids) for it in items], lengths, pad_id, device)
+
+
+def teacher_hidden(teacher, layout: TeacherLayout, pad_id: int, forward: str, device: torch.device) -> torch.Tensor:
+    """The teacher's final hidden states for every (rollout, context) sequence of `layout`, stacked."""
+    if forward == "shared":
+        return score_hidden(teacher, [s[:st] for s, st in zip(layout.sequences, layout.starts, strict=True)],
+                            [s[st:] for s, st in zip(layout.sequences, layout.starts, strict=True)], pad_id)
+    return gather_at(hidden_fn(teacher), layout.sequences, layout.starts, layout.lengths, pad_id, device)
+
+
 def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], *, divergence: str,
                    beta: float, pad_id: int, temperature: float, estimator: str = "full", topk: int | None = None,
-                   timer: StageTimer = NO_TIMER) -> tuple[torch.Tensor, float]:
-    """Sum over tokens of the per-token loss, and the mean distillation term over distilled tokens."""
+                   timer: StageTimer = NO_TIMER, forward: str = "shared") -> tuple[torch.Tensor, float]:
+    """Sum over tokens of the per-token loss, and the mean distillation term over distilled tokens.
+
+    forward="shared" scores with sdbench.core._forward (each distinct prompt / teacher context once, no
+    padding waste); "padded" is the previous route (one right-padded transformers call per 256
+    sequences), kept as the reference for tests and benchmarks. Both give the same loss and gradients
+    up to float rounding."""
     with timer("student"):
-        device = next(student.parameters()).device
         head = student.get_output_embeddings().weight
-        h_student = gather_at(hidden_fn(student), [[*it.prompt_ids, *it.completion_ids] for it in items],
-                              [len(it.prompt_ids) for it in items], lengths, pad_id, device)
-        h_student = h_student.to(head.dtype)
-    targets = torch.tensor([t for it in items for t in it.completion_ids], device=device)
-    with timer("student"):
+        h_student = student_hidden(student, items, lengths, pad_id, forward).to(head.dtype)
+        targets = torch.tensor([t for it in items for t in it.completion_ids], device=h_student.device)
         return _loss_sum(student, teacher, items, lengths, h_student, head, targets, divergence, beta, pad_id,
-                         temperature, estimator, topk, timer)
+                         temperature, estimator, topk, timer, forward)
 
 
 def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h_student: torch.Tensor,
               head: torch.Tensor, targets: torch.Tensor, divergence: str, beta: float, pad_id: int,
-              temperature: float, estimator: str, topk: int | None, timer: StageTimer) -> tuple[torch.Tensor, float]:
+              temperature: float, estimator: str, topk: int | None, timer: StageTimer, forward: str,
+              ) -> tuple[torch.Tensor, float]:
     from sdbench.core.kernels import fused_linear_divergence
 
     device = h_student.device
@@ -87,7 +108,7 @@ def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h
     if bool((token_w != 0).any()):
         layout = teacher_layout(items, lengths)
         with torch.no_grad(), timer.pause("student"), timer("teacher"):
-            rows = gather_at(hidden_fn(teacher), layout.sequences, layout.starts, layout.lengths, pad_id, device)
+            rows = teacher_hidden(teacher, layout, pad_id, forward, device)
         stack, weights = fill_stack(layout, rows.to(head.dtype), h_student)
         lam = per_token([it.plan.entropy_bonus / it.plan.distill_weight if it.plan.teachers and
                          it.plan.distill_weight else 0.0 for it in items])
