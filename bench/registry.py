@@ -6,8 +6,10 @@ Entries come from two places, through one path:
   * `@register_strategy("name")` / `@register_task("name")` in code that is already imported.
 
 Names from a distribution other than sdbench are namespaced as `dist/name`. A collision raises, a
-near-miss name gets "did you mean", a plugin that fails to import is reported by distribution and
-skipped, and `SDBENCH_DISABLE_PLUGIN_AUTOLOAD=1` turns discovery of third-party entries off.
+near-miss name gets "did you mean" (a plugin's bare name: its namespaced one), a plugin that fails
+to import — anywhere in its module, also after its class registered — is reported by distribution
+with the real error and skipped (a request for it raises that error), and
+`SDBENCH_DISABLE_PLUGIN_AUTOLOAD=1` turns discovery of third-party entries off.
 """
 
 from __future__ import annotations
@@ -41,17 +43,26 @@ class Entry(Generic[T]):
     entry_point: metadata.EntryPoint | None = None
     obj: T | None = None
     error: str | None = None
+    # The registry's table: a failed import must also void what its module registered before failing.
+    siblings: dict[str, Entry[T]] | None = field(default=None, repr=False, compare=False)
 
     def load(self) -> T:
+        if self.error is not None:
+            raise RegistryError(f"plugin {self.name!r} from {self.distribution} failed to import: "
+                                f"{self.error}", "fix or uninstall that distribution")
         if self.obj is None:
-            if self.error is not None:
-                raise RegistryError(f"plugin {self.name!r} from {self.distribution} failed to import: "
-                                    f"{self.error}", "fix or uninstall that distribution")
             assert self.entry_point is not None
+            table = self.siblings if self.siblings is not None else {self.name: self}
+            before = {name: entry.obj for name, entry in table.items()}
             try:
                 self.obj = self.entry_point.load()
             except Exception as exc:  # a broken plugin must not crash anything that does not use it
-                self.error = f"{type(exc).__name__}: {exc}"
+                # The module may have run `@register_strategy` before it failed: those classes come from
+                # a module that is not importable, so they are as broken as the entry point itself.
+                error = f"{type(exc).__name__}: {exc}"
+                for name, entry in table.items():
+                    if entry is self or name not in before or (before[name] is None and entry.obj is not None):
+                        entry.obj, entry.error = None, error
                 return self.load()
         return self.obj
 
@@ -84,7 +95,8 @@ class Registry(Generic[T]):
                     return obj
             raise RegistryError(f"{self.kind} name {name!r} is already registered by {existing.distribution}",
                                 "pick another name")
-        self._entries[name] = Entry(name, distribution, version or _version(distribution), obj=obj)
+        self._entries[name] = Entry(name, distribution, version or _version(distribution), obj=obj,
+                                    siblings=self._entries)
         return obj
 
     def decorator(self, name: str) -> Callable[[T], T]:
@@ -112,11 +124,19 @@ class Registry(Generic[T]):
                     continue  # the same distribution seen twice on sys.path
                 raise RegistryError(f"{self.kind} name {name!r} is declared twice", f"check distribution {dist}")
             version = ep.dist.version if ep.dist is not None else _version(dist)
-            self._entries[name] = Entry(name, dist if not home else HOME_DISTRIBUTION, version, entry_point=ep)
+            self._entries[name] = Entry(name, dist if not home else HOME_DISTRIBUTION, version, entry_point=ep,
+                                        siblings=self._entries)
 
     def entry(self, name: str) -> Entry[T]:
         self.discover()
         if name not in self._entries:
+            # A plugin's bare name (`longest_demo` for `sdbench_longest_demo/longest_demo`): name the
+            # namespaced one rather than a near miss among the built-ins.
+            namespaced = sorted(n for n in self._entries if n.rsplit("/", 1)[-1] == name and "/" in n)
+            if namespaced:
+                raise UserError(f"unknown {self.kind} {name!r}",
+                                "plugin names are namespaced by distribution: did you mean "
+                                + " or ".join(repr(n) for n in namespaced) + "?")
             raise unknown_name(self.kind, name, self._entries)
         return self._entries[name]
 
@@ -129,13 +149,16 @@ class Registry(Generic[T]):
 
     def entries(self) -> Iterator[Entry[T]]:
         """Every entry, loaded where possible; failures stay on the entry as `.error`."""
-        for name in self.names():
-            entry = self._entries[name]
-            try:
-                entry.load()
-            except RegistryError:
-                pass
-            yield entry
+        seen: set[str] = set()
+        while todo := [name for name in self.names() if name not in seen]:   # loading may register more
+            for name in todo:
+                seen.add(name)
+                entry = self._entries[name]
+                try:
+                    entry.load()
+                except RegistryError:
+                    pass
+                yield entry
 
     def __contains__(self, name: object) -> bool:
         self.discover()

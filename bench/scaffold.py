@@ -5,8 +5,10 @@
 
 The package is what any third-party strategy looks like: a pyproject declaring the entry point
 `[project.entry-points."sdbench.strategies"] NAME = "sdbench_NAME.strategy:Class"`, the strategy
-module (registered with `@register_strategy("NAME")`), and a test. Once installed, sdbench finds it
-by that entry point and namespaces it by distribution: `sdbench_NAME/NAME`.
+module (registered with `@register_strategy("NAME")`, the same NAME), and a test built with
+`sdbench.testing.make_group`. The strategy is a neutral starting point named after NAME (one demo from
+the other correct rollouts) that imports its helpers from `sdbench.strategy`. Once installed, sdbench
+finds it by that entry point and namespaces it by distribution: `sdbench_NAME/NAME`.
 '''
 
 from __future__ import annotations
@@ -65,34 +67,35 @@ packages = ["{package}"]
 INIT = '''"""The `{name}` strategy plugin for sdbench (the strategy lives in `{package}.strategy`)."""
 '''
 
-STRATEGY = '''"""`{name}`: distill toward a teacher shown c_i, the shortest other correct rollout of the group.
-Per token: w * D(pi(.|x) || pi(.|c_i, x)).   Run: sdbench run --strategies {key}
+STRATEGY = '''"""`{name}`: <its method and source>. As written, the teacher of rollout i sees one demo c_i drawn
+from the other correct rollouts of its group; per token w * D(pi(.|x) || pi(.|c_i, x)). Edit `plan`.
+Run: sdbench run --strategies {key}
 """
 
 from collections.abc import Sequence
 
 from pydantic import Field
 
-from sdbench.strategy import NO_SIGNAL, Group, NoParams, RolloutPlan, StrategyBase, TeacherContext, register_strategy
+from sdbench.strategy import (NO_SIGNAL, Group, RolloutPlan, StrategyBase, StrategyParams, TeacherContext,
+                              draw_demos, other_correct, register_strategy)
 
 
-class {cls}Params(NoParams):
+class {cls}Params(StrategyParams):
     weight: float = Field(default=1.0, gt=0, description="w: scale of the distillation term")
 
 
-@register_strategy("{name}")
+@register_strategy("{name}")   # the same name as the entry point in pyproject.toml
 class {cls}(StrategyBase):
-    """Self-distill toward a teacher shown the shortest other correct rollout."""
+    """{name}: one demo from the other correct rollouts of the group, distilled with weight w."""
 
     Params = {cls}Params
 
     def plan(self, group: Group) -> Sequence[RolloutPlan]:
         plans = []
         for rollout in group.rollouts:
-            others = [r for r in group.correct if r.index != rollout.index]
-            demo = min(others, key=lambda r: len(r.completion), default=None)
-            plans.append(NO_SIGNAL if demo is None else RolloutPlan(   # no other correct rollout: no teacher
-                teachers=(TeacherContext(demos=(demo.completion,)),), distill_weight=self.params.weight))
+            demos = draw_demos(other_correct(group, rollout), 1, group.rng)   # never the rollout itself
+            plans.append(RolloutPlan(teachers=(TeacherContext(demos=(demos[0].completion,)),),
+                                     distill_weight=self.params.weight) if demos else NO_SIGNAL)
         return plans
 '''
 
@@ -102,25 +105,17 @@ TEST = '''"""Tests of the `{name}` strategy: its plan on a hand-built group, and
     pytest
 """
 
-import random
-
-from sdbench.strategy import STRATEGIES, Group, Rollout
-from sdbench.task import Problem
+from sdbench.strategy import STRATEGIES
+from sdbench.testing import make_group
 
 from {package}.strategy import {cls}
 
 
-def make_group(rollouts: list[tuple[str, bool]]) -> Group:
-    return Group(problem=Problem(id="p", prompt="q", reference="r"), rng=random.Random(0),
-                 rollouts=tuple(Rollout(index=i, completion=text, correct=ok, reward=float(ok))
-                                for i, (text, ok) in enumerate(rollouts)))
-
-
-def test_each_rollout_gets_the_shortest_other_correct_rollout() -> None:
-    plans = {cls}(weight=0.5).plan(make_group([("a b c", True), ("a", True), ("zz", False)]))
-    assert [p.teachers[0].demos for p in plans] == [("a",), ("a b c",), ("a",)]
-    assert all(p.distill_weight == 0.5 for p in plans)
-    assert not {cls}().plan(make_group([("a", True), ("b", False)]))[0].active
+def test_each_rollout_is_taught_by_another_correct_rollout() -> None:
+    plans = {cls}(weight=0.5).plan(make_group([True, True, False]))   # rollouts "y0", "y1", "y2"
+    assert [p.teachers[0].demos for p in plans[:2]] == [("y1",), ("y0",)]
+    assert plans[2].teachers[0].demos in {{("y0",), ("y1",)}} and all(p.distill_weight == 0.5 for p in plans)
+    assert not {cls}().plan(make_group([True, False]))[0].active      # no other correct rollout: no signal
 
 
 def test_sdbench_finds_the_installed_plugin() -> None:
@@ -143,7 +138,9 @@ def scaffold(name: str, directory: Path | None = None) -> tuple[PluginNames, lis
     """Write the plugin package for strategy `name` into `directory` (default ./sdbench-NAME)."""
     names = plugin_names(name)
     root = Path(directory) if directory is not None else Path.cwd() / names.distribution
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root} is a file", "pass a new or empty directory to --dir")
+    if root.is_dir() and any(root.iterdir()):
         raise UserError(f"{root} already exists and is not empty", "pass another --dir, or remove it")
     fields = {**names.__dict__, "key": names.key}
     files = {

@@ -81,3 +81,41 @@ def test_decorator_namespaces_outside_sdbench(monkeypatch: pytest.MonkeyPatch) -
     Local.__module__ = "someone_elses_module"
     reg.decorator("mine")(Local)
     assert reg.names() == ["someone_elses_module/mine"]
+
+
+def test_a_bare_plugin_name_points_to_the_namespaced_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_eps(monkeypatch, [("longest_demo", "json:dumps", "sdbench-longest-demo"), ("multi_demo", "json:loads",
+                                                                                     "sdbench")])
+    reg: Registry = Registry(kind="strategy", group="test.group")
+    with pytest.raises(UserError) as err:
+        reg.entry("longest_demo")
+    assert err.value.hint == ("plugin names are namespaced by distribution: did you mean "
+                              "'sdbench_longest_demo/longest_demo'?")
+
+
+def test_an_import_failure_after_registration_voids_what_the_module_registered(
+        monkeypatch: pytest.MonkeyPatch, tmp_path, request: pytest.FixtureRequest) -> None:
+    import sys
+
+    (tmp_path / "late_mod_xyz.py").write_text(
+        "import sdbench.registry as r\n"
+        "class Late: pass\n"
+        "class Other: pass\n"
+        "REG = r.__dict__['_TEST_REG']\n"
+        "REG.register('late_pkg/late', Late, distribution='late-pkg')\n"        # what the decorator does
+        "REG.register('late_pkg/other', Other, distribution='late-pkg')\n"      # a name of its own
+        "raise ImportError('a dependency is missing')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    request.addfinalizer(lambda: sys.modules.pop("late_mod_xyz", None))
+    fake_eps(monkeypatch, [("late", "late_mod_xyz:Late", "late-pkg")])
+    reg: Registry = Registry(kind="thing", group="test.group")
+    import sdbench.registry
+
+    monkeypatch.setattr(sdbench.registry, "_TEST_REG", reg, raising=False)
+    entries = {e.name: e for e in reg.entries()}
+    assert entries["late_pkg/late"].obj is None and entries["late_pkg/late"].error == \
+        "ImportError: a dependency is missing"
+    assert entries["late_pkg/other"].error == "ImportError: a dependency is missing"
+    for name in ("late_pkg/late", "late_pkg/other"):
+        with pytest.raises(RegistryError, match="failed to import: ImportError: a dependency is missing"):
+            reg.get(name)

@@ -33,14 +33,28 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="machine-rea
     if as_json:
         print(json.dumps(rows, indent=1))
         return
-    table = Table(title="sdbench strategies")
-    for col in ("name", "distribution", "version", "summary"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(row["name"], row["distribution"], row["version"], row["summary"],
-                      style=None if row["ok"] else "red")
     console = Console()
-    console.print(table)
+    # The name is what a user must type: never cut. The table keeps it whole and wraps the other
+    # columns; when the terminal is too narrow for that, one entry per block, the name on its own line.
+    widest = max((len(row["name"]) for row in rows), default=4)
+    if widest + 50 <= console.width:
+        table = Table(title="sdbench strategies")
+        table.add_column("name", no_wrap=True)
+        table.add_column("distribution", overflow="fold")
+        table.add_column("version", overflow="fold")
+        table.add_column("summary", overflow="fold")
+        for row in rows:
+            table.add_row(row["name"], row["distribution"], row["version"], row["summary"],
+                          style=None if row["ok"] else "red")
+        console.print(table)
+    else:
+        from rich.padding import Padding
+        from rich.text import Text
+
+        for row in rows:
+            style = "bold" if row["ok"] else "bold red"
+            console.print(Text(row["name"], style=style), soft_wrap=True)
+            console.print(Padding(Text(f"{row['distribution']} {row['version']}: {row['summary']}"), (0, 0, 0, 4)))
     for row in rows:
         if not row["ok"]:   # say it outside the table too: a wrapped cell is easy to miss
             console.print(f"[red]plugin {row['name']!r} from distribution {row['distribution']} "
