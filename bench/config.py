@@ -199,9 +199,21 @@ class RunConfig(_Strict):
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"config file {str(path)!r} is a directory", "pass a .yaml or .toml file to --config")
     if not path.is_file():
         raise UserError(f"config file {str(path)!r} does not exist", "check the path given to --config")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"config file {path.name!r} is not UTF-8 text (byte {exc.start} is "
+                        f"{exc.object[exc.start]:#04x})", "pass a YAML or TOML text file to --config") from None
+    except OSError as exc:
+        raise UserError(f"cannot read config file {str(path)!r}: {exc.strerror}",
+                        "check the path and its permissions") from None
+    if not text.strip():
+        raise UserError(f"config file {path.name!r} is empty",
+                        "write at least one key (e.g. `profile: smoke`), or drop --config")
     try:
         if path.suffix == ".toml":
             data = tomllib.loads(text)

@@ -55,9 +55,14 @@ def eval_command(
     from rich.console import Console
     from rich.table import Table
 
+    from sdbench.cli.paths import check_output_dir, check_output_file
     from sdbench.errors import UserError
     from sdbench.lmeval_bridge import run_lm_eval
 
+    if out is not None:          # bad output paths fail before the model is loaded, not after the evaluation
+        check_output_file(out, "--out")
+    if export_dir is not None:
+        check_output_dir(export_dir, "--export-dir")
     names = [t.strip() for t in tasks.split(",") if t.strip()]
     if samples < 1 or samples & (samples - 1):
         raise UserError(f"--samples {samples} is not a power of two", "pass 8, 16, 32, ... (pass@k up to k = n)")

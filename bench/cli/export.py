@@ -26,8 +26,12 @@ def lm_eval_command(
     data_path: str | None = typer.Option(None, "--data-path", help="local data for real-data tasks"),
 ) -> None:
     """Write lm-eval task configs whose process_results grades with sdbench (pass@k, distinct correct)."""
+    from sdbench.cli.paths import check_model, check_output_dir
     from sdbench.lmeval_bridge import export
 
+    check_output_dir(out, "--out")
+    if model is not None:        # before any task file is written
+        check_model(model, "--model")
     names = export([t.strip() for t in tasks.split(",") if t.strip()], out, samples=samples, problems=problems,
                    split=split, model=model, data_path=data_path)
     print(f"wrote {len(names)} lm-eval task(s) to {out}: {', '.join(names)}")

@@ -29,8 +29,10 @@ def submit_command(
     results: Path = typer.Option(RESULTS, "--results", help="folder of submitted results"),
 ) -> None:
     """Validate a finished run (recomputing its summary from the counts) and file it as results."""
+    from sdbench.cli.paths import check_output_dir
     from sdbench.leaderboard.submit import submit
 
+    check_output_dir(results, "--results")
     path = submit(source, results, name)
     print(f"submitted {path} (build the site with `sdbench leaderboard build`)")
 
@@ -41,8 +43,11 @@ def build_command(
     out: Path = typer.Option(SITE, "--out", help="where index.html, README.md and plots/ go"),
 ) -> None:
     """Generate index.html, README.md and plots from the results (byte-for-byte reproducible)."""
+    from sdbench.cli.paths import check_input_dir, check_output_dir
     from sdbench.leaderboard.site import build_site
 
+    check_input_dir(results, "results directory", "pass the folder `sdbench leaderboard submit` writes to --results")
+    check_output_dir(out, "--out")
     written = build_site(results, out)
     print(f"built {len(written)} file(s): {out / 'index.html'}, {out / 'README.md'}")
 
@@ -55,11 +60,13 @@ def publish_command(
     results: Path = typer.Option(RESULTS, "--results", help="folder of submitted results"),
 ) -> None:
     """Build the site from the results and push it to a git branch and/or an HF dataset."""
+    from sdbench.cli.paths import check_input_dir
     from sdbench.errors import UserError
     from sdbench.leaderboard.publish import publish_git, publish_hf
 
     if not git_remote and not hf_dataset:
         raise UserError("nothing to publish to", "pass --git-remote URL and/or --hf-dataset ORG/NAME")
+    check_input_dir(results, "results directory", "pass the folder `sdbench leaderboard submit` writes to --results")
     if git_remote:
         commit = publish_git(results, git_remote, branch)
         print(f"published to {git_remote} branch {branch} at {commit[:12]}")
@@ -73,13 +80,15 @@ def schema_command(
     check: bool = typer.Option(False, "--check", help="only check that the file is current"),
 ) -> None:
     """Export the results JSON Schema (v2) from the pydantic models."""
+    from sdbench.cli.paths import check_output_file
     from sdbench.errors import UserError
     from sdbench.leaderboard.schema import schema_json
     from sdbench.runs.store import atomic_write_bytes
 
+    check_output_file(out, "--out")
     text = schema_json()
     if check:
-        if not out.is_file() or out.read_text() != text:
+        if not out.is_file() or out.read_bytes() != text.encode():   # bytes: a binary file is just "out of date"
             raise UserError(f"{out} is out of date", "run `sdbench leaderboard schema`")
         print(f"{out} is current")
         return

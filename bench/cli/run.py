@@ -53,6 +53,10 @@ def run_command(
             training[key] = value
             overrides["training"] = training
     resolved = resolve_config(file_data, overrides)
+    if resolved.out is not None:     # a file where the run directory goes: one line now, not a traceback later
+        from sdbench.cli.paths import check_output_dir
+
+        check_output_dir(Path(resolved.out), "--out")
     if resolved.training.backend == "vllm" and not print_config:
         from sdbench.core.vllm_sampler import require_vllm
 

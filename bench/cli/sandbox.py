@@ -17,18 +17,27 @@ import typer
 app = typer.Typer(no_args_is_help=True, help="Sandbox for generated code: probe layers, run a program.")
 
 
-def _read(path: Path, what: str) -> str:
+def _read_source(path: Path, what: str) -> str:
+    """A Python source file's text: UTF-8 (PEP 3120) and not empty, else one error line."""
+    from sdbench.cli.paths import read_text_file
+
+    return read_text_file(path, what, "pass the path of a Python source file (UTF-8 text)")
+
+
+def _read_stdin(path: Path) -> bytes:
+    """The bytes fed to the program: any content, empty included; only a missing file or a directory fails."""
+    from sdbench.cli.paths import check_input_dir
     from sdbench.errors import UserError
 
+    if path.is_dir():
+        raise UserError(f"stdin file {str(path)!r} is a directory", "pass a file whose bytes the program reads")
+    if not path.is_file():
+        check_input_dir(path, "stdin file", "pass a file whose bytes the program reads")   # raises: missing
     try:
-        return path.read_text(encoding="utf-8", errors="surrogateescape")
-    except FileNotFoundError:
-        raise UserError(f"{what} {str(path)!r} does not exist", "pass the path of a Python source file") from None
-    except IsADirectoryError:
-        raise UserError(f"{what} {str(path)!r} is a directory", "pass the path of a Python source file") from None
+        return path.read_bytes()
     except OSError as exc:
-        raise UserError(f"cannot read {what} {str(path)!r}: {exc.strerror}", "check the path and its permissions") \
-            from None
+        raise UserError(f"cannot read stdin file {str(path)!r}: {exc.strerror}",
+                        "check the path and its permissions") from None
 
 
 @app.command("info")
@@ -66,15 +75,15 @@ def run_command(
 
     if timeout <= 0 or memory_mb <= 0:
         raise UserError("--timeout and --memory-mb must be positive", "e.g. --timeout 5 --memory-mb 256")
-    source = _read(file, "program")
+    source = _read_source(file, "program")
     if tests is not None:
-        test_source = _read(tests, "tests file")
+        test_source = _read_source(tests, "tests file")
         try:
             result = run_tests(source, test_source, timeout=timeout, memory_mb=memory_mb).to_dict()
         except SyntaxError as exc:
             raise UserError(f"tests file {str(tests)!r} does not parse: {exc.msg} (line {exc.lineno})",
                             "the tests must be valid Python") from None
     else:
-        data = _read(stdin, "stdin file").encode("utf-8", "surrogateescape") if stdin is not None else None
+        data = _read_stdin(stdin) if stdin is not None else None
         result = run_program(source, stdin=data, timeout=timeout, memory_mb=memory_mb).to_dict()
     print(json.dumps(result, indent=1))

@@ -27,25 +27,26 @@ INDEX_SIZES = (64, 1024)   # tasks without all_problems(): problems indexed per 
 
 def read_samples(path: Path) -> list[tuple[str, str]]:
     """(problem_id, completion) per line; any malformed line is a UserError naming it."""
+    from sdbench.cli.paths import read_text_file
     from sdbench.errors import UserError
 
-    if not path.is_file():
-        raise UserError(f"samples file {str(path)!r} does not exist", "pass a JSONL file to --samples")
+    text = read_text_file(path, "samples file",
+                          'pass a JSONL file to --samples: {"problem_id": ..., "completion": ...} per line',
+                          empty_ok=True)   # "holds no samples" below
     out = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path.name} line {number} is not JSON: {exc.msg}",
-                                'write one object per line: {"problem_id": ..., "completion": ...}') from exc
-            if not isinstance(row, dict) or not isinstance(row.get("problem_id"), (str, int)) \
-                    or not isinstance(row.get("completion"), str):
-                raise UserError(f"{path.name} line {number} lacks a string 'problem_id' or 'completion'",
-                                'write one object per line: {"problem_id": ..., "completion": ...}')
-            out.append((str(row["problem_id"]), row["completion"]))
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path.name} line {number} is not JSON: {exc.msg}",
+                            'write one object per line: {"problem_id": ..., "completion": ...}') from exc
+        if not isinstance(row, dict) or not isinstance(row.get("problem_id"), (str, int)) \
+                or not isinstance(row.get("completion"), str):
+            raise UserError(f"{path.name} line {number} lacks a string 'problem_id' or 'completion'",
+                            'write one object per line: {"problem_id": ..., "completion": ...}')
+        out.append((str(row["problem_id"]), row["completion"]))
     if not out:
         raise UserError(f"samples file {str(path)!r} holds no samples", "write one JSON object per line")
     return out
@@ -129,9 +130,12 @@ def verify_command(
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Grade existing generations: pass@k (k up to the per-problem sample count) and diversity."""
+    from sdbench.cli.paths import check_output_file
     from sdbench.errors import UserError
     from sdbench.task import load_task
 
+    if out is not None:
+        check_output_file(out, "--out")      # before grading: a bad --out must not cost the grading
     rows_in = read_samples(samples)
     try:
         instance = load_task(task, data_path=data_path) if data_path is not None else load_task(task)
