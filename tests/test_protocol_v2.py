@@ -16,8 +16,8 @@ import torch
 
 from sdbench.config import TrainingConfig, resolve_config
 from sdbench.errors import UserError
-from sdbench.runs.along import select_best
 from sdbench.runs.aggregate import frontier_entries
+from sdbench.runs.along import select_best
 from sdbench.runs.record import EvalPoint, ProblemCounts
 
 EMBEDDED = ["graph_paths", "arith_target", "code_synth"]
@@ -66,7 +66,8 @@ def test_an_arm_overrides_training_for_its_strategy_alone() -> None:
     spec = resolve_config({"strategies": [arms[3]]}).strategies[0]
     assert spec.label == "single_sampled_demo(num_demos=1)[lr=0.0001,teacher=frozen]"
     # the hash covers the overrides: the same suite with another arm setting is another config
-    other = resolve_config({"strategies": [*arms[:2], {"name": "single_sampled_demo", "training": {"teacher": "frozen"}}]})
+    frozen = {"name": "single_sampled_demo", "training": {"teacher": "frozen"}}
+    other = resolve_config({"strategies": [*arms[:2], frozen]})
     assert other.config_hash() != config.config_hash()
     assert resolve_config({"strategies": arms[:3]}).config_hash() == config.config_hash()
 

@@ -24,11 +24,13 @@ def test_smoke_run_on_the_shipped_graph_model_is_complete_and_reproducible(tmp_p
     first = subprocess.run([SDBENCH, *ARGS, "--out", str(tmp_path / "a")], capture_output=True, text=True,
                            timeout=600, env=ENV)
     assert first.returncode == 0, first.stderr
-    assert "graph_paths: mean ± half-width" in first.stdout
+    assert "graph_paths: best-val checkpoint" in first.stdout and "time per stage" in first.stdout
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
-    rows = {(r["strategy"], r["split"]): r for r in summary["rows"]}
-    assert set(rows) == {(s, sp) for s in ("base", "single_sampled_demo", "grpo") for sp in ("test", "ood")}
-    base = rows[("base", "test")]["metrics"]
+    rows = {(r["strategy"], r["split"], r["checkpoint"]): r for r in summary["rows"]}
+    assert set(rows) == {(s, sp, c) for s in ("base", "single_sampled_demo", "grpo") for sp in ("test", "ood")
+                         for c in ("final", "best_val")}
+    base = rows[("base", "test", "final")]["metrics"]
+    assert base == rows[("base", "test", "best_val")]["metrics"]        # untrained: one model, both checkpoints
     # the shipped model solves some but not all problems, with several distinct correct paths
     assert 0.1 < base["pass@1"]["mean"] < 0.9 and base["distinct_correct"]["mean"] > 1.0
     second = subprocess.run([SDBENCH, *ARGS, "--out", str(tmp_path / "b"), "--workers", "1"], capture_output=True,

@@ -16,7 +16,6 @@ JSON line per sample: problem_id, correct, status, functional_class.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +106,7 @@ def grade(task: Any, samples: list[tuple[str, str]]) -> tuple[list[Any], list[di
         results.append(ProblemResult(id=canonical, n=len(verdicts), c=len(correct),
                                      distinct_correct=len({v.functional_class for v in correct}),
                                      semantic_classes=len({v.semantic_class for v in correct}),
-                                     entropy=math.nan))   # unknown: no policy to score
+                                     entropy=None))   # unknown: no policy to score
     return results, rows
 
 

@@ -23,7 +23,7 @@ class Counts(Protocol):
     c: int
     distinct_correct: int
     semantic_classes: int
-    entropy: float
+    entropy: float | None
 
 
 def problem_metrics(problems: Sequence[Counts]) -> dict[str, np.ndarray]:
@@ -38,5 +38,5 @@ def problem_metrics(problems: Sequence[Counts]) -> dict[str, np.ndarray]:
     metrics["pass@gain"] = curve[-1] - curve[0]
     metrics["distinct_correct"] = np.array([p.distinct_correct for p in problems], dtype=np.float64)
     metrics["semantic_classes"] = np.array([p.semantic_classes for p in problems], dtype=np.float64)
-    metrics["entropy"] = np.array([p.entropy for p in problems], dtype=np.float64)
+    metrics["entropy"] = np.array([np.nan if p.entropy is None else p.entropy for p in problems], dtype=np.float64)
     return metrics

@@ -45,7 +45,8 @@ class ProblemCounts(_Strict):
     c: int = Field(ge=0, description="correct samples")
     distinct_correct: int = Field(ge=0, description="distinct functional classes among correct samples")
     semantic_classes: int = Field(ge=0, description="distinct semantic classes among correct samples")
-    entropy: float = Field(description="mean per-token policy entropy on its own samples (nats)")
+    entropy: float | None = Field(description="mean per-token policy entropy on its own samples (nats); None "
+                                              "when no policy scored them (samples graded by `sdbench verify`)")
     kl_from_base: float | None = Field(
         default=None, description="mean over the policy's own samples and generated positions of the exact "
                                   "KL(pi(.|prefix) || pi_base(.|prefix)), nats/token (val points only)")
