@@ -235,6 +235,49 @@ def test_reference_fallback_uses_the_fast_forward_and_equals_reference(kind: str
     assert_same(new, old, kind, False)
 
 
+@pytest.fixture
+def fp64_norms(monkeypatch):
+    """RMSNorm in the input dtype on both routes (transformers' computes in fp32 even in fp64), and the
+    shared route enabled for fp64 models: the routes then agree to fp64 rounding."""
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm
+    from transformers.models.qwen2.modeling_qwen2 import Qwen2RMSNorm
+
+    def norm(self, x):
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon))
+
+    def rms(self, x, weights):
+        w, eps = weights
+        return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+    monkeypatch.setattr(LlamaRMSNorm, "forward", norm)
+    monkeypatch.setattr(Qwen2RMSNorm, "forward", norm)
+    monkeypatch.setattr(PrefixScorer, "_rms", rms)
+    monkeypatch.setattr(_forward, "SHARED_FP64", True)
+
+
+@pytest.mark.parametrize("kind", ["llama_gqa", "qwen2_bias", "graph_paths"])
+def test_shared_route_is_exact_in_fp64(fp64_norms, kind: str) -> None:
+    """In fp64 (norms in fp64 too) the shared and padded routes agree to ~1e-12: the shared route is the
+    same computation, only the rounding differs."""
+    if kind == "graph_paths":
+        model, _, items, pad_id, _ = real_batch("graph_paths", "multi_demo")
+        model = copy.deepcopy(model).double()
+    else:
+        model, items, pad_id = _tiny(kind).double(), _hand_batch(), 0
+    teacher = _perturbed(model)
+    assert PrefixScorer.supports(model)
+    kw = dict(divergence="reverse_kl", beta=0.5, pad_id=pad_id, temperature=1.1)
+    (loss_n, _, grads_n), (loss_o, _, grads_o) = (loss_and_grads(model, teacher, items, "fused", **kw),
+                                                  loss_and_grads(model, teacher, items, "fused_padded", **kw))
+    torch.testing.assert_close(loss_n, loss_o, rtol=1e-12, atol=0.0)
+    for a, b in zip(grads_n, grads_o, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-13)
+
+
+def test_fp64_models_take_the_padded_route() -> None:
+    assert not PrefixScorer.supports(_tiny("llama_gqa").double())
+
+
 def test_length_one_completions_and_empty_prefixes() -> None:
     """Only last-prefix rows (no completion pass); an empty prefix goes to the padded route."""
     model = _tiny("llama_gqa")

@@ -23,9 +23,9 @@ positions that predict completions[i], of the sequence prefixes[i] + completions
     class reuses its weight layout, RMSNorm and RoPE).
 
 Llama-family models (llama, qwen2; GQA and q/k/v biases included) take this path
-(`PrefixScorer.supports`); any other causal LM, a training-mode model with attention dropout, or an
-empty prefix uses the padded transformers route (`gather_at`). Checked against that route — loss and
-every gradient — in tests/test_train_step_speed.py.
+(`PrefixScorer.supports`); any other causal LM, a training-mode model with attention dropout, an fp64
+model (see SHARED_FP64) or an empty prefix uses the padded transformers route (`gather_at`). Checked
+against that route — loss and every gradient — in tests/test_train_step_speed.py.
 """
 
 from __future__ import annotations
@@ -36,6 +36,14 @@ import torch
 import torch.nn.functional as F
 
 from sdbench.core._decode import LlamaDecoder
+
+# fp64 is the dtype of exactness tests (tests/test_objective_fused.py compares routes to rtol 1e-7).
+# transformers' Llama RMSNorm computes in fp32 even in an fp64 model, so where a prefix is shared the
+# gradients of its rows are summed before the norm's fp32 backward instead of after it: the same
+# math, but fp32-level rounding differences, which those tests would flag. So fp64 models take the
+# padded route unless this is set (tests/test_train_step_speed.py sets it, with the norm in fp64 on
+# both routes, and checks the shared route to fp64 rounding).
+SHARED_FP64 = False
 
 # A prefix-pass call costs about this many tokens' worth of work in fixed overhead (a few dozen ops
 # per layer); the bucketing DP pays padding up to that to save a call.
@@ -107,6 +115,8 @@ class PrefixScorer(LlamaDecoder):
     def supports(model) -> bool:
         if not LlamaDecoder.supports(model):
             return False
+        if next(model.parameters()).dtype == torch.float64 and not SHARED_FP64:
+            return False
         dropout = float(getattr(model.config, "attention_dropout", 0.0) or 0.0)
         return not (model.training and dropout > 0.0)
 
@@ -154,13 +164,18 @@ class PrefixScorer(LlamaDecoder):
             else:
                 # Last layer: keys/values everywhere, the query, attention output and MLP at the last
                 # position only (flat index_select: its backward is an index_add, not an index_put).
+                # One norm over all positions (as transformers): gradients from the query and from the
+                # keys/values meet before the norm's backward, so they are rounded as they are there.
                 w_qkv, b_qkv = p["qkv"]
-                k, v = F.linear(self._rms(x, p["ln1"]), w_qkv[self.q_dim:],
+                h = self._rms(x, p["ln1"])
+                k, v = F.linear(h, w_qkv[self.q_dim:],
                                 None if b_qkv is None else b_qkv[self.q_dim:]).split(self.kv_dim, dim=-1)
                 k = self._rope(k.view(n, width, self.kv_heads, self.head_dim).transpose(1, 2), cos, sin)
                 v = v.view(n, width, self.kv_heads, self.head_dim).transpose(1, 2)
-                x = x.reshape(n * width, -1).index_select(0, torch.arange(n, device=self.device) * width + last)
-                q = F.linear(self._rms(x, p["ln1"]), w_qkv[:self.q_dim], None if b_qkv is None else b_qkv[:self.q_dim])
+                at_last = torch.arange(n, device=self.device) * width + last
+                x = x.reshape(n * width, -1).index_select(0, at_last)
+                h = h.reshape(n * width, -1).index_select(0, at_last)
+                q = F.linear(h, w_qkv[:self.q_dim], None if b_qkv is None else b_qkv[:self.q_dim])
                 q = self._rope(q.view(n, 1, self.heads, self.head_dim).transpose(1, 2),
                                cos_t[last].view(n, 1, 1, -1), sin_t[last].view(n, 1, 1, -1))
                 mask = (torch.arange(width, device=self.device) < lengths.unsqueeze(1)).view(n, 1, 1, width)
