@@ -86,26 +86,26 @@ def kl_from_base(policy, base, prompts: Sequence[Sequence[int]], samples: Sequen
     """Per sample: the sum over its generated positions (EOS included, as for the entropy) of the exact
     full-vocabulary KL(pi(.|prefix) || pi_base(.|prefix)), nats.
 
-    Both models score the sample teacher-forced; the fused kernel (reverse KL with the base as the
+    Both models score the sample teacher-forced (`sdbench.core._forward.score_hidden`, each prompt
+    computed once for its samples); the fused kernel (reverse KL with the base as the
     teacher and its own output head) computes it without [tokens x vocab] logits, so large
     vocabularies cost no more memory than a training step. 0 for the base itself.
     """
+    from sdbench.core._forward import score_hidden
     from sdbench.core.kernels import fused_linear_divergence
-    from sdbench.core.objective import gather_at
-    from sdbench.core.objective_fused import hidden_fn
 
     completions = [[*s.token_ids, eos_id] if s.finished else list(s.token_ids) for s in samples]
     keep = [i for i, c in enumerate(completions) if c]
     out = [0.0] * len(samples)
     if not keep or policy is base:   # the base model itself (step 0): exactly 0, nothing to compute
         return out
-    sequences = [[*prompts[samples[i].prompt_index], *completions[i]] for i in keep]
-    starts = [len(prompts[samples[i].prompt_index]) for i in keep]
-    lengths = [len(completions[i]) for i in keep]
-    device = next(policy.parameters()).device
+    prefixes = [prompts[samples[i].prompt_index] for i in keep]
+    rows = [completions[i] for i in keep]
+    lengths = [len(c) for c in rows]
     head = policy.get_output_embeddings().weight
-    h_policy = gather_at(hidden_fn(policy), sequences, starts, lengths, pad_id, device).to(head.dtype)
-    h_base = gather_at(hidden_fn(base), sequences, starts, lengths, pad_id, device).to(head.dtype)
+    # each prompt's n samples share it: the scorer runs every distinct prompt once per model
+    h_policy = score_hidden(policy, prefixes, rows, pad_id).to(head.dtype)
+    h_base = score_hidden(base, prefixes, rows, pad_id).to(head.dtype)
     per_token = fused_linear_divergence(h_policy, head, h_base, divergence="reverse_kl", reduction="none",
                                         teacher_weight=base.get_output_embeddings().weight)
     # KL >= 0; the kernel's log-sum-exp rounding can leave -1e-9 where the two distributions agree
