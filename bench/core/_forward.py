@@ -203,9 +203,7 @@ class PrefixScorer(LlamaDecoder):
         lasts = []
         for bucket in length_buckets(plens):
             width = max(plens[i] for i in bucket)
-            ids = torch.full((len(bucket), width), pad_id, dtype=torch.long)
-            for r, i in enumerate(bucket):
-                ids[r, :plens[i]] = torch.as_tensor(distinct[i], dtype=torch.long)
+            ids = torch.tensor([[*distinct[i], *[pad_id] * (width - plens[i])] for i in bucket], dtype=torch.long)
             lengths = torch.tensor([plens[i] for i in bucket], device=self.device)
             keys, values, last = self._prefix_pass(ids.to(self.device), lengths, cos_t, sin_t)
             for li in range(len(self.layers)):     # room for the completion's own keys after Wmax
@@ -223,10 +221,8 @@ class PrefixScorer(LlamaDecoder):
         if width_s > 0:
             # Completion pass: each row's inputs (its completion but the last token) attend to its
             # prefix's keys/values (masked to the prefix's length) and causally to themselves.
-            ids = torch.full((b, width_s), pad_id, dtype=torch.long)
-            for r, c in enumerate(completions):
-                if tails[r] > 0:
-                    ids[r, :tails[r]] = torch.as_tensor(list(c[:-1]), dtype=torch.long)
+            ids = torch.tensor([[*c[:-1], *[pad_id] * (width_s - n)] for c, n in zip(completions, tails, strict=True)],
+                               dtype=torch.long)
             plen_row = torch.tensor([plens[i] for i in of_row], device=self.device)
             pos = plen_row.unsqueeze(1) + torch.arange(width_s, device=self.device)     # [B, S]
             cos, sin = cos_t[pos].unsqueeze(1), sin_t[pos].unsqueeze(1)                # [B, 1, S, d]
@@ -248,12 +244,12 @@ class PrefixScorer(LlamaDecoder):
             flat = torch.cat([last_h, tail_h])
         else:
             flat = last_h
-        n_pre = last_h.shape[0]
-        index = []
-        for r, n in enumerate(tails):
-            index.append(place[of_row[r]])
-            index.extend(range(n_pre + r * width_s, n_pre + r * width_s + n))
-        return flat[torch.tensor(index, device=self.device)]
+        # Row r's block: its prefix's last state, then its completion-pass states 0 .. len - 2.
+        counts = torch.tensor(tails) + 1
+        row = torch.repeat_interleave(torch.arange(b), counts)
+        t = torch.arange(int(counts.sum())) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+        index = torch.where(t == 0, row_prefix.cpu()[row], last_h.shape[0] + row * max(width_s, 0) + t - 1)
+        return flat[index.to(self.device)]
 
 
 def score_hidden(model, prefixes: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], pad_id: int,

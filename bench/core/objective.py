@@ -111,14 +111,16 @@ def fill_stack(layout: TeacherLayout, rows: torch.Tensor, default: torch.Tensor,
     stack = default.detach().unsqueeze(0).repeat(max(layout.width, 1), 1, 1)
     weights = torch.zeros(stack.shape[:2], dtype=torch.float64)
     weights[0] = 1.0
-    cursor = 0
-    for (i, j, w), n in zip(layout.slots, layout.lengths, strict=True):
-        lo, hi = layout.offsets[i], layout.offsets[i + 1]
-        stack[j, lo:hi] = rows[cursor:cursor + n]
-        if j == 0:
-            weights[:, lo:hi] = 0.0
-        weights[j, lo:hi] = w
-        cursor += n
+    if layout.slots:
+        # Row k of `rows` goes to stack[context j, token t] of its slot (one scatter, no per-slot loop).
+        ctx = torch.tensor([j for (_, j, _), n in zip(layout.slots, layout.lengths, strict=True) for _ in range(n)])
+        tok = torch.cat([torch.arange(layout.offsets[i], layout.offsets[i] + n)
+                         for (i, _, _), n in zip(layout.slots, layout.lengths, strict=True)])
+        w = torch.tensor([w for (_, _, w), n in zip(layout.slots, layout.lengths, strict=True) for _ in range(n)],
+                         dtype=torch.float64)
+        stack[ctx.to(stack.device), tok.to(stack.device)] = rows.to(stack.dtype)
+        weights[:, tok] = 0.0                  # tokens with teachers: only their contexts' weights
+        weights[ctx, tok] = w
     return stack, weights
 
 
