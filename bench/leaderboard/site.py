@@ -134,6 +134,7 @@ def _provenance(results: Results, strategy: str, task: str) -> list[tuple[str, s
         ("training", _joined([_training(c) for c in cells])),
         ("base model", _joined(models)),
         ("task data", f"sha256 {data.data_sha256}" if data else "unknown"),
+        ("testbed gate", _gate(data)),
         ("plugins", ", ".join(f"{p.distribution}=={p.version}" for p in prov.plugins) or "none"),
         ("hardware", _compact(prov.hardware)),
         ("libraries", ", ".join(f"{k} {v}" for k, v in sorted(prov.libraries.items()))),
@@ -144,13 +145,23 @@ def _provenance(results: Results, strategy: str, task: str) -> list[tuple[str, s
     return lines
 
 
+def _gate(data: Any) -> str:
+    """The task's testbed gate (`sdbench tasks check`) as the run recorded it."""
+    gate = getattr(data, "gate", None) if data is not None else None
+    if not isinstance(gate, dict):
+        return "not recorded"
+    verdict = "passed" if gate.get("passed") else "failed: " + ", ".join(gate.get("failed") or ["?"])
+    return verdict + (" (stale: the weights changed since the gate ran)" if gate.get("stale") else "")
+
+
 def provenance_short(results: Results, strategy: str, task: str) -> str:
     """One line for a markdown row: commit, config hash, training (teacher, lr, steps), base model hash."""
     cells = [c for c in results.cells if c.task == task and c.strategy.label == strategy]
     commit = (results.provenance.git_commit or "unknown")[:12]
     models = _joined([(c.model.weights_sha256 or "n/a")[:12] for c in cells if c.model])
     return (f"commit {commit} · config {_joined([c.config_hash for c in cells])} · "
-            f"{_joined([_training(c) for c in cells])} · model {models}")
+            f"{_joined([_training(c) for c in cells])} · model {models} · "
+            f"gate {_gate(results.provenance.tasks.get(task))}")
 
 
 def _main_split(rows: dict[tuple[str, str, str, str], Any], task: str, strategy: str, checkpoint: str) -> str | None:

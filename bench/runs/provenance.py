@@ -76,6 +76,23 @@ def sandbox_layers() -> dict[str, Any] | None:
     return sandbox_info().to_dict()
 
 
+def gate_summary(task: str, config: RunConfig) -> dict[str, Any] | None:
+    """The task's committed testbed-gate result for the model the run uses (`sdbench tasks check`):
+    passed, the checks that failed, and whether the numbers are stale (the weights changed since)."""
+    from sdbench.gate import read_gate
+    from sdbench.task import load_task
+
+    try:
+        model = config.model or load_task(task).base_model()
+    except Exception:  # a task that needs data files: no shipped model, no gate entry
+        return None
+    entry = read_gate(task, model)
+    if entry is None:
+        return None
+    failed = [c["name"] for c in entry["checks"] if c.get("passed") is False]
+    return {"passed": entry["passed"], "failed": failed, "stale": entry["stale"]}
+
+
 def collect(config: RunConfig, strategies: list[dict[str, Any]]) -> dict[str, Any]:
     import sdbench
     from sdbench.task import TASKS
@@ -86,7 +103,8 @@ def collect(config: RunConfig, strategies: list[dict[str, Any]]) -> dict[str, An
         "config_hash": config.config_hash(),
         "seeds": list(range(config.seeds)),
         "strategies": strategies,
-        "tasks": {name: {**TASKS.entry(name).provenance, "data_sha256": task_data_hash(name, config)}
+        "tasks": {name: {**TASKS.entry(name).provenance, "data_sha256": task_data_hash(name, config),
+                         "gate": gate_summary(name, config)}
                   for name in config.tasks},
         "model_override": config.model,
         "sandbox": sandbox_layers(),

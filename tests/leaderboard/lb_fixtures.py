@@ -84,7 +84,9 @@ def make_records(*, tasks: tuple[str, ...] = ("graph_paths",), strategies: tuple
 def _provenance(tasks: tuple[str, ...], strategies: tuple[str, ...], seeds: int, config_hash: str) -> dict[str, Any]:
     return {"sdbench_version": "0.1.0", "git_commit": COMMIT, "config_hash": config_hash, "seeds": list(range(seeds)),
             "strategies": [_info(s) for s in strategies],
-            "tasks": {t: {"data_sha256": f"{i:064x}"} for i, t in enumerate(tasks)},
+            "tasks": {t: {"data_sha256": f"{i:064x}",
+                          "gate": {"passed": False, "failed": ["delta_auc"], "stale": False}}
+                      for i, t in enumerate(tasks)},
             "libraries": {"torch": "2.13.0", "numpy": "2.4.6"},
             "hardware": {"cpu_count": 2, "machine": "x86_64", "python": "3.11.7"}, "time": "2026-11-28T00:00:00Z"}
 

@@ -59,9 +59,10 @@ def test_readme_has_the_tables_and_links_the_plots(built_site: Path) -> None:
     # provenance on every row: commit, config hash, teacher, lr, steps, base model hash
     live = next(line for line in best.splitlines() if "single_sampled_demo[teacher=live]" in line)
     assert live.endswith("| 50.0 [38, 61] | commit 0123456789ab · config aaaa1111 · teacher live, lr 0.0003, 4 steps "
-                         "· model abababababab |")
+                         "· model abababababab · gate failed: delta_auc |")
     base = next(line for line in final.splitlines() if line.startswith("| run-b | base |"))
-    assert base.endswith("| commit 0123456789ab · config bbbb2222 · no training · model abababababab |")
+    assert base.endswith("| commit 0123456789ab · config bbbb2222 · no training · model abababababab · "
+                         "gate failed: delta_auc |")
     assert "| run | strategy | KL 0.01 | KL 0.02 | KL 0.05 | KL 0.1 | KL 0.2 |" in frontier
     assert "| run-b | base |" + " – (0/3 seeds) |" * 5 in frontier
     for target in ("plots/trajectories-graph_paths.svg", "plots/curves-graph_paths.svg", "plots/pareto-toy_pick.svg"):
