@@ -6,13 +6,12 @@ byte (with no results: a valid page saying so).
     pytest tests/leaderboard/test_committed_leaderboard.py
 
 If this fails after a change to the site's code or its plotting library, rebuild and commit:
-`sdbench leaderboard build`. `headline_rows` / `headline_cell` are for a check of the main README's
-headline table against the committed numbers (not asserted here while the README has none).
+`sdbench leaderboard build`. The main README's headline table must equal
+`sdbench.leaderboard.headline.headline_table` of the committed results.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,6 @@ from sdbench.leaderboard import Results, build_site, load_results
 ROOT = Path(__file__).resolve().parents[2]
 LEADERBOARD = ROOT / "leaderboard"
 RESULTS = LEADERBOARD / "results"
-HEADLINE = re.compile(r"^\| `(?P<strategy>[^`]+)` \|(?P<cells>.*)\|$")
 
 
 def _committed() -> list[Path]:
@@ -86,19 +84,13 @@ def test_cli_build_in_place_changes_nothing(tmp_path: Path) -> None:
     assert _files(copy) == before
 
 
-def headline_rows(readme: str, section: str) -> dict[str, list[str]]:
-    """strategy -> cells of the table rows (`| `strategy` | a | b |`) under the README heading `section`."""
-    rows = {}
-    for line in readme.split(section)[1].split("\n## ")[0].splitlines():
-        match = HEADLINE.match(line)
-        if match:
-            rows[match["strategy"]] = [cell.strip() for cell in match["cells"].split("|")]
-    return rows
+def test_the_main_readme_headline_table_is_the_committed_numbers(committed: list[Results]) -> None:
+    """README.md's leaderboard table is exactly `headline_table` of the committed results."""
+    from sdbench.leaderboard.headline import headline_table
 
-
-def headline_cell(results: Results, strategy: str, task: str, checkpoint: str = "best_val") -> str:
-    """'pass@1 · pass@k_max · distinct correct' of the test split, as a headline table shows it."""
-    row = next(r for r in results.summary.rows if (r.strategy, r.task, r.split, r.checkpoint) ==
-               (strategy, task, "test", checkpoint))
-    m, k = row.metrics, row.samples_per_problem
-    return f"{m['pass@1'].mean:.3f} · {m[f'pass@{k}'].mean:.3f} · {m['distinct_correct'].mean:.2f}"
+    readme = (ROOT / "README.md").read_text()
+    if not committed:
+        pytest.skip("no committed results")
+    table = headline_table(committed)
+    assert table in readme, "README.md's headline table differs from the committed results:\n" + table
+    assert len(table.splitlines()) == 2 + len({r.strategy for c in committed for r in c.summary.rows})

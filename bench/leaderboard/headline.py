@@ -1,0 +1,48 @@
+"""The main README's headline table, computed from submitted results (and checked against them by a test).
+
+    from sdbench.leaderboard.headline import headline_table
+    print(headline_table(load_all(Path("leaderboard/results"))))
+
+One row per strategy (arm), one column per task; a cell is the best-val checkpoint's test
+pass@1 · pass@k_max · distinct correct solutions, then distinct correct at KL(π‖π_base) = 0.05 on
+val (the frontier; "–" where no seed reaches that distance). Rows are ordered by pass@1 summed
+over tasks, so the table reads from strongest to weakest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sdbench.leaderboard.schema import Results
+
+HEADLINE_BUDGET = 0.05
+
+
+def headline_cells(results: Sequence[Results]) -> tuple[list[str], dict[str, dict[str, str]], dict[str, float]]:
+    """(tasks, strategy -> task -> cell text, strategy -> pass@1 summed over its tasks)."""
+    tasks: list[str] = []
+    cells: dict[str, dict[str, str]] = {}
+    score: dict[str, float] = {}
+    for doc in results:
+        frontier = {(f.strategy, f.task): f for f in doc.summary.frontier if f.kl_budget == HEADLINE_BUDGET}
+        for row in doc.summary.rows:
+            if row.split != "test" or row.checkpoint != "best_val":
+                continue
+            if row.task not in tasks:
+                tasks.append(row.task)
+            m, k = row.metrics, row.samples_per_problem
+            at = frontier.get((row.strategy, row.task))
+            kl = f"{at.metrics['distinct_correct'].mean:.2f}" if at is not None and at.metrics else "–"
+            cells.setdefault(row.strategy, {})[row.task] = (
+                f"{m['pass@1'].mean:.3f} · {m[f'pass@{k}'].mean:.3f} · {m['distinct_correct'].mean:.2f} · {kl}")
+            score[row.strategy] = score.get(row.strategy, 0.0) + m["pass@1"].mean
+    return tasks, cells, score
+
+
+def headline_table(results: Sequence[Results]) -> str:
+    """The markdown table (header, separator, one line per strategy), no trailing newline."""
+    tasks, cells, score = headline_cells(results)
+    lines = ["| strategy | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
+    for strategy in sorted(cells, key=lambda s: (-round(score[s], 6), s)):
+        lines.append(f"| `{strategy}` | " + " | ".join(cells[strategy].get(t, "–") for t in tasks) + " |")
+    return "\n".join(lines)
