@@ -121,14 +121,22 @@ def _token_logprobs(model, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Ten
     return logp, labels != -100
 
 
-def pretrain(task: Task | str, *, seed: int, out_dir: str | Path, steps: int = 1000, batch_size: int = 32,
-             lr: float = 4e-3, hidden: int = 64, layers: int = 3, heads: int = 4, threads: int = 1,
-             corpus_size: int | None = None, prompt_weight: float = 0.0, force: bool = False,
+# The defaults of `pretrain`; a task may override any of them with a `pretrain_defaults` mapping
+# (the recipe of its shipped model), and explicit arguments override both.
+DEFAULTS: dict[str, Any] = {"steps": 1000, "batch_size": 32, "lr": 4e-3, "hidden": 64, "layers": 3, "heads": 4,
+                            "corpus_size": None, "prompt_weight": 0.0}
+
+
+def pretrain(task: Task | str, *, seed: int, out_dir: str | Path, steps: int | None = None,
+             batch_size: int | None = None, lr: float | None = None, hidden: int | None = None,
+             layers: int | None = None, heads: int | None = None, threads: int = 1,
+             corpus_size: int | None = None, prompt_weight: float | None = None, force: bool = False,
              on_step: Callable[[int, float], None] | None = None) -> dict[str, Any]:
     """Train `task`'s base model from scratch; returns the `pretrain.json` record (plus `out_dir`).
 
-    Deterministic on CPU for a given (seed, threads). `corpus_size` defaults to steps × batch_size
-    (every example seen once); `on_step(step, loss)` reports progress.
+    Deterministic on CPU for a given (seed, threads). Arguments left None come from the task's
+    `pretrain_defaults`, then `DEFAULTS`. `corpus_size` defaults to steps × batch_size (every
+    example seen once); `on_step(step, loss)` reports progress.
     """
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -138,6 +146,13 @@ def pretrain(task: Task | str, *, seed: int, out_dir: str | Path, steps: int = 1
     if not isinstance(task, Pretrainable):
         raise UserError(f"task {task.name!r} cannot make its own pretraining corpus",
                         "pretrain works on embedded tasks that define pretraining_texts")
+    given = {"steps": steps, "batch_size": batch_size, "lr": lr, "hidden": hidden, "layers": layers,
+             "heads": heads, "corpus_size": corpus_size, "prompt_weight": prompt_weight}
+    recipe = {**DEFAULTS, **dict(getattr(task, "pretrain_defaults", {})),
+              **{k: v for k, v in given.items() if v is not None}}
+    steps, batch_size, lr, hidden = recipe["steps"], recipe["batch_size"], recipe["lr"], recipe["hidden"]
+    layers, heads, corpus_size, prompt_weight = (recipe["layers"], recipe["heads"], recipe["corpus_size"],
+                                                 recipe["prompt_weight"])
     out = Path(out_dir)
     if out.exists() and not force:
         raise UserError(f"{str(out)!r} already exists", "pass --force to replace it, or pick another --out")

@@ -78,18 +78,24 @@ def draw_in_split(
 
 
 def corpus_text(rng: random.Random, prompt: str, cue: str, attempt: Callable[[], str],
-                correct: Callable[[], str]) -> str:
+                correct: Callable[[], str], informed: Callable[[Sequence[str]], str] | None = None) -> str:
     """One pretraining text for one train problem.
 
     `attempt()` draws what the corpus writes as a solution (the task's biased distribution; it may
     be wrong, as solutions in real corpora are); `correct()` draws a correct solution, used for
     demonstrations (SD's demos are correct rollouts). `cue` replaces the question in demo-only texts.
+    `informed(demos)`, when given, draws the solution of a demo-conditioned text that does not copy
+    a demo: a solution written by someone who has seen the demos (correct at least as often as
+    `attempt`, informed by them but not a position-by-position copy); without it, `attempt()`.
     """
     kind = rng.random()
     if kind < PLAIN:
         return prompt + COMPLETION_SEP + attempt()
     demos = [correct() for _ in range(rng.randint(1, MAX_DEMOS))]
-    solution = rng.choice(demos) if rng.random() < COPY_P else attempt()
+    if rng.random() < COPY_P:
+        solution = rng.choice(demos)
+    else:
+        solution = informed(demos) if informed is not None else attempt()
     context = demo_block(demos) + (prompt if kind < PLAIN + WITH_DEMOS else cue)
     return context + COMPLETION_SEP + solution
 

@@ -41,7 +41,7 @@ def task() -> ArithTarget:
 def test_registered_and_protocols(task: ArithTarget) -> None:
     assert isinstance(load_task("arith_target"), ArithTarget)
     assert isinstance(task, Task) and isinstance(task, Pretrainable)
-    assert task.splits == ("train", "test", "ood")
+    assert task.splits == ("train", "val", "test", "ood")
 
 
 def test_generator_is_deterministic(task: ArithTarget) -> None:

@@ -40,7 +40,7 @@ SORT_DESC_INPUTS = [[[7, 6, 4], [4, 6, 7]], [[9, 8, 7, 1], [1, 7, 8, 9]], [[6, 4
 def test_registered_and_protocols(task: CodeSynth) -> None:
     assert isinstance(load_task("code_synth"), CodeSynth)
     assert isinstance(task, Task) and isinstance(task, Pretrainable)
-    assert task.splits == ("train", "test", "ood")
+    assert task.splits == ("train", "val", "test", "ood")
 
 
 def test_generator_is_deterministic_and_splits_disjoint(task: CodeSynth) -> None:

@@ -10,7 +10,8 @@ import random
 import pytest
 
 from sdbench.task import Pretrainable, Task, load_task
-from sdbench.tasks.graph_paths import COMPLETION_SEP, DOMINANT_P, GraphPaths, biased_path, random_graph
+from sdbench.tasks._embedded import COMPLETION_SEP
+from sdbench.tasks.graph_paths import DOMINANT_P, GraphPaths, biased_path, random_graph
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def task() -> GraphPaths:
 def test_registered_and_protocols(task: GraphPaths) -> None:
     assert isinstance(load_task("graph_paths"), GraphPaths)
     assert isinstance(task, Task) and isinstance(task, Pretrainable)
-    assert task.splits == ("train", "test", "ood")
+    assert task.splits == ("train", "val", "test", "ood")
 
 
 def test_generator_is_deterministic(task: GraphPaths) -> None:

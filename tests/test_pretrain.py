@@ -167,3 +167,14 @@ def test_reduced_pretraining_learns(task: GraphPaths, tmp_path: Path) -> None:
     # measured: untrained 0.00, reduced 0.14 (the full 1000 steps: 0.48)
     assert scores["untrained"] < 0.02
     assert scores["reduced"] > 0.07
+
+
+def test_task_pretrain_defaults(tmp_path: Path) -> None:
+    """A task's `pretrain_defaults` fill the arguments left None; explicit arguments win."""
+
+    class Tiny(GraphPaths):
+        pretrain_defaults = {"hidden": 32, "layers": 2, "heads": 2, "batch_size": 4, "corpus_size": 16}
+
+    record = pretrain(Tiny(), seed=0, out_dir=tmp_path / "t", steps=2, layers=1)
+    assert (record["hidden"], record["layers"], record["batch_size"], record["corpus_size"]) == (32, 1, 4, 16)
+    assert record["lr"] == 4e-3 and record["steps"] == 2
