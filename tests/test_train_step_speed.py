@@ -288,6 +288,11 @@ def test_length_one_completions_and_empty_prefixes() -> None:
         torch.testing.assert_close(PrefixScorer(model).hidden_rows(prefixes, completions, 0), old,
                                    rtol=1e-5, atol=1e-5)
     assert score_hidden(model, [[], [5]], [[3, 4], [6]], 0).shape == (3, 32)
+    # An empty completion has no rows (as in gather_at), beside longer ones.
+    prefixes, completions = [[5, 6], [5, 6], [7]], [[3, 4, 9], [], [8]]
+    old = gather_at(hidden_fn(model), [p + c for p, c in zip(prefixes, completions, strict=True)],
+                    [len(p) for p in prefixes], [len(c) for c in completions], 0, torch.device("cpu"))
+    torch.testing.assert_close(score_hidden(model, prefixes, completions, 0), old, rtol=1e-5, atol=1e-5)
 
 
 def test_unsupported_models_use_the_padded_route(monkeypatch) -> None:

@@ -190,7 +190,7 @@ class PrefixScorer(LlamaDecoder):
         of_row = [slot.setdefault(tuple(p), len(slot)) for p in prefixes]
         distinct = list(slot)
         plens = [len(p) for p in distinct]
-        tails = [len(c) - 1 for c in completions]         # completion tokens that are inputs
+        tails = [max(len(c) - 1, 0) for c in completions]   # completion tokens that are inputs
         width_s = max(tails)
         reach = max(plens) + max(width_s, 0) + 1
         cos_t, sin_t = self._rope_table(reach)
@@ -245,7 +245,7 @@ class PrefixScorer(LlamaDecoder):
         else:
             flat = last_h
         # Row r's block: its prefix's last state, then its completion-pass states 0 .. len - 2.
-        counts = torch.tensor(tails) + 1
+        counts = torch.tensor([len(c) for c in completions], dtype=torch.long)   # an empty one has no rows
         row = torch.repeat_interleave(torch.arange(b), counts)
         t = torch.arange(int(counts.sum())) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
         index = torch.where(t == 0, row_prefix.cpu()[row], last_h.shape[0] + row * max(width_s, 0) + t - 1)
@@ -255,7 +255,7 @@ class PrefixScorer(LlamaDecoder):
 def score_hidden(model, prefixes: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], pad_id: int,
                  ) -> torch.Tensor:
     """Final hidden states [sum(len(c)), H] at the positions predicting each completion (module docstring);
-    the padded transformers route where the fast one does not apply. Completions must be non-empty."""
+    the padded transformers route where the fast one does not apply. An empty completion has no rows."""
     if PrefixScorer.supports(model) and all(len(p) > 0 for p in prefixes):
         return PrefixScorer(model).hidden_rows(prefixes, completions, pad_id)
     from sdbench.core.objective import gather_at
