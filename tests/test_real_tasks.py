@@ -244,15 +244,18 @@ def test_run_gsm8k_end_to_end_with_a_local_model(chat_model: Path, tmp_path: Pat
             "--profile", "smoke", "--config", str(config), "--out", str(out)]
     main(args)
     records = list(RunStore(out).records())
-    assert sorted(r["strategy"]["name"] for r in records) == ["base", "ground_truth_demo"]
+    assert sorted(r.strategy.name for r in records) == ["base", "ground_truth_demo"]
     for record in records:
-        assert record["status"] == "ok" and record["model"]["path"] == str(chat_model)
-        assert ("train" in record) == (record["strategy"]["name"] != "base")
-        problems = record["eval"]["test"]["problems"]
-        assert len(problems) == 5 and all(p["n"] == 8 and p["id"].startswith("gsm8k/test/") for p in problems)
+        assert record.status == "ok" and record.model.path == str(chat_model)
+        assert (record.train is not None) == (record.strategy.name != "base")
+        # gsm8k has no val split: no trajectory, no best-val checkpoint, only the final one
+        assert record.trajectory == [] and record.best_val_step is None and list(record.eval) == ["final"]
+        problems = record.eval["final"]["test"].problems
+        assert len(problems) == 5 and all(p.n == 8 and p.id.startswith("gsm8k/test/") for p in problems)
     summary = json.loads((out / "summary.json").read_text())
-    assert {(r["strategy"], r["task"], r["split"]) for r in summary["rows"]} == {
-        ("base", "gsm8k", "test"), ("ground_truth_demo", "gsm8k", "test")}
+    assert {(r["strategy"], r["task"], r["split"], r["checkpoint"]) for r in summary["rows"]} == {
+        ("base", "gsm8k", "test", "final"), ("ground_truth_demo", "gsm8k", "test", "final")}
+    assert summary["trajectories"] == [] and summary["frontier"] == []
     # Student prompts (questions) and teacher prompts (demo + question) both went through the template.
     assert any(p.startswith("Natalia sold clips") for p in rendered)
     assert any(p.startswith("Here is a correct solution") and "####" in p for p in rendered)
