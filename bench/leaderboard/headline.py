@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sdbench.config import DEFAULT_TASKS
 from sdbench.leaderboard.schema import Results
 
 HEADLINE_BUDGET = 0.05
@@ -42,6 +43,8 @@ def headline_cells(results: Sequence[Results]) -> tuple[list[str], dict[str, dic
 def headline_table(results: Sequence[Results]) -> str:
     """The markdown table (header, separator, one line per strategy), no trailing newline."""
     tasks, cells, score = headline_cells(results)
+    order = {name: i for i, name in enumerate(DEFAULT_TASKS)}
+    tasks = sorted(tasks, key=lambda t: (order.get(t, len(order)), t))   # the embedded testbeds first, in order
     lines = ["| strategy | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
     for strategy in sorted(cells, key=lambda s: (-round(score[s], 6), s)):
         lines.append(f"| `{strategy}` | " + " | ".join(cells[strategy].get(t, "–") for t in tasks) + " |")

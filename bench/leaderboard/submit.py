@@ -74,6 +74,21 @@ def _old_schema(doc: Any, where: str) -> None:
                         "directory")
 
 
+def _fill_gates(prov: dict[str, Any], config: dict[str, Any]) -> None:
+    """Runs recorded before provenance carried the testbed gate get it at submission: the committed
+    gate entry of each task, marked stale unless its weights hash is the base model's the run used."""
+    from sdbench.config import RunConfig
+    from sdbench.runs.provenance import gate_summary
+
+    tasks = prov.get("tasks") or {}
+    if all("gate" in entry for entry in tasks.values()):
+        return
+    run_config = RunConfig.model_validate(config)
+    for name, entry in tasks.items():
+        if "gate" not in entry:
+            entry["gate"] = gate_summary(name, run_config)
+
+
 def results_from_run(run_dir: Path, name: str | None = None) -> dict[str, Any]:
     """The results document (unvalidated) of a finished run directory."""
     from sdbench.runs.store import RunStore
@@ -101,6 +116,7 @@ def results_from_run(run_dir: Path, name: str | None = None) -> dict[str, Any]:
             models.setdefault(cell.get("task"), cell["model"])
     plugins = {(s.get("distribution"), s.get("version")) for s in prov.get("strategies", [])}
     plugins |= {(p["distribution"], p["version"]) for p in _task_plugins(sorted(prov.get("tasks", {})))}
+    _fill_gates(prov, config.get("config", config))
     provenance = {
         **{k: v for k, v in prov.items() if k != "time"},
         "plugins": [{"distribution": d, "version": v} for d, v in sorted(plugins, key=str)],
