@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 # the cell and summary models are the run's own: re-exported, never re-declared
-from sdbench.runs.record import CellRecord, ModelInfo, Stat, StrategyInfo, Summary
+from sdbench.runs.record import CellRecord, ModelInfo, OpenModel, Stat, StrategyInfo, StrictModel, Summary
 
 __all__ = ["SCHEMA_VERSION", "CellRecord", "ModelInfo", "Provenance", "Results", "Stat", "StrategyInfo", "Summary",
            "json_schema", "schema_json"]
@@ -32,26 +32,18 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 SCHEMA_ID = "https://sdbench.invalid/leaderboard/schema/v2.json"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class _Open(BaseModel):
-    # Provenance grows over time (sandbox layers, accelerators, ...): keep what we do not know.
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
-
 # --- provenance -----------------------------------------------------------------------------------
 
-class Plugin(_Strict):
+class Plugin(StrictModel):
     distribution: str
     version: str
 
 
-class TaskData(_Open):
+class TaskData(OpenModel):
     data_sha256: str
 
 
-class Provenance(_Open):
+class Provenance(OpenModel):
     sdbench_version: str
     git_commit: str | None = None
     config_hash: str
@@ -67,7 +59,7 @@ class Provenance(_Open):
     submitted: str = Field(description="when the results were submitted (UTC)")
 
 
-class Results(_Strict):
+class Results(StrictModel):
     """A submitted run: `leaderboard/results/<name>.json`."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, title="sdbench leaderboard results",

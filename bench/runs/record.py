@@ -26,18 +26,18 @@ Checkpoint = Literal["final", "best_val"]
 CHECKPOINTS: tuple[Checkpoint, ...] = ("best_val", "final")
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-class _Open(BaseModel):
+class OpenModel(BaseModel):
     # Provenance grows over time (plugin fields, sandbox layers, ...): keep what we do not know.
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
 
 # --- counts: what every number is recomputed from -------------------------------------------------
 
-class ProblemCounts(_Strict):
+class ProblemCounts(StrictModel):
     """One problem of one evaluation: n samples, c correct, classes among the correct ones."""
 
     id: str
@@ -58,12 +58,12 @@ class ProblemCounts(_Strict):
         return self
 
 
-class SplitEval(_Strict):
+class SplitEval(StrictModel):
     n: int = Field(ge=1, description="samples per problem")
     problems: list[ProblemCounts] = Field(min_length=1)
 
 
-class EvalPoint(_Strict):
+class EvalPoint(StrictModel):
     """The val split evaluated after `step` optimizer steps (0: the base model)."""
 
     step: int = Field(ge=0)
@@ -75,7 +75,7 @@ class EvalPoint(_Strict):
         return sum(p.c / p.n for p in self.problems) / len(self.problems)
 
 
-class StrategyInfo(_Open):
+class StrategyInfo(OpenModel):
     name: str
     label: str
     distribution: str = "sdbench"
@@ -84,18 +84,18 @@ class StrategyInfo(_Open):
     training: dict[str, Any] = Field(default_factory=dict, description="this arm's training overrides")
 
 
-class ModelInfo(_Strict):
+class ModelInfo(StrictModel):
     path: str = Field(description="model directory or hub id the cell started from")
     weights_sha256: str = Field(description="sha256 over the weight files ('' for a hub id not on disk)")
 
 
-class TrainInfo(_Strict):
+class TrainInfo(StrictModel):
     steps: int = Field(ge=0)
     wall_s: float = Field(ge=0)
     log: list[dict[str, Any]] = Field(default_factory=list, description="per-step log (dropped on submit)")
 
 
-class CellRecord(_Strict):
+class CellRecord(StrictModel):
     """One (task, strategy, seed) cell: cells/<key>.json of a run directory."""
 
     schema_version: Literal[2] = SCHEMA_VERSION
@@ -122,13 +122,13 @@ class CellRecord(_Strict):
 
 # --- summary: what tables, reports and the leaderboard show ---------------------------------------
 
-class Stat(_Strict):
+class Stat(StrictModel):
     mean: float
     ci_low: float
     ci_high: float
 
 
-class SummaryRow(_Strict):
+class SummaryRow(StrictModel):
     strategy: str
     task: str
     split: str
@@ -142,7 +142,7 @@ class SummaryRow(_Strict):
                                                  "distinct_correct, semantic_classes, entropy")
 
 
-class Delta(_Strict):
+class Delta(StrictModel):
     strategy: str
     baseline: str
     task: str
@@ -151,7 +151,7 @@ class Delta(_Strict):
     metrics: dict[str, Stat]
 
 
-class TrajectoryEntry(_Strict):
+class TrajectoryEntry(StrictModel):
     strategy: str
     task: str
     step: int = Field(ge=0)
@@ -160,7 +160,7 @@ class TrajectoryEntry(_Strict):
                                                  "kl_from_base over seeds x val problems")
 
 
-class FrontierEntry(_Strict):
+class FrontierEntry(StrictModel):
     strategy: str
     task: str
     kl_budget: float
@@ -169,7 +169,7 @@ class FrontierEntry(_Strict):
                                                                        "(empty when no seed reached it)")
 
 
-class Summary(_Strict):
+class Summary(StrictModel):
     schema_version: Literal[2] = SCHEMA_VERSION
     config_hash: str | None = None
     rows: list[SummaryRow]
