@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import random
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from browser import headless_page
 
 from sdbench.runs.record import FrontierEntry, Stat, Summary, SummaryRow, TrajectoryEntry
 from sdbench.runs.report_html import write_report
@@ -113,33 +113,8 @@ def test_nothing_loads_from_anywhere(report: Path) -> None:
     assert "default-src 'none'" in html and "<dc:date>" not in html and "<metadata>" not in html
 
 
-CHROMIUM = os.environ.get("SDBENCH_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
-
-
-def _need(ok: bool, why: str) -> None:
-    if not ok:
-        if os.environ.get("CI"):
-            pytest.fail(f"{why} (CI must run the browser test; see .ci/setup-system.sh)")
-        pytest.skip(why)
-
-
 def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _need(False, "playwright is not installed (pip install -e .[dev])")
-    _need(Path(CHROMIUM).exists() or bool(shutil.which("chromium")), f"no Chromium at {CHROMIUM}")
-    requests: list[str] = []
-    errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
-        page.on("request", lambda req: requests.append(req.url))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(report.as_uri(), wait_until="load")
+    with headless_page(report.as_uri()) as (page, requests, errors):
         assert page.locator("section").count() == len(TASKS)
         for task in TASKS:
             figure = page.locator(f"#task-{task} figure.trajectories svg")
@@ -155,7 +130,6 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
         assert page.locator("#timing tbody tr").count() == 5
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot), full_page=True)
-        browser.close()
     print(f"screenshot: {shot}")
     assert shot.stat().st_size > 20_000
     assert requests and all(url.startswith(("file:", "data:")) for url in requests), requests

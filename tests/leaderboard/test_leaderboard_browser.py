@@ -10,44 +10,18 @@ Needs the Debian `chromium` package (.ci/setup-system.sh installs it) and the `p
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-CHROMIUM = os.environ.get("SDBENCH_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
-
-
-def _need(ok: bool, why: str) -> None:
-    if not ok:
-        if os.environ.get("CI"):
-            pytest.fail(f"{why} (CI must run the browser test; see .ci/setup-system.sh)")
-        pytest.skip(why)
+from browser import headless_page
 
 
 @pytest.fixture(scope="module")
 def browser_page(built_site: Path) -> Iterator[tuple[Any, list[str], list[str]]]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _need(False, "playwright is not installed (pip install -e .[dev])")
-    _need(Path(CHROMIUM).exists() or bool(shutil.which("chromium")), f"no Chromium at {CHROMIUM}")
-    requests: list[str] = []
-    errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
-        page.on("request", lambda req: requests.append(req.url))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto((built_site / "index.html").as_uri(), wait_until="load")
-        yield page, requests, errors
-        browser.close()
+    with headless_page((built_site / "index.html").as_uri()) as opened:
+        yield opened
 
 
 def _column(page: Any, table: str, col: int) -> list[str]:
