@@ -18,11 +18,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sdbench.core.divergence import Divergence, Estimator
 from sdbench.errors import UserError, did_you_mean
 
-Divergence = Literal["reverse_kl", "forward_kl", "jsd"]
 TeacherWeights = Literal["live", "frozen", "ema"]
-Estimator = Literal["full", "topk", "sampled_token"]
 ProfileName = Literal["smoke", "quick", "full"]
 
 DEFAULT_TASKS = ["graph_paths", "arith_target", "code_synth"]

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sdbench.errors import UserError
+from sdbench.task import load_task
 
 FILTER = "keep-all"
 UTILS = '''"""process_results for sdbench tasks exported to lm-eval (written by `sdbench export lm-eval`).
@@ -51,16 +52,10 @@ def metric_names(n: int) -> list[str]:
     return [f"pass@{k}" for k in k_values(n)] + ["distinct_correct", "semantic_classes"]
 
 
-def _load(task: str, data_path: str | None) -> Any:
-    from sdbench.task import load_task
-
-    return load_task(task, data_path=data_path) if data_path else load_task(task)
-
-
 @functools.cache
 def _problems(task: str, split: str, count: int, data_path: str | None) -> tuple[Any, dict[str, Any]]:
     """(task instance, problems by id): the list an export was made from, rebuilt in the grader."""
-    instance = _load(task, data_path)
+    instance = load_task(task, data_path or None)
     return instance, {p.id: p for p in instance.problems(split, count, seed=0)}
 
 
@@ -127,7 +122,7 @@ def export(tasks: Sequence[str], out: Path, *, samples: int = 16, problems: int 
     (out / "utils.py").write_text(UTILS)
     names = []
     for name in tasks:
-        task = _load(name, data_path)
+        task = load_task(name, data_path or None)
         check_split(task, split)
         tokenizer = _tokenizer_for(task, model)
         lm_name = task_name(name, split)

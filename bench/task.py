@@ -49,6 +49,9 @@ class Verdict:
 
 @runtime_checkable
 class Task(Protocol):
+    """What every task provides. Optional class attributes the core also reads: `reads_data = True`
+    when the constructor takes `data_path` (see `load_task`)."""
+
     name: ClassVar[str]
     splits: ClassVar[tuple[str, ...]]
     max_new_tokens: ClassVar[int]
@@ -112,9 +115,18 @@ def register_task(name: str) -> Callable[[TaskT], TaskT]:
     return TASKS.decorator(name)  # type: ignore[return-value]
 
 
-def load_task(name: str, **options: Any) -> Task:
-    """Instantiate the task registered as `name`."""
-    return TASKS.get(name)(**options)
+def load_task(name: str, data_path: str | None = None) -> Task:
+    """Instantiate the task registered as `name`, reading `data_path` when given.
+
+    Only a task whose class says `reads_data = True` (the real-data tasks: a local copy of their
+    dataset instead of the hub) takes a data path; for any other task a data path is a user error."""
+    cls = TASKS.get(name)
+    if data_path is None:
+        return cls()
+    if not getattr(cls, "reads_data", False):
+        from sdbench.errors import UserError
+        raise UserError(f"task {name!r} does not read data files", "drop --data-path for it")
+    return cls(data_path=data_path)
 
 
 _PROBLEM_SETS: dict[tuple, list[Problem]] = {}

@@ -51,7 +51,7 @@ def tests_source(inst_tests: Sequence[tuple[Sequence[int], Any]]) -> str:
 _BUILTINS = frozenset(dir(builtins))
 
 
-def ast_shape(source: str) -> str:
+def expression_shape(source: str) -> str:
     """Normalized AST shape of the returned expression (builtin names kept, variables `v`, constants `c`)."""
     node = ast.parse(source).body[0].body[0].value  # type: ignore[attr-defined]
 
@@ -189,5 +189,6 @@ def _verdicts(tests: list[Any], programs: list[str | None], unsettled: dict[str,
         elif not _PASSED[key]:
             out.append(Verdict(correct=False, status="ok"))
         else:
-            out.append(Verdict(correct=True, functional_class=_class_of(program), semantic_class=ast_shape(program)))
+            out.append(Verdict(correct=True, functional_class=_class_of(program),
+                               semantic_class=expression_shape(program)))
     return out

@@ -1,4 +1,4 @@
-"""Shared pieces of the embedded testbed tasks (arith_target, code_synth): prompts, splits, corpus mixture.
+"""The embedded testbed tasks' shared base (`EmbeddedTask`) and pieces: prompts, splits, corpus mixture.
 
 Every embedded task builds its pretraining corpus the same way (DESIGN.md §6), so the mechanism that
 SD exploits is the same across tasks:
@@ -19,7 +19,10 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from pathlib import Path
+from typing import ClassVar, Protocol, TypeVar
+
+from sdbench.task import Problem, check_split, stable_rng
 
 T = TypeVar("T")
 InstanceT = TypeVar("InstanceT", bound="HasPrompt")
@@ -105,3 +108,35 @@ def biased_choice(rng: random.Random, dominant: T, others: Sequence[T], dominant
     if not others or rng.random() < dominant_p:
         return dominant
     return rng.choice(list(others))
+
+
+class EmbeddedTask:
+    """Base of graph_paths, arith_target and code_synth: what they share beyond their problem family.
+
+    A subclass sets `name`, `max_new_tokens`, `demo_only_cue` (stands for the question in demo-only
+    contexts) and `assets` (its shipped base model), and writes `make_problem` (one seeded problem of a
+    split), `verify` and `pretraining_texts`. Teacher contexts are `demo_block(demos) + prompt`."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "2"          # 2: protocol v2's val split (carved out of the test bucket)
+    splits: ClassVar[tuple[str, ...]] = SPLITS
+    max_new_tokens: ClassVar[int]
+    demo_only_cue: ClassVar[str]
+    assets: ClassVar[Path]
+
+    def make_problem(self, problem_id: str, rng: random.Random, split: str) -> Problem:
+        raise NotImplementedError
+
+    def problems(self, split: str, count: int, seed: int = 0) -> list[Problem]:
+        check_split(self, split)  # type: ignore[arg-type]
+        return [self.make_problem(f"{self.name}/{split}/{seed}/{i}", stable_rng(self.name, split, seed, i), split)
+                for i in range(count)]
+
+    def teacher_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
+        return demo_block(demos) + problem.prompt
+
+    def demo_only_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
+        return demo_block(demos) + self.demo_only_cue
+
+    def base_model(self) -> str:
+        return str(self.assets)

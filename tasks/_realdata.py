@@ -48,6 +48,7 @@ class RealDataTask:
     columns: ClassVar[tuple[str, ...]]
     default_model: ClassVar[str] = "Qwen/Qwen2.5-0.5B-Instruct"
     solution_word: ClassVar[str] = "solution"
+    reads_data: ClassVar[bool] = True   # `load_task(name, data_path=...)` passes a local copy
 
     def __init__(self, data_path: str | Path | None = None) -> None:
         self.data_path = None if data_path is None else Path(data_path).expanduser()

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from sdbench.task import Problem, Verdict, check_split, register_task, stable_rng
-from sdbench.tasks._embedded import SPLITS, biased_choice, corpus_text, demo_block, draw_in_split
+from sdbench.task import Problem, Verdict, register_task
+from sdbench.tasks._embedded import EmbeddedTask, biased_choice, corpus_text, draw_in_split
 
 NUM_COUNT = 4
 NUMBER_POOL = tuple(range(2, 10))  # no 1: `* 1` would make trivial extra solutions
@@ -262,37 +262,24 @@ def grade(numbers: Sequence[int], target: int, text: str) -> Verdict:
 
 
 @register_task("arith_target")
-class ArithTarget:
+class ArithTarget(EmbeddedTask):
     """Reach the target with + - * over given numbers: one dominant decomposition, several minority ones."""
 
     name: ClassVar[str] = "arith_target"
-    splits: ClassVar[tuple[str, ...]] = SPLITS
     max_new_tokens: ClassVar[int] = 12   # the longest family shape is 7 words; EOS and slack
+    demo_only_cue: ClassVar[str] = "solve :"
+    assets: ClassVar[Path] = ASSETS
 
-    def problems(self, split: str, count: int, seed: int = 0) -> list[Problem]:
-        check_split(self, split)
-        out = []
-        for i in range(count):
-            inst, dominant = _make(stable_rng(self.name, split, seed, i), split)
-            sols = inst.solutions()
-            data = {"numbers": list(inst.numbers), "target": inst.target, "solutions": sols,
-                    "dominant": dominant, "dominant_valid": grade(inst.numbers, inst.target, dominant).correct}
-            out.append(Problem(id=f"{self.name}/{split}/{seed}/{i}", prompt=inst.prompt(), reference=sols[0],
-                               data=data))
-        return out
+    def make_problem(self, problem_id: str, rng: random.Random, split: str) -> Problem:
+        inst, dominant = _make(rng, split)
+        sols = inst.solutions()
+        data = {"numbers": list(inst.numbers), "target": inst.target, "solutions": sols,
+                "dominant": dominant, "dominant_valid": grade(inst.numbers, inst.target, dominant).correct}
+        return Problem(id=problem_id, prompt=inst.prompt(), reference=sols[0], data=data)
 
     def verify(self, problem: Problem, completions: Sequence[str]) -> list[Verdict]:
         numbers, target = problem.data["numbers"], problem.data["target"]
         return [grade(numbers, target, text) for text in completions]
-
-    def teacher_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
-        return demo_block(demos) + problem.prompt
-
-    def demo_only_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
-        return demo_block(demos) + "solve :"
-
-    def base_model(self) -> str:
-        return str(ASSETS)
 
     def pretraining_texts(self, rng: random.Random, count: int) -> list[str]:
         """'prompt TAB completion' texts from train-split instances: plain, demo-conditioned, demo-only."""

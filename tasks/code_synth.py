@@ -45,9 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sdbench.task import Problem, Verdict, check_split, register_task, stable_rng
+from sdbench.task import Problem, Verdict, register_task
 from sdbench.tasks._code_synth_grading import grade_many
-from sdbench.tasks._embedded import SPLITS, biased_choice, corpus_text, demo_block, draw_in_split
+from sdbench.tasks._embedded import EmbeddedTask, biased_choice, corpus_text, draw_in_split
 
 SHOWN, HIDDEN = 2, 3       # examples in the prompt; further hidden tests
 MIN_CLASSES, MAX_CLASSES = 3, 5
@@ -194,25 +194,21 @@ def wrong_entries(inst: Instance) -> list[Entry]:
 
 
 @register_task("code_synth")
-class CodeSynth:
+class CodeSynth(EmbeddedTask):
     """One-line list functions from examples: one dominant implementation, several minority behaviours."""
 
     name: ClassVar[str] = "code_synth"
-    splits: ClassVar[tuple[str, ...]] = SPLITS
     max_new_tokens: ClassVar[int] = 24   # the longest library body is 19 words; EOS and slack
+    demo_only_cue: ClassVar[str] = "def f ( x ) :"
+    assets: ClassVar[Path] = ASSETS
 
-    def problems(self, split: str, count: int, seed: int = 0) -> list[Problem]:
-        check_split(self, split)
-        out = []
-        for i in range(count):
-            inst, dominant = _make(stable_rng(self.name, split, seed, i), split)
-            correct = inst.correct()
-            data = {"tests": [[list(x), y] for x, y in inst.tests], "correct": [e.name for e in correct],
-                    "solutions": [e.bodies[0] for e in correct],
-                    "dominant": dominant.bodies[0], "dominant_valid": dominant in correct}
-            out.append(Problem(id=f"{self.name}/{split}/{seed}/{i}", prompt=inst.prompt(),
-                               reference=correct[0].bodies[0], data=data))
-        return out
+    def make_problem(self, problem_id: str, rng: random.Random, split: str) -> Problem:
+        inst, dominant = _make(rng, split)
+        correct = inst.correct()
+        data = {"tests": [[list(x), y] for x, y in inst.tests], "correct": [e.name for e in correct],
+                "solutions": [e.bodies[0] for e in correct],
+                "dominant": dominant.bodies[0], "dominant_valid": dominant in correct}
+        return Problem(id=problem_id, prompt=inst.prompt(), reference=correct[0].bodies[0], data=data)
 
     def verify(self, problem: Problem, completions: Sequence[str]) -> list[Verdict]:
         return self.verify_many([problem], [completions])[0]
@@ -221,15 +217,6 @@ class CodeSynth:
         """`verify` of many problems at once: one sandbox for all of their programs."""
         return grade_many([([(x, y) for x, y in p.data["tests"]], texts)
                            for p, texts in zip(problems, completions, strict=True)])
-
-    def teacher_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
-        return demo_block(demos) + problem.prompt
-
-    def demo_only_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
-        return demo_block(demos) + "def f ( x ) :"
-
-    def base_model(self) -> str:
-        return str(ASSETS)
 
     def pretraining_texts(self, rng: random.Random, count: int) -> list[str]:
         """'prompt TAB completion' texts from train-split instances: plain, demo-conditioned, demo-only."""

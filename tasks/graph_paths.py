@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from sdbench.task import Problem, Verdict, check_split, register_task, stable_rng
-from sdbench.tasks._embedded import SPLITS, corpus_text, demo_block, in_split
+from sdbench.task import Problem, Verdict, register_task
+from sdbench.tasks._embedded import EmbeddedTask, corpus_text, in_split
 
 # The label pool; its order is the preference order of the dominant-route rule (earlier wins).
 LABELS: tuple[str, ...] = (
@@ -185,20 +185,17 @@ def biased_path(graph: Graph, rng: random.Random) -> tuple[str, ...]:
 
 
 @register_task("graph_paths")
-class GraphPaths:
+class GraphPaths(EmbeddedTask):
     """Path-finding in layered random graphs: one dominant route, several minority routes, OOD cuts."""
 
     name: ClassVar[str] = "graph_paths"
-    splits: ClassVar[tuple[str, ...]] = SPLITS
     max_new_tokens: ClassVar[int] = 8   # a path is 5 node tokens; EOS and a little slack
+    demo_only_cue: ClassVar[str] = DEMO_ONLY_CUE
+    assets: ClassVar[Path] = ASSETS
 
-    def problems(self, split: str, count: int, seed: int = 0) -> list[Problem]:
-        check_split(self, split)
-        out = []
-        for i in range(count):
-            graph, prompt, dominant = _make(stable_rng(self.name, split, seed, i), split)
-            out.append(_problem(f"{self.name}/{split}/{seed}/{i}", graph, prompt, dominant))
-        return out
+    def make_problem(self, problem_id: str, rng: random.Random, split: str) -> Problem:
+        graph, prompt, dominant = _make(rng, split)
+        return _problem(problem_id, graph, prompt, dominant)
 
     def verify(self, problem: Problem, completions: Sequence[str]) -> list[Verdict]:
         edges = problem.data["edges"]
@@ -215,15 +212,6 @@ class GraphPaths:
             out.append(Verdict(correct=True, functional_class=" ".join(path),
                                semantic_class="via " + " ".join(via)))
         return out
-
-    def teacher_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
-        return demo_block(demos) + problem.prompt
-
-    def demo_only_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
-        return demo_block(demos) + DEMO_ONLY_CUE
-
-    def base_model(self) -> str:
-        return str(ASSETS)
 
     def pretraining_texts(self, rng: random.Random, count: int) -> list[str]:
         """'prompt TAB completion' texts from train-split graphs: plain, demo-conditioned, demo-only."""

@@ -14,7 +14,7 @@ import random
 import pytest
 
 from sdbench.task import Pretrainable, Problem, Task, load_task
-from sdbench.tasks._code_synth_grading import PROBES, ast_shape, behaviours, program_of
+from sdbench.tasks._code_synth_grading import PROBES, behaviours, expression_shape, program_of
 from sdbench.tasks._embedded import COMPLETION_SEP
 from sdbench.tasks.code_synth import LIBRARY, CodeSynth, correct_entries
 
@@ -101,7 +101,7 @@ def test_verifier_valid_invalid_and_classes(task: CodeSynth) -> None:
     assert cls[1] == cls[2] and len({cls[0], cls[1], cls[3]}) == 3 and cls[4] == cls[0]  # behaviour merges
     assert verdicts[1].semantic_class != verdicts[2].semantic_class                # ... AST shape separates
     assert verdicts[0].semantic_class == verdicts[4].semantic_class == "Call(sorted,v)"
-    assert ast_shape(program_of("return sorted ( y )") or "") == "Call(sorted,v)"  # names normalized
+    assert expression_shape(program_of("return sorted ( y )") or "") == "Call(sorted,v)"  # names normalized
 
 
 def test_malformed_completions(task: CodeSynth) -> None:

@@ -17,8 +17,9 @@ import sys
 import pytest
 import torch
 
+from sdbench.core.divergence import combine_teachers
 from sdbench.core.kernels import FusedLinearDivergence, fused_linear_divergence, reference_linear_divergence
-from sdbench.core.kernels.reference import closed_form_logit_grad, combine_teachers
+from sdbench.core.kernels.reference import closed_form_logit_grad
 
 N, H, V = 41, 64, 1271
 
@@ -201,9 +202,10 @@ def test_jsd_limits_and_combine_definitions():
     for beta in (0.0, 1.0):
         assert abs(float(fused_linear_divergence(sh, w, th, divergence="jsd", beta=beta))) < 1e-15
     lts = torch.log_softmax(torch.randn(2, 5, 40, dtype=torch.float64), -1)
-    mix = combine_teachers(lts, [0.25, 0.75], "mixture")
+    w = torch.tensor([[0.25] * 5, [0.75] * 5], dtype=torch.float64)   # [M, N]: one weight per context and token
+    mix = combine_teachers(lts, w, "mixture")
     torch.testing.assert_close(mix.exp(), 0.25 * lts[0].exp() + 0.75 * lts[1].exp())
-    geo = combine_teachers(lts, [0.25, 0.75], "logmean")
+    geo = combine_teachers(lts, w, "logmean")
     torch.testing.assert_close(geo, torch.log_softmax(0.25 * lts[0] + 0.75 * lts[1], -1))
 
 

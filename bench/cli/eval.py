@@ -29,7 +29,7 @@ def _native(model: str, tasks: list[str], *, samples: int, problems: int, split:
     lm, tokenizer = load_model(model)
     report = {}
     for name in tasks:
-        task = load_task(name, data_path=data_path) if data_path else load_task(name)
+        task = load_task(name, data_path=data_path)
         check_split(task, split)
         out = evaluate_split(lm, tokenizer, task, task.problems(split, problems, seed=0), n=samples, seed=seed)
         metrics = problem_metrics(out.problems)

@@ -57,13 +57,9 @@ def sample_command(task: str = typer.Argument(..., help="task name"),
                    data_path: str | None = typer.Option(None, "--data-path", help="local data for real-data tasks"),
                    as_json: bool = typer.Option(False, "--json", help="one JSON object per line")) -> None:
     """Print problems of a split: ids, prompts and reference solutions."""
-    from sdbench.errors import UserError
     from sdbench.task import check_split, load_task
 
-    try:
-        instance = load_task(task, data_path=data_path) if data_path else load_task(task)
-    except TypeError as exc:
-        raise UserError(f"task {task!r} does not read data files", "drop --data-path") from exc
+    instance = load_task(task, data_path=data_path)
     check_split(instance, split)
     for problem in instance.problems(split, n, seed=seed):
         if as_json:

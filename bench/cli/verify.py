@@ -130,16 +130,12 @@ def verify_command(
 ) -> None:
     """Grade existing generations: pass@k (k up to the per-problem sample count) and diversity."""
     from sdbench.cli.paths import check_output_file
-    from sdbench.errors import UserError
     from sdbench.task import load_task
 
     if out is not None:
         check_output_file(out, "--out")      # before grading: a bad --out must not cost the grading
     rows_in = read_samples(samples)
-    try:
-        instance = load_task(task, data_path=data_path) if data_path is not None else load_task(task)
-    except TypeError as exc:
-        raise UserError(f"task {task!r} does not read data files", "drop --data-path") from exc
+    instance = load_task(task, data_path=data_path)
     results, graded = grade(instance, rows_in)
     summary = summarize(task, results)
     if out is not None:

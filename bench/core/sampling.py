@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from sdbench.core._decode import cache_argument, make_decoder
+from sdbench.core.divergence import formulas
 
 # Drop finished rows once they are this fraction of the decode batch (and the batch is not tiny):
 # a compaction copies every row's KV cache, so it only pays when it removes many rows at once.
@@ -78,7 +79,7 @@ def _sample_chunk(decoder, prompts: Sequence[Sequence[int]], jobs: list[int], ma
     for t in range(max_new_tokens):
         logp = torch.log_softmax(logits.float() / temperature, dim=-1)
         probs = logp.exp()
-        step_entropy = -(probs * logp).sum(-1).cpu()
+        step_entropy = formulas.entropy(logp).cpu()
         # torch.multinomial(probs, 1) is argmax(probs / q), q ~ Exp(1) of probs' shape: drawing q for
         # the whole chunk keeps the reference's random stream even after rows are dropped.
         noise = torch.empty((batch, probs.shape[-1]), dtype=probs.dtype).exponential_(generator=generator)
@@ -159,7 +160,7 @@ def _reference_batch(model, jobs, max_new_tokens, eos_id, pad_id, generator, tem
         logp = torch.log_softmax(logits, dim=-1)
         probs = logp.exp()
         token = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(device)
-        step_entropy = -(probs * logp).sum(-1)
+        step_entropy = formulas.entropy(logp)
         entropy += torch.where(alive, step_entropy, torch.zeros_like(step_entropy)).double()
         lengths += alive.long()
         token = torch.where(alive, token, torch.full_like(token, pad_id))

@@ -67,6 +67,7 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
     from sdbench.core.trainer import TrainingDiverged, train
     from sdbench.runs.along import ValEvaluator, evaluate_checkpoints
     from sdbench.runs.record import CellRecord
+    from sdbench.task import load_task
     set_threads(config.threads_per_worker)
     started = time.time()
     timer = StageTimer()
@@ -81,7 +82,7 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
     try:
         with timer("setup"):
             strategy, record["strategy"] = build_strategy(cell.strategy)
-            task = task_for(cell.task, config)
+            task = load_task(cell.task, data_path=config.data_path)
             record["task_version"] = str(getattr(task, "version", "")) or None
             model_path = config.model or task.base_model()
             record["model"] = {"path": model_path, "weights_sha256": weights_hash(model_path)}
@@ -133,15 +134,3 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
     record["wall_s"] = round(time.time() - started, 3)
     return CellRecord.model_validate(record).model_dump(mode="json", exclude_none=True), samples
 
-
-def task_for(name: str, config: RunConfig):
-    """The task instance a run uses: `--data-path` goes to tasks that read data files."""
-    from sdbench.errors import UserError
-    from sdbench.task import load_task
-
-    if config.data_path is None:
-        return load_task(name)
-    try:
-        return load_task(name, data_path=config.data_path)
-    except TypeError as exc:
-        raise UserError(f"task {name!r} does not read data files", "drop --data-path for it") from exc

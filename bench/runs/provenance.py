@@ -57,9 +57,9 @@ def hardware() -> dict[str, Any]:
 
 def task_data_hash(task_name: str, config: RunConfig) -> str:
     """sha256 over the evaluated problems of a task (ids, prompts, references) for this config."""
-    from sdbench.runs.cell import task_for
+    from sdbench.task import load_task
 
-    task = task_for(task_name, config)
+    task = load_task(task_name, data_path=config.data_path)
     digest = hashlib.sha256()
     for split in config.evaluation.splits:
         for problem in task.problems(split, config.evaluation.problems, seed=0):

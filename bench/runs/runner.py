@@ -31,8 +31,7 @@ def _check_inputs(config: RunConfig) -> list[dict[str, Any]]:
     from pathlib import Path
 
     from sdbench.core.model import is_local
-    from sdbench.runs.cell import task_for
-    from sdbench.task import check_split
+    from sdbench.task import check_split, load_task
 
     if config.report_to == "tensorboard":
         from sdbench.runs.tensorboard import require_tensorboard
@@ -41,7 +40,7 @@ def _check_inputs(config: RunConfig) -> list[dict[str, Any]]:
     built = [build_strategy(spec) for spec in config.strategies]
     trains = [info["label"] for strategy, info in built if strategy.trains and config.training.steps > 0]
     for name in config.tasks:
-        task = task_for(name, config)
+        task = load_task(name, data_path=config.data_path)
         for split in config.evaluation.splits:
             check_split(task, split)
         if trains and "train" not in task.splits:

@@ -4,7 +4,7 @@ Public API (importing it does no work; layers are probed on first use and cached
 
 - `run_program(source, *, stdin=None, timeout=10.0, memory_mb=512) -> RunResult`: run a program
   as ``__main__``; status ok / error / timeout / memory / killed, exit code, output tails, layers.
-- `run_tests(program, tests, *, timeout=10.0, memory_mb=512) -> Verdict`: grade a program against
+- `run_tests(program, tests, *, timeout=10.0, memory_mb=512) -> SandboxRun`: grade a program against
   trusted assert-style tests; the verdict is decided by a separate judge process (`grading.py`).
 - `run_tests_remembered(...)`: the same, graded once per process per (program, tests, limits)
   for pass/fail verdicts (deterministic tests; timeouts are always re-run).
@@ -25,7 +25,7 @@ From the shell: ``sdbench sandbox info`` and ``sdbench sandbox run FILE [--tests
 from __future__ import annotations
 
 from sdbench.sandbox.calls import Call, Job, JobResult, call_each
-from sdbench.sandbox.grading import Verdict, free_names, run_tests, run_tests_remembered
+from sdbench.sandbox.grading import SandboxRun, free_names, run_tests, run_tests_remembered
 from sdbench.sandbox.probe import Layer, SandboxInfo, sandbox_info
 from sdbench.sandbox.runner import Limits, RunResult, run_program
 
@@ -37,7 +37,7 @@ __all__ = [
     "Limits",
     "RunResult",
     "SandboxInfo",
-    "Verdict",
+    "SandboxRun",
     "call_each",
     "free_names",
     "run_program",

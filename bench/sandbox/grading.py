@@ -34,8 +34,10 @@ from sdbench.sandbox.spawn import Child, Limits, classify, start
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """`status`: pass | fail | error (program crashed before serving) | timeout | memory | killed.
+class SandboxRun:
+    """One program run against its tests in the sandbox (the task turns it into a `sdbench.task.Verdict`).
+
+    `status`: pass | fail | error (program crashed before serving) | timeout | memory | killed.
 
     `passed` is the verdict; `tests_passed`/`tests_total` count top-level test statements for partial
     credit (0 passed when the run timed out, since the judge is killed before it reports)."""
@@ -87,7 +89,7 @@ def _scan(tree: ast.AST) -> tuple[set[str], set[str]]:
     return free, plain & free
 
 
-def run_tests(program: str, tests: str, *, timeout: float = 10.0, memory_mb: int = 512) -> Verdict:
+def run_tests(program: str, tests: str, *, timeout: float = 10.0, memory_mb: int = 512) -> SandboxRun:
     """Run `program`, then the assert-style `tests` against it; passes only if every test statement runs.
 
     `tests` is trusted Python (asserts, imports, helper functions, ``check(candidate)`` patterns,
@@ -141,12 +143,12 @@ def run_tests(program: str, tests: str, *, timeout: float = 10.0, memory_mb: int
                 child.cleanup()
 
 
-_REMEMBERED: OrderedDict[str, Verdict] = OrderedDict()
+_REMEMBERED: OrderedDict[str, SandboxRun] = OrderedDict()
 _REMEMBERED_LOCK = threading.Lock()
 REMEMBER_AT_MOST = 1 << 16   # verdicts kept per process (programs are short; ~100 MB at most)
 
 
-def run_tests_remembered(program: str, tests: str, *, timeout: float = 10.0, memory_mb: int = 512) -> Verdict:
+def run_tests_remembered(program: str, tests: str, *, timeout: float = 10.0, memory_mb: int = 512) -> SandboxRun:
     """`run_tests`, graded once per process for a given (program, tests, limits).
 
     For deterministic tests a program's pass/fail verdict is a function of its text: on-policy
@@ -169,7 +171,7 @@ def run_tests_remembered(program: str, tests: str, *, timeout: float = 10.0, mem
 
 
 def _verdict(prog: Child, judge: Child, report: dict[str, Any] | None, judge_done: bool, prog_done: bool,
-             duration: float, total: int) -> Verdict:
+             duration: float, total: int) -> SandboxRun:
     out, _ = prog.tail("stdout")
     err, _ = prog.tail("stderr")
     npassed = report.get("tests_passed") if isinstance(report, dict) else 0
@@ -177,25 +179,25 @@ def _verdict(prog: Child, judge: Child, report: dict[str, Any] | None, judge_don
               "exit_code": prog.proc.returncode, "tests_total": total,
               "tests_passed": npassed if type(npassed) is int and 0 <= npassed <= total else 0}
     if judge_done and isinstance(report, dict) and report.get("passed") is True:
-        return Verdict(passed=True, status="pass", detail="", **common)
+        return SandboxRun(passed=True, status="pass", detail="", **common)
     if not judge_done:
-        return Verdict(passed=False, status="timeout", detail="wall-clock timeout", **common)
+        return SandboxRun(passed=False, status="timeout", detail="wall-clock timeout", **common)
     error = str(report.get("error", "")) if isinstance(report, dict) else ""
     if not isinstance(report, dict):
         jstatus, _, jdetail = classify(judge, True)
         jerr = judge.tail("stderr")[0].strip().splitlines()
-        return Verdict(passed=False, status="error",
+        return SandboxRun(passed=False, status="error",
                        detail=f"judge failed ({jstatus}: {jdetail}): {jerr[-1] if jerr else 'no report'}", **common)
     line = report.get("line") or 0
     where = f" (tests line {line})" if line else ""
     pstatus, _, pdetail = classify(prog, True) if prog_done else ("running", None, "")
     if "MemoryError" in error or pstatus == "memory":
-        return Verdict(passed=False, status="memory", detail=error + where, **common)
+        return SandboxRun(passed=False, status="memory", detail=error + where, **common)
     if pstatus == "timeout":
-        return Verdict(passed=False, status="timeout", detail=pdetail, **common)
+        return SandboxRun(passed=False, status="timeout", detail=pdetail, **common)
     if pstatus == "killed":
-        return Verdict(passed=False, status="killed", detail=f"{pdetail}; {error}{where}", **common)
+        return SandboxRun(passed=False, status="killed", detail=f"{pdetail}; {error}{where}", **common)
     if error.startswith("RemoteGone") and pstatus == "error" and "Traceback" in err:
-        return Verdict(passed=False, status="error", detail=f"program failed: {err.strip().splitlines()[-1]}",
+        return SandboxRun(passed=False, status="error", detail=f"program failed: {err.strip().splitlines()[-1]}",
                        **common)
-    return Verdict(passed=False, status="fail", detail=error + where, **common)
+    return SandboxRun(passed=False, status="fail", detail=error + where, **common)

@@ -17,7 +17,7 @@ def empty_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(grading, "_REMEMBERED", type(grading._REMEMBERED)())
 
 
-def _no_sandbox(*args: object, **kwargs: object) -> grading.Verdict:
+def _no_sandbox(*args: object, **kwargs: object) -> grading.SandboxRun:
     raise AssertionError("the sandbox ran again for a remembered verdict")
 
 
@@ -47,9 +47,9 @@ def test_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(grading, "REMEMBER_AT_MOST", 2)
     calls: list[str] = []
 
-    def fake(program: str, tests: str, **kw: object) -> grading.Verdict:
+    def fake(program: str, tests: str, **kw: object) -> grading.SandboxRun:
         calls.append(program)
-        return grading.Verdict(passed=True, status="pass", detail="", duration_s=0.0, stdout_tail="",
+        return grading.SandboxRun(passed=True, status="pass", detail="", duration_s=0.0, stdout_tail="",
                                stderr_tail="", layers=())
 
     monkeypatch.setattr(grading, "run_tests", fake)

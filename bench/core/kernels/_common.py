@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-DIVERGENCES = ("reverse_kl", "forward_kl", "jsd")
-COMBINES = ("mixture", "logmean")
-ESTIMATORS = ("full", "topk", "sampled_token")
+from sdbench.core.divergence import COMBINES, DIVERGENCES, ESTIMATORS
+from sdbench.core.divergence.formulas import entropy, token_divergence
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -177,15 +177,13 @@ def gate_bounds(
 
 def gate_open(teacher_logp: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
     """[N] bool: the teacher's entropy (full vocabulary, nats) lies in [lo, hi]."""
-    h = -(teacher_logp.exp() * teacher_logp).sum(-1)
+    h = entropy(teacher_logp)
     return (h >= bounds[0].to(h.dtype)) & (h <= bounds[1].to(h.dtype))
 
 
 def divergence_from_logprobs(ls: torch.Tensor, lt: torch.Tensor, divergence: str, beta: float) -> torch.Tensor:
     """Per-row divergence between two normalized log-distributions on the last dim: the textbook
     definition in `sdbench.core.divergence.token_divergence` (the teacher is a constant)."""
-    from sdbench.core.divergence import token_divergence
-
     return token_divergence(ls, lt, divergence, beta)
 
 

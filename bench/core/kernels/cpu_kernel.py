@@ -32,6 +32,8 @@ from pathlib import Path
 
 import torch
 
+from sdbench.core.divergence import DIVERGENCE_CODES
+
 _SOURCE = r"""
 #include <math.h>
 #include <omp.h>
@@ -250,7 +252,6 @@ DEFINE_MULTI(sd_rows_multi_bf16, uint16_t, bf2f, lse_bf16, row_bf16_combined)
 void sd_set_threads(int n) { omp_set_num_threads(n); }
 """
 _FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp", "-shared", "-fPIC"]
-_DIV = {"reverse_kl": 0, "forward_kl": 1, "jsd": 2}
 MAX_CONTEXTS = 16  # SD_MAX_CONTEXTS in the C source; more contexts take the eager torch body
 _LIB: ctypes.CDLL | None = None
 _TRIED = False
@@ -337,7 +338,7 @@ def rows_loss_and_grad(
     threads = torch.get_num_threads()
     lib.sd_set_threads(threads)
     tail = (loss.data_ptr(), lam_c.data_ptr() if lam_c is not None else None, c, vocab, inv_tau)
-    tail2 = (_DIV[divergence], beta, int(want_grad))
+    tail2 = (DIVERGENCE_CODES[divergence], beta, int(want_grad))
     if zt.dim() == 2:
         fn = lib.sd_rows_f32 if zs.dtype == torch.float32 else lib.sd_rows_bf16
         fn(zs.data_ptr(), zt.data_ptr(), *tail, 1.0 if teacher_is_combined else inv_tau, *tail2)

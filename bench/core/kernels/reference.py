@@ -15,6 +15,7 @@ import math
 
 import torch
 
+from sdbench.core.divergence.formulas import combine_teachers, entropy
 from sdbench.core.kernels._common import (
     as_teacher_stack,
     divergence_from_logprobs,
@@ -26,18 +27,6 @@ from sdbench.core.kernels._common import (
     token_scales,
     topk_buckets,
 )
-
-
-def combine_teachers(lts: torch.Tensor, weights: torch.Tensor | list[float], combine: str) -> torch.Tensor:
-    """Combine [M, N, V] teacher log-probs into one [N, V] log-distribution; weights [M] or [M, N].
-
-    The definition is `sdbench.core.divergence.combine_teachers`; this only broadcasts [M] weights."""
-    from sdbench.core.divergence import combine_teachers as combine_per_token
-
-    w = torch.as_tensor(weights, dtype=lts.dtype, device=lts.device)
-    if w.dim() == 1:
-        w = w.view(-1, 1).expand(lts.shape[:2])
-    return combine_per_token(lts, w, combine)
 
 
 def reference_linear_divergence(
@@ -107,8 +96,7 @@ def reference_linear_divergence(
         per_tok = torch.where(gate_open(lt, bounds), per_tok, torch.zeros_like(per_tok))
     lam = entropy_vector(entropy_coef, n, ls.device, md)
     if lam is not None:
-        entropy = -(ls.exp() * ls).sum(-1)
-        per_tok = per_tok - lam * entropy
+        per_tok = per_tok - lam * entropy(ls)
 
     w, denom = token_scales(token_weights, n, cfg.reduction, per_tok.device)
     weighted = per_tok * w.to(md)

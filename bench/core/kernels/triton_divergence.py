@@ -19,6 +19,7 @@ import os
 
 import torch
 
+from sdbench.core.divergence import DIVERGENCE_CODES
 from sdbench.core.kernels._common import DivergenceConfig
 
 try:  # import-guarded: CPU installs need no triton
@@ -29,7 +30,6 @@ try:  # import-guarded: CPU installs need no triton
 except ImportError:  # pragma: no cover - exercised only where triton is absent
     _HAVE_TRITON = False
 
-_DIV = {"reverse_kl": 0, "forward_kl": 1, "jsd": 2}
 _NEG = -1.0e30  # finite "minus infinity": keeps (-inf) - (-inf) = NaN out of the online softmax
 
 
@@ -241,7 +241,7 @@ def triton_chunk_loss_and_grad(
         beta,
         math.log(beta) if beta > 0 else _NEG,
         math.log1p(-beta) if beta < 1 else _NEG,
-        DIV=_DIV[cfg.divergence],
+        DIV=DIVERGENCE_CODES[cfg.divergence],
         COMBINE=0 if cfg.combine == "mixture" or m == 1 else 1,
         WANT_GRAD=want_grad,
         BLOCK=block,

@@ -1,17 +1,7 @@
-"""Token-level divergences between student and teacher next-token distributions, from log-probs.
+"""The divergence formulas in plain torch (autograd gives the gradients): the definitions of
+`sdbench.core.divergence`, which documents them and re-exports these names lazily.
 
-With p_s the student's and p_t the teacher's distribution over the vocabulary at one position:
-    forward_kl  KL(p_t || p_s) = sum_v p_t (log p_t - log p_s)          (mode covering)
-    reverse_kl  KL(p_s || p_t) = sum_v p_s (log p_s - log p_t)          (mode seeking)
-    jsd(beta)   beta KL(p_t || m) + (1 - beta) KL(p_s || m),  m = beta p_t + (1 - beta) p_s
-(jsd at beta = 0 or 1 is identically zero; beta = 0.5 is the symmetric Jensen-Shannon divergence.)
-
-Several teacher contexts combine into one teacher distribution before the divergence:
-    mixture   p_t = sum_j w_j p_j                       (probabilities)
-    logmean   p_t ∝ exp(sum_j w_j log p_j)              (weighted geometric mean, renormalized)
-
-These are the textbook formulas in plain torch; gradients come from autograd. They are the
-definition the fused kernels in sdbench.core.kernels are tested against.
+    from sdbench.core.divergence import token_divergence, entropy, combine_teachers
 """
 
 from __future__ import annotations
@@ -20,7 +10,7 @@ import math
 
 import torch
 
-DIVERGENCES = ("reverse_kl", "forward_kl", "jsd")
+from sdbench.core.divergence import COMBINES, DIVERGENCES
 
 
 def token_divergence(student_logp: torch.Tensor, teacher_logp: torch.Tensor, divergence: str,
@@ -68,4 +58,4 @@ def combine_teachers(teacher_logp: torch.Tensor, weights: torch.Tensor, combine:
     if combine == "logmean":
         safe = torch.where(weights.unsqueeze(-1) != 0, teacher_logp, torch.zeros_like(teacher_logp))
         return torch.log_softmax((weights.unsqueeze(-1) * safe).sum(0), dim=-1)
-    raise ValueError(f"unknown combine {combine!r}; expected 'mixture' or 'logmean'")
+    raise ValueError(f"unknown combine {combine!r}; expected one of {COMBINES}")
