@@ -55,7 +55,7 @@ class TrainingConfig(_Strict):
     topk: int | None = Field(default=None, ge=1, description="support size of the topk estimator")
     temperature: float = Field(default=1.0, gt=0)
     train_problems: int = Field(default=1000, ge=1)
-    loss_impl: Literal["fused", "reference"] = "fused"   # "reference" materializes logits (debugging)
+    loss_impl: Literal["fused", "materialized"] = "fused"   # "materialized": full logits (debugging)
     checkpoint_every: int = Field(default=0, ge=0, description="save training state every N steps (0: never)")
     backend: Literal["hf", "vllm"] = Field(default="hf", description="sampler: transformers (any device) or vLLM (GPU)")
 
@@ -67,8 +67,8 @@ class TrainingConfig(_Strict):
             raise ValueError("training.topk applies only to estimator: topk")
         if self.estimator == "sampled_token" and self.divergence != "reverse_kl":
             raise ValueError("the sampled_token estimator is defined for reverse_kl only")
-        if self.estimator != "full" and self.loss_impl == "reference":
-            raise ValueError("loss_impl: reference computes the full estimator only; use loss_impl: fused")
+        if self.estimator != "full" and self.loss_impl == "materialized":
+            raise ValueError("loss_impl: materialized computes the full estimator only; use loss_impl: fused")
         return self
 
     def with_overrides(self, overrides: dict[str, Any]) -> TrainingConfig:

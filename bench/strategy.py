@@ -7,7 +7,7 @@ reference solution and the student's rollouts with verdicts) it answers, per rol
                                   `logmean`  p_T ∝ exp(sum_j w_j log p_j)  (geometric mean)
   * which extra loss terms the core applies (all per token of the rollout y):
         distill_weight · g_t · D(p_student || p_teacher)   (negative ascends, as AntiSD does)
-      − entropy_bonus  · H(p_student)
+      − entropy_coef  · H(p_student)
       − advantage      · log p_student(y_t)                (policy gradient: GRPO, RFT)
     where the gate g_t is 1 unless `teacher_entropy_gate = (lo, hi)` keeps only the tokens whose
     teacher entropy H(p_teacher) lies in [lo, hi].
@@ -89,7 +89,7 @@ class RolloutPlan:
     teachers: tuple[TeacherContext, ...] = ()
     combine: Combine = "mixture"
     distill_weight: float = 1.0
-    entropy_bonus: float = 0.0
+    entropy_coef: float = 0.0
     advantage: float | None = None
     teacher_entropy_gate: tuple[float, float] | None = None
 
@@ -101,7 +101,7 @@ class RolloutPlan:
 
     @property
     def active(self) -> bool:
-        return bool(self.teachers) or self.advantage is not None or self.entropy_bonus != 0.0
+        return bool(self.teachers) or self.advantage is not None or self.entropy_coef != 0.0
 
 
 NO_SIGNAL = RolloutPlan()

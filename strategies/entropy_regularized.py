@@ -53,4 +53,4 @@ class EntropyRegularized(StrategyBase):
 
     def plan(self, group: Group) -> Sequence[RolloutPlan]:
         plans = single_demo_plans(group, self.params.selection)
-        return [dataclasses.replace(p, entropy_bonus=self.params.entropy_coef) if p.teachers else p for p in plans]
+        return [dataclasses.replace(p, entropy_coef=self.params.entropy_coef) if p.teachers else p for p in plans]

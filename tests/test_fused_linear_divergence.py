@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from sdbench.core.divergence import combine_teachers
-from sdbench.core.kernels import FusedLinearDivergence, fused_linear_divergence, reference_linear_divergence
-from sdbench.core.kernels.reference import closed_form_logit_grad
+from sdbench.core.kernels import FusedLinearDivergence, fused_linear_divergence, materialized_linear_divergence
+from sdbench.core.kernels.materialized import closed_form_logit_grad
 
 N, H, V = 41, 64, 1271
 
@@ -44,7 +44,7 @@ def _rel(x: torch.Tensor, y: torch.Tensor) -> float:
     return float((x.double() - y.double()).norm() / y.double().norm().clamp_min(1e-30))
 
 
-def _case_kwargs(div, est, comb, m, weighted, lam, n=N, v=V, seed=1, signed=False):
+def _case_kwargs(div, est, comb, m, weighted, coef, n=N, v=V, seed=1, signed=False):
     # fp32 cases use non-negative weights (masks, gates): a signed weighted sum can cancel to
     # near 0, where a relative tolerance measures the cancellation, not the kernel.
     g = torch.Generator().manual_seed(seed)
@@ -55,16 +55,16 @@ def _case_kwargs(div, est, comb, m, weighted, lam, n=N, v=V, seed=1, signed=Fals
         estimator=est,
         combine=comb,
         # weighted cases also use per-token entropy coefficients and per-token context weights
-        entropy_coef=lam * torch.rand(n, generator=g) if weighted else lam,
+        entropy_coef=coef * torch.rand(n, generator=g) if weighted else coef,
         temperature=1.3,
         topk=17 if est == "topk" else None,
         target_ids=torch.randint(0, v, (n,), generator=g) if est == "sampled_token" else None,
         token_weights=tw,
-        teacher_weights=_teacher_weights(m, n, weighted, g) if m > 1 else None,
+        context_weights=_context_weights(m, n, weighted, g) if m > 1 else None,
     )
 
 
-def _teacher_weights(m: int, n: int, per_token: bool, g: torch.Generator) -> torch.Tensor:
+def _context_weights(m: int, n: int, per_token: bool, g: torch.Generator) -> torch.Tensor:
     """[M] weights, or [M, N] per-token weights where some contexts are absent (weight 0)."""
     if not per_token:
         return torch.rand(m, generator=g) + 0.1
@@ -87,18 +87,18 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("div,est,comb,m,weighted,lam", CASES)
-def test_fp32_matches_fp64_reference(div, est, comb, m, weighted, lam):
+@pytest.mark.parametrize("div,est,comb,m,weighted,coef", CASES)
+def test_fp32_matches_fp64_reference(div, est, comb, m, weighted, coef):
     sh, w, th = _inputs(N, H, V, m, torch.float32)
-    kw = _case_kwargs(div, est, comb, m, weighted, lam)
+    kw = _case_kwargs(div, est, comb, m, weighted, coef)
     got = _run(fused_linear_divergence, sh, w, th, chunk_size=16, **kw)
-    ref = _run(reference_linear_divergence, sh.double(), w.double(), th.double(), **kw)
+    ref = _run(materialized_linear_divergence, sh.double(), w.double(), th.double(), **kw)
     for name, x, y in zip(("grad_hidden", "grad_weight"), got[1:], ref[1:], strict=True):
         assert _rel(x, y) < 1e-5, (name, _rel(x, y))
     # The loss is compared per token: divergence minus entropy bonus can cancel to ~0 in the mean,
     # where a relative tolerance on the scalar would measure the cancellation, not the kernel.
     per_tok = fused_linear_divergence(sh, w, th, chunk_size=16, reduction="none", **kw)
-    per_ref = reference_linear_divergence(sh.double(), w.double(), th.double(), reduction="none", **kw)
+    per_ref = materialized_linear_divergence(sh.double(), w.double(), th.double(), reduction="none", **kw)
     assert _rel(per_tok, per_ref) < 1e-5
     assert abs(float(got[0]) - float(ref[0])) < 1e-5 * float(per_ref.abs().mean())
 
@@ -109,7 +109,7 @@ def test_fp64_reductions_and_chunking(reduction, div, est):
     sh, w, th = _inputs(37, 24, 301, 3, torch.float64, seed=2)
     kw = _case_kwargs(div, est, "logmean", 3, True, 0.1, n=37, v=301, signed=True)
     go = torch.randn(37, dtype=torch.float64) if reduction == "none" else torch.tensor(0.7, dtype=torch.float64)
-    ref = _run(reference_linear_divergence, sh, w, th, grad_out=go, reduction=reduction, **kw)
+    ref = _run(materialized_linear_divergence, sh, w, th, grad_out=go, reduction=reduction, **kw)
     for chunk in (1, 5, None):
         got = _run(fused_linear_divergence, sh, w, th, grad_out=go, reduction=reduction, chunk_size=chunk, **kw)
         for x, y in zip(got, ref, strict=True):
@@ -123,14 +123,14 @@ def test_bf16_within_tenth_percent(div, m, comb):
     sh, w, th = _inputs(n, h, v, m, torch.bfloat16, seed=3, scale=0.15)
     kw = dict(divergence=div, combine=comb, entropy_coef=0.01)
     got = _run(fused_linear_divergence, sh, w, th, **kw)
-    ref = _run(reference_linear_divergence, sh.double(), w.double(), th.double(), **kw)
+    ref = _run(materialized_linear_divergence, sh.double(), w.double(), th.double(), **kw)
     assert _rel(got[0], ref[0]) < 1e-3
     assert _rel(got[1], ref[1]) < 1e-2 and _rel(got[2], ref[2]) < 1e-2
 
 
 def test_fp32_realistic_shape():
     sh, w, th = _inputs(128, 256, 32000, 1, torch.float32, seed=4, scale=0.15)  # moderately realistic
-    ref = _run(reference_linear_divergence, sh.double(), w.double(), th.double(), divergence="jsd")
+    ref = _run(materialized_linear_divergence, sh.double(), w.double(), th.double(), divergence="jsd")
     got = _run(fused_linear_divergence, sh, w, th, divergence="jsd")  # automatic chunk size
     for x, y in zip(got, ref, strict=True):
         assert _rel(x, y) < 1e-5
@@ -143,7 +143,7 @@ def test_reference_autograd_matches_closed_form(div):
     zs = torch.randn(6, v, dtype=torch.float64) * 2
     zt = torch.randn(6, v, dtype=torch.float64) * 2
     _, gh, _ = _run(
-        reference_linear_divergence,
+        materialized_linear_divergence,
         zs,
         torch.eye(v, dtype=torch.float64),
         zt,
@@ -188,7 +188,7 @@ def test_identities(div):
     stack = th.expand(3, *th.shape)
     single = _run(fused_linear_divergence, sh, w, th, divergence=div)
     for comb in ("mixture", "logmean"):
-        got = _run(fused_linear_divergence, sh, w, stack, divergence=div, combine=comb, teacher_weights=torch.rand(3))
+        got = _run(fused_linear_divergence, sh, w, stack, divergence=div, combine=comb, context_weights=torch.rand(3))
         for x, y in zip(got, single, strict=True):
             assert _rel(x, y) < 1e-12
     # A tail bucket of one token is that token: top-(V-1) equals the full estimator.
@@ -259,9 +259,9 @@ def test_cpu_row_kernel_matches_eager_body(monkeypatch, dtype, div, m, comb):
         pytest.skip("no C compiler / kernel disabled (SDBENCH_CPU_KERNEL=0): the eager body is used")
     sh, w, th = _inputs(N, H, V, m, dtype, seed=8)
     g = torch.Generator().manual_seed(8)
-    tw = _teacher_weights(m, N, True, g) if m > 1 else None  # some contexts absent for some tokens
+    tw = _context_weights(m, N, True, g) if m > 1 else None  # some contexts absent for some tokens
     kw = dict(divergence=div, temperature=0.7, entropy_coef=torch.rand(N) * 0.1, chunk_size=16, combine=comb,
-              teacher_weights=tw)
+              context_weights=tw)
     fast = _run(fused_linear_divergence, sh, w, th, **kw)
     monkeypatch.setattr(ck, "_LIB", None)  # the next call takes the eager torch body
     eager = _run(fused_linear_divergence, sh, w, th, **kw)
@@ -278,8 +278,8 @@ def test_sharp_teachers_underflow_safely(dtype, div, m):
     # C kernel once got this wrong under -ffinite-math-only (vectorized expf).
     sh, w, th = _inputs(N, H, V, m, dtype, seed=11)
     th = (th.float() * 40).to(dtype)
-    kw = dict(divergence=div, teacher_weights=torch.ones(m, N) if m > 1 else None)
-    ref = reference_linear_divergence(sh.double(), w.double(), th.double(), reduction="none", **kw)
+    kw = dict(divergence=div, context_weights=torch.ones(m, N) if m > 1 else None)
+    ref = materialized_linear_divergence(sh.double(), w.double(), th.double(), reduction="none", **kw)
     assert float((th.double() @ w.double().T).std()) > 20  # really sharp: most log-probs underflow
     got = fused_linear_divergence(sh, w, th, reduction="none", chunk_size=16, **kw)
     assert _rel(got, ref) < (1e-5 if dtype == torch.float32 else 1e-2)
@@ -291,13 +291,13 @@ def test_signed_logmean_weights(dtype):
     sh, w, th = _inputs(N, H, V, 3, dtype, seed=9)
     tw = torch.tensor([1.0, 0.8, -0.5]).view(3, 1).repeat(1, N)
     tw[1, ::3] = 0.0  # some tokens lack the second context
-    kw = dict(divergence="reverse_kl", combine="logmean", teacher_weights=tw, entropy_coef=0.02, chunk_size=16)
+    kw = dict(divergence="reverse_kl", combine="logmean", context_weights=tw, entropy_coef=0.02, chunk_size=16)
     got = _run(fused_linear_divergence, sh, w, th, **kw)
-    ref = _run(reference_linear_divergence, sh.double(), w.double(), th.double(), **kw)
+    ref = _run(materialized_linear_divergence, sh.double(), w.double(), th.double(), **kw)
     for x, y in zip(got, ref, strict=True):
         assert _rel(x, y) < (1e-5 if dtype == torch.float32 else 1e-10)
     with pytest.raises(ValueError, match="mixture"):
-        fused_linear_divergence(sh, w, th, combine="mixture", teacher_weights=tw)
+        fused_linear_divergence(sh, w, th, combine="mixture", context_weights=tw)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -313,7 +313,7 @@ def test_teacher_entropy_gate(dtype, div, est):
     lt = torch.logsumexp(
         zt
         + torch.log(
-            torch.as_tensor(kw["teacher_weights"], dtype=torch.float64) / torch.as_tensor(kw["teacher_weights"]).sum(0)
+            torch.as_tensor(kw["context_weights"], dtype=torch.float64) / torch.as_tensor(kw["context_weights"]).sum(0)
         ).unsqueeze(-1),
         0,
     )
@@ -321,10 +321,11 @@ def test_teacher_entropy_gate(dtype, div, est):
     hi = torch.where(torch.arange(N) % 2 == 0, h_t + 0.05, h_t - 0.05)
     kw["teacher_entropy_gate"] = (0.0, hi)
     got = _run(fused_linear_divergence, sh, w, th, chunk_size=16, **kw)
-    ref = _run(reference_linear_divergence, sh.double(), w.double(), th.double(), **kw)
+    ref = _run(materialized_linear_divergence, sh.double(), w.double(), th.double(), **kw)
     for x, y in zip(got[1:], ref[1:], strict=True):
         assert _rel(x, y) < (1e-5 if dtype == torch.float32 else 1e-10)
-    ungated = reference_linear_divergence(sh.double(), w.double(), th.double(), **{**kw, "teacher_entropy_gate": None})
+    ungated = materialized_linear_divergence(sh.double(), w.double(), th.double(),
+                                             **{**kw, "teacher_entropy_gate": None})
     assert abs(float(ref[0]) - float(ungated)) > 1e-3  # the gate did something
     assert abs(float(got[0]) - float(ref[0])) < 1e-5 * max(1.0, abs(float(ref[0])))
 

@@ -1,4 +1,4 @@
-"""The fused objective equals the reference objective: loss and every parameter gradient, for each
+"""The fused objective equals the materialized objective: loss and every parameter gradient, for each
 kind of plan the strategies produce, with a live and with a separate (frozen/EMA) teacher."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ PLANS = {
                        RolloutPlan(teachers=(D(("a",)),), combine="logmean")],
     "mixed_modes": [RolloutPlan(teachers=(D(("c",)), D(("a",))), combine="mixture"),
                     RolloutPlan(teachers=(D(("c",)), D(("a",))), combine="logmean")],
-    "entropy_sign_pg": [RolloutPlan(teachers=(D(("c",)),), entropy_bonus=0.3),
+    "entropy_sign_pg": [RolloutPlan(teachers=(D(("c",)),), entropy_coef=0.3),
                         RolloutPlan(teachers=(D(("a",)),), distill_weight=-0.5),
                         RolloutPlan(advantage=1.5), RolloutPlan(teachers=(D(("c",)),), distill_weight=0.4,
                                                                 advantage=-0.7)],
@@ -65,18 +65,18 @@ CASES = [(d, c, sep) for c in sorted(PLANS) for d in ("reverse_kl", "forward_kl"
 
 
 @pytest.mark.parametrize(("divergence", "separate_teacher"), [("reverse_kl", False), ("jsd", True)])
-def test_policy_gradient_with_recomputed_logits_equals_reference(model_tok, monkeypatch, divergence: str,
+def test_policy_gradient_with_recomputed_logits_equals_materialized(model_tok, monkeypatch, divergence: str,
                                                                  separate_teacher: bool) -> None:
     # The large-vocabulary route of the policy-gradient term: chunks of logits recomputed in backward.
     import sdbench.core.objective_fused as objective_fused
 
     monkeypatch.setattr(objective_fused, "KEEP_LOGITS_BELOW", 0)
     monkeypatch.setattr(objective_fused, "CHUNK", 7)
-    test_fused_equals_reference(model_tok, divergence, "entropy_sign_pg", separate_teacher)
+    test_fused_equals_materialized(model_tok, divergence, "entropy_sign_pg", separate_teacher)
 
 
 @pytest.mark.parametrize(("divergence", "case", "separate_teacher"), CASES)
-def test_fused_equals_reference(model_tok, divergence: str, case: str, separate_teacher: bool) -> None:
+def test_fused_equals_materialized(model_tok, divergence: str, case: str, separate_teacher: bool) -> None:
     model, tok = model_tok
     teacher = model
     if separate_teacher:
@@ -87,7 +87,7 @@ def test_fused_equals_reference(model_tok, divergence: str, case: str, separate_
     items = batch(tok, PLANS[case])
     assert fused_supported(items)
     kwargs = dict(divergence=divergence, beta=0.3, pad_id=tok.pad_token_id, temperature=1.3)
-    ref, ref_stats = self_distillation_loss(model, teacher, items, impl="reference", **kwargs)
+    ref, ref_stats = self_distillation_loss(model, teacher, items, impl="materialized", **kwargs)
     ref_grads = grads(model, ref)
     fused, fused_stats = self_distillation_loss(model, teacher, items, impl="fused", **kwargs)
     fused_grads = grads(model, fused)
@@ -98,13 +98,13 @@ def test_fused_equals_reference(model_tok, divergence: str, case: str, separate_
     assert any(g.abs().sum() > 0 for g in ref_grads)
 
 
-def test_plans_the_kernel_cannot_express_fall_back_to_the_reference(model_tok) -> None:
+def test_plans_the_kernel_cannot_express_fall_back_to_the_materialized_route(model_tok) -> None:
     model, tok = model_tok
-    bonus_only = batch(tok, [RolloutPlan(entropy_bonus=0.2)])
+    bonus_only = batch(tok, [RolloutPlan(entropy_coef=0.2)])
     for items in (bonus_only,):
         assert not fused_supported(items)
         loss, stats = self_distillation_loss(model, model, items, divergence="reverse_kl", beta=0.5,
                                              pad_id=tok.pad_token_id, impl="fused")
         ref, _ = self_distillation_loss(model, model, items, divergence="reverse_kl", beta=0.5,
-                                        pad_id=tok.pad_token_id, impl="reference")
+                                        pad_id=tok.pad_token_id, impl="materialized")
         assert stats.entropy is not None and float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-12)

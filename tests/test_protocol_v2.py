@@ -48,7 +48,7 @@ def test_warmup_is_linear_then_flat() -> None:
     ({"estimator": "topk"}, "needs training.topk"),
     ({"topk": 8}, "applies only to estimator: topk"),
     ({"estimator": "sampled_token", "divergence": "jsd"}, "reverse_kl only"),
-    ({"estimator": "topk", "topk": 4, "loss_impl": "reference"}, "full estimator only"),
+    ({"estimator": "topk", "topk": 4, "loss_impl": "materialized"}, "full estimator only"),
 ])
 def test_estimator_settings_are_checked(training: dict, message: str) -> None:
     with pytest.raises(UserError, match=message):

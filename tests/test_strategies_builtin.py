@@ -141,7 +141,7 @@ def test_entropy_regularized_at_zero_equals_single_sampled_demo(seed: int, corre
     bonus = make_strategy("entropy_regularized", entropy_coef=0.3).plan(make_group(correct, seed))
     assert [p.teachers for p in bonus] == [p.teachers for p in single]
     # the bonus rides on the distilled rollouts only (the lone correct rollout 1 has no demo, no signal)
-    assert [p.entropy_bonus for p in bonus] == [0.3 if p.teachers else 0.0 for p in single]
+    assert [p.entropy_coef for p in bonus] == [0.3 if p.teachers else 0.0 for p in single]
     assert [p.active for p in bonus] == [p.active for p in single]
 
 

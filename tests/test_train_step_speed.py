@@ -5,12 +5,12 @@ Run: pytest tests/test_train_step_speed.py   (~1-2 min on one CPU thread)
 impl="fused" scores the student and the teacher with each distinct prompt / teacher context computed
 once and its keys/values shared by its rows (sdbench.core._forward.PrefixScorer); impl="fused_padded"
 is the previous fused route (right-padded transformers calls, every prompt recomputed per rollout) and
-impl="reference" the logits route. The loss and every parameter gradient must agree, in fp32, to
+impl="materialized" the logits route. The loss and every parameter gradient must agree, in fp32, to
 rtol 1e-5 (loss) and atol 1e-6 (gradients), on real training batches of the three embedded tasks
 (their shipped models, quick-profile 16 x 8 rollouts sampled by the trainer's own code) under every
 kind of plan the built-in strategies make, and on random-init llama (GQA) and qwen2 (q/k/v biases)
 models with hand-built batches (ragged prompts, length-1 completions, several / demo-only / negatively
-weighted contexts, gates, entropy bonus, advantages, the reference fallback).
+weighted contexts, gates, entropy bonus, advantages, the materialized fallback).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def loss_and_grads(model, teacher, items, impl: str, **kw) -> tuple[torch.Tensor
 
 def assert_same(new, old, what: str, same_stats: bool = True) -> tuple[float, float]:
     """Loss to rtol 1e-5, every gradient to atol 1e-6; returns (relative loss difference, max grad difference).
-    same_stats: the divergence statistic too (the fused and reference routes define it differently)."""
+    same_stats: the divergence statistic too (the fused and materialized routes define it differently)."""
     (loss_n, stats_n, grads_n), (loss_o, stats_o, grads_o) = new, old
     torch.testing.assert_close(loss_n, loss_o, rtol=LOSS_RTOL, atol=0.0, msg=lambda m: f"{what} loss: {m}")
     assert stats_n.tokens == stats_o.tokens and stats_n.rollouts == stats_o.rollouts
@@ -192,7 +192,7 @@ def _hand_batch() -> list[LossItem]:
              RolloutPlan(teachers=(D(("b",)), D(("a",), 3.0))),
              RolloutPlan(teachers=(D(("c",)), D(("c",), -0.5, False), D((), 0.5)), combine="logmean"),
              RolloutPlan(teachers=(D(("a",)),), teacher_entropy_gate=(0.5, 3.0), advantage=0.7),
-             RolloutPlan(teachers=(D(("b",)),), entropy_bonus=0.2, distill_weight=0.5),
+             RolloutPlan(teachers=(D(("b",)),), entropy_coef=0.2, distill_weight=0.5),
              RolloutPlan(advantage=-1.3),
              RolloutPlan()]
     items = []
@@ -206,7 +206,7 @@ def _hand_batch() -> list[LossItem]:
 
 @pytest.mark.parametrize("kind", ["llama_gqa", "qwen2_bias"])
 @pytest.mark.parametrize("separate_teacher", [False, True])
-def test_fused_equals_previous_route_and_reference_on_tiny_models(kind: str, separate_teacher: bool) -> None:
+def test_fused_equals_previous_route_and_materialized_on_tiny_models(kind: str, separate_teacher: bool) -> None:
     model = _tiny(kind)
     assert PrefixScorer.supports(model)
     teacher = _perturbed(model, 0.05) if separate_teacher else model
@@ -214,7 +214,7 @@ def test_fused_equals_previous_route_and_reference_on_tiny_models(kind: str, sep
     kw = dict(divergence="reverse_kl", beta=0.5, pad_id=0, temperature=1.1)
     new = loss_and_grads(model, teacher, items, "fused", **kw)
     assert_same(new, loss_and_grads(model, teacher, items, "fused_padded", **kw), f"{kind} vs fused_padded")
-    assert_same(new, loss_and_grads(model, teacher, items, "reference", **kw), f"{kind} vs reference", False)
+    assert_same(new, loss_and_grads(model, teacher, items, "materialized", **kw), f"{kind} vs materialized", False)
     for divergence in ("jsd", "forward_kl"):
         kw["divergence"] = divergence
         assert_same(loss_and_grads(model, teacher, items, "fused", **kw),
@@ -222,15 +222,15 @@ def test_fused_equals_previous_route_and_reference_on_tiny_models(kind: str, sep
 
 
 @pytest.mark.parametrize("kind", ["llama_gqa", "qwen2_bias"])
-def test_reference_fallback_uses_the_fast_forward_and_equals_reference(kind: str) -> None:
-    """An entropy bonus without a teacher is the reference route's; under impl="fused" its logits come
+def test_materialized_fallback_uses_the_fast_forward_and_equals_materialized(kind: str) -> None:
+    """An entropy bonus without a teacher is the materialized route's; under impl="fused" its logits come
     from the fast forward."""
     model = _tiny(kind)
     items = [it for it in _hand_batch() if it.plan.teachers][:6]
-    items.append(LossItem(items[0].prompt_ids, [5, 6, 7], RolloutPlan(entropy_bonus=0.4)))
+    items.append(LossItem(items[0].prompt_ids, [5, 6, 7], RolloutPlan(entropy_coef=0.4)))
     kw = dict(divergence="reverse_kl", beta=0.5, pad_id=0)
     new = loss_and_grads(model, _perturbed(model), items, "fused", **kw)
-    old = loss_and_grads(model, _perturbed(model), items, "reference", **kw)
+    old = loss_and_grads(model, _perturbed(model), items, "materialized", **kw)
     assert new[1].entropy is not None and new[1].entropy == pytest.approx(old[1].entropy, rel=1e-5)
     assert_same(new, old, kind, False)
 

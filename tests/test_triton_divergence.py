@@ -23,7 +23,7 @@ import pytest
 def _check() -> None:
     import torch
 
-    from sdbench.core.kernels import fused_linear_divergence, reference_linear_divergence, triton_available
+    from sdbench.core.kernels import fused_linear_divergence, materialized_linear_divergence, triton_available
 
     assert triton_available(), "TRITON_INTERPRET=1 should make the kernel runnable on CPU"
     n, h, v = 13, 32, 301  # odd sizes: v spans a partial vocabulary block
@@ -52,12 +52,12 @@ def _check() -> None:
             temperature=1.3,
             entropy_coef=0.1 * (i % 2),
             chunk_size=8,
-            teacher_weights=torch.rand(m, generator=g) + 0.1,
+            context_weights=torch.rand(m, generator=g) + 0.1,
             reduction="none" if i % 3 == 0 else "mean",
             token_weights=(torch.rand(n, generator=g) > 0.3).float() if i % 2 else None,
         )
         got = run(fused_linear_divergence, sh, w, th, torch.float32, **kw)
-        ref = run(reference_linear_divergence, sh, w, th, torch.float64, **kw)
+        ref = run(materialized_linear_divergence, sh, w, th, torch.float64, **kw)
         errs = [rel(x, y) for x, y in zip(got, ref, strict=True)]
         assert max(errs) < 1e-5, (div, m, comb, errs)
         print(f"ok {div:10s} M={m} {comb:8s} rel errs {max(errs):.1e}")
@@ -69,7 +69,7 @@ def _check() -> None:
         (torch.randn(n, h, generator=g) * 0.3).bfloat16(),
     )
     got = fused_linear_divergence(sh, w, th, divergence="jsd")
-    ref = reference_linear_divergence(sh.double(), w.double(), th.double(), divergence="jsd")
+    ref = materialized_linear_divergence(sh.double(), w.double(), th.double(), divergence="jsd")
     assert rel(got.double(), ref) < 1e-3, rel(got.double(), ref)
     print("ok bf16")
 
@@ -98,7 +98,7 @@ def test_triton_kernel_compiles_for_sm90(div, combine):
     from sdbench.core.kernels import triton_divergence as td
 
     ptr = {"zs_ptr": "*bf16", "zt_ptr": "*bf16", "loss_ptr": "*fp32", "w_ptr": "*fp32", "logw_ptr": "*fp32"}
-    sig = {**ptr, "lam_ptr": "*fp32", "V": "i32", "M": "i32"}
+    sig = {**ptr, "coef_ptr": "*fp32", "V": "i32", "M": "i32"}
     sig |= {k: "i64" for k in ("stride_s", "stride_tm", "stride_tr", "stride_w")}
     sig |= {k: "fp32" for k in ("scale", "beta", "log_beta", "log_1mbeta")}
     consts = {"DIV": div, "COMBINE": combine, "WANT_GRAD": True, "BLOCK": 4096, "MAXM": 4}

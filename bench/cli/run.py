@@ -33,7 +33,7 @@ def run_command(
     ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address"),
     model: str | None = typer.Option(None, "--model", help="hub id or local model dir (default: each task's)"),
     data_path: str | None = typer.Option(None, "--data-path", help="local data for real-data tasks"),
-    loss_impl: str | None = typer.Option(None, "--loss-impl", help="fused | reference"),
+    loss_impl: str | None = typer.Option(None, "--loss-impl", help="fused | materialized"),
     backend: str | None = typer.Option(None, "--backend", help="sampler: hf | vllm (GPU, extra `gpu`)"),
     report_to: str | None = typer.Option(None, "--report-to", help="none | tensorboard (per-step logs in the run dir)"),
     print_config: bool = typer.Option(False, "--print-config", help="print the resolved config and exit"),

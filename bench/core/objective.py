@@ -2,21 +2,21 @@
 
 For each student rollout y (tokens y_1..y_T after the prompt x) and the strategy's plan for it:
     loss_t = distill_weight · D(p_student(·|x, y<t) || p_teacher(·|c, x, y<t))
-           − entropy_bonus  · H(p_student(·|x, y<t))
+           − entropy_coef  · H(p_student(·|x, y<t))
            − advantage      · log p_student(y_t|x, y<t)
 where the teacher is the same network (live, frozen or EMA weights) given the demonstration
 context c instead of x, p_teacher combines several contexts (mixture or log-mean), and the gate g_t
 keeps only tokens whose teacher entropy lies in the plan's `teacher_entropy_gate`. The batch
 loss is the mean of loss_t over every token of every rollout that has a signal.
 
-`loss_impl="reference"` materializes the (small-vocabulary) logits; `"fused"` hands hidden states
+`loss_impl="materialized"` materializes the (small-vocabulary) logits; `"fused"` hands hidden states
 and the output head to sdbench.core.kernels so [tokens x vocab] logits never exist for the batch.
 On the fused path the student and teacher are scored by sdbench.core._forward: each distinct prompt
 (shared by a group's G rollouts) and each distinct teacher context is run once and its keys/values
 shared by its rows, with little padding — the same loss and gradients as the padded route to float
 rounding. `impl="fused_padded"` is the previous fused route (one right-padded transformers call per
-256 sequences, every prompt recomputed per rollout), and "reference" is unchanged: both are kept as
-references for tests and benchmarks.
+256 sequences, every prompt recomputed per rollout), and "materialized" is unchanged: both are kept as
+oracles for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -125,14 +125,14 @@ def fill_stack(layout: TeacherLayout, rows: torch.Tensor, default: torch.Tensor,
 
 
 def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, divergence: str, beta: float,
-                           pad_id: int, temperature: float = 1.0, impl: str = "reference",
+                           pad_id: int, temperature: float = 1.0, impl: str = "materialized",
                            estimator: str = "full", topk: int | None = None, timer: StageTimer = NO_TIMER,
                            ) -> tuple[torch.Tensor, LossStats]:
     """Mean per-token loss over the rollouts whose plan is active (see the module docstring).
 
     impl="fused" computes the same loss without the batch's logits (sdbench.core.objective_fused)
     whenever the plans allow it; LossStats.entropy is then None (it would need the logits).
-    `estimator` ("full", "topk" with `topk`, "sampled_token") is the fused kernel's; the reference
+    `estimator` ("full", "topk" with `topk`, "sampled_token") is the fused kernel's; the materialized
     path computes the full divergence only. `timer` gets the "teacher" (teacher forward) and
     "student" (student forward and the loss) stages.
     """
@@ -145,7 +145,7 @@ def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, diver
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {', '.join(IMPLS)}, got {impl!r}")
     forward = "shared" if impl == "fused" else "padded"
-    if impl != "reference":
+    if impl != "materialized":
         from sdbench.core.objective_fused import fused_loss_sum, fused_supported
 
         if fused_supported(items):
@@ -156,13 +156,13 @@ def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, diver
             return loss, LossStats(float(loss.detach()), distill, None, sum(lengths), len(items))
     if estimator != "full":
         raise ValueError(f"the {estimator!r} estimator needs the fused path; these plans (an entropy bonus "
-                         "without a teacher) use the reference path, which computes the full divergence only")
+                         "without a teacher) use the materialized path, which computes the full divergence only")
     with timer("student"):
-        return _reference_loss(student, teacher, items, lengths, divergence, beta, pad_id, temperature, timer,
+        return _materialized_loss(student, teacher, items, lengths, divergence, beta, pad_id, temperature, timer,
                                forward)
 
 
-IMPLS = ("reference", "fused", "fused_padded")
+IMPLS = ("materialized", "fused", "fused_padded")
 
 
 def score_logits(model, prefixes: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], pad_id: int,
@@ -180,7 +180,7 @@ def score_logits(model, prefixes: Sequence[Sequence[int]], completions: Sequence
                      [len(p) for p in prefixes], [len(c) for c in completions], pad_id, device)
 
 
-def _reference_loss(student, teacher, items: Sequence[LossItem], lengths: list[int], divergence: str, beta: float,
+def _materialized_loss(student, teacher, items: Sequence[LossItem], lengths: list[int], divergence: str, beta: float,
                     pad_id: int, temperature: float, timer: StageTimer, forward: str = "padded",
                     ) -> tuple[torch.Tensor, LossStats]:
     student_logits = score_logits(student, [it.prompt_ids for it in items], [it.completion_ids for it in items],
@@ -210,7 +210,7 @@ def _reference_loss(student, teacher, items: Sequence[LossItem], lengths: list[i
         loss_tok = loss_tok + per_token([it.plan.distill_weight for it in items]) * div
         stats_div = float(div.detach()[distill_mask].mean())
     ent = entropy(student_logp)
-    bonus = per_token([it.plan.entropy_bonus for it in items])
+    bonus = per_token([it.plan.entropy_coef for it in items])
     if bonus.any():
         loss_tok = loss_tok - bonus * ent
     advantage = per_token([it.plan.advantage or 0.0 for it in items])

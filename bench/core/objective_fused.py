@@ -24,7 +24,7 @@ KEEP_LOGITS_BELOW = 1 << 22   # logits elements (16 MB in fp32) kept for backwar
 
 
 def fused_supported(items: Sequence[LossItem]) -> bool:
-    return not any(it.plan.entropy_bonus != 0.0 and (not it.plan.teachers or it.plan.distill_weight == 0.0)
+    return not any(it.plan.entropy_coef != 0.0 and (not it.plan.teachers or it.plan.distill_weight == 0.0)
                    for it in items)
 
 
@@ -110,7 +110,7 @@ def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h
         with torch.no_grad(), timer.pause("student"), timer("teacher"):
             rows = teacher_hidden(teacher, layout, pad_id, forward, device)
         stack, weights = fill_stack(layout, rows.to(head.dtype), h_student)
-        lam = per_token([it.plan.entropy_bonus / it.plan.distill_weight if it.plan.teachers and
+        coef = per_token([it.plan.entropy_coef / it.plan.distill_weight if it.plan.teachers and
                          it.plan.distill_weight else 0.0 for it in items])
         teacher_head = None if teacher is student else teacher.get_output_embeddings().weight
         gates = [it.plan.teacher_entropy_gate for it in items]
@@ -124,9 +124,9 @@ def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h
                              for i, m in enumerate(modes) if m == mode]).to(device)
             part = fused_linear_divergence(
                 h_student[idx], head, stack[:, idx], divergence=divergence, beta=beta, temperature=temperature,
-                teacher_weights=weights[:, idx.cpu()].to(device), combine=mode, token_weights=token_w[idx],
+                context_weights=weights[:, idx.cpu()].to(device), combine=mode, token_weights=token_w[idx],
                 estimator=estimator, topk=topk, target_ids=targets[idx] if estimator == "sampled_token" else None,
-                entropy_coef=lam[idx], reduction="sum", teacher_weight=teacher_head,
+                entropy_coef=coef[idx], reduction="sum", teacher_head=teacher_head,
                 teacher_entropy_gate=None if gate is None else (gate[0][idx], gate[1][idx]))
             total = total + part
         distill_stat = float(total.detach()) / max(int((token_w != 0).sum()), 1)

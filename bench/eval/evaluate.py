@@ -107,7 +107,7 @@ def kl_from_base(policy, base, prompts: Sequence[Sequence[int]], samples: Sequen
     h_policy = score_hidden(policy, prefixes, rows, pad_id).to(head.dtype)
     h_base = score_hidden(base, prefixes, rows, pad_id).to(head.dtype)
     per_token = fused_linear_divergence(h_policy, head, h_base, divergence="reverse_kl", reduction="none",
-                                        teacher_weight=base.get_output_embeddings().weight)
+                                        teacher_head=base.get_output_embeddings().weight)
     # KL >= 0; the kernel's log-sum-exp rounding can leave -1e-9 where the two distributions agree
     sums = torch.split(per_token.double().clamp(min=0.0).cpu(), lengths)
     for i, s in zip(keep, sums, strict=True):

@@ -8,7 +8,7 @@ methods timed in the same process, interleaved (min over rounds; the machine is 
   floor  the four matmuls at full N with preallocated outputs: student logits, M x teacher
          logits, grad wrt hidden, grad wrt weight (the ideal any fused kernel pays);
   naive  TRL-style: materialized fp32 logits, log_softmax, divergence, autograd
-         (= sdbench.core.kernels.reference_linear_divergence); skipped when it would need more
+         (= sdbench.core.kernels.materialized_linear_divergence); skipped when it would need more
          than SDBENCH_BENCH_MAX_NAIVE_GB (default 20) or 85% of available memory;
   liger  liger_kernel's LigerFusedLinearJSDLoss (chunked, torch.compile'd; beta=0 / 1 give
          forward / reverse KL), when liger-kernel is installed; single teacher only.
@@ -93,7 +93,7 @@ def _available_gb() -> float:
 def _methods(cfg: dict) -> tuple[dict[str, Callable[[], object]], dict[str, str]]:
     import torch
 
-    from sdbench.core.kernels import fused_linear_divergence, reference_linear_divergence
+    from sdbench.core.kernels import fused_linear_divergence, materialized_linear_divergence
 
     torch.manual_seed(0)
     dt = getattr(torch, cfg["dtype"])
@@ -129,7 +129,7 @@ def _methods(cfg: dict) -> tuple[dict[str, Callable[[], object]], dict[str, str]
     naive_gb = ({"reverse_kl": 11.5, "forward_kl": 10.5, "jsd": 15.5}[div] + 3 * (m - 1)) * n * V * 4 / 2**30
     limit = min(float(os.environ.get("SDBENCH_BENCH_MAX_NAIVE_GB", "20")), 0.85 * _available_gb())
     if naive_gb <= limit:
-        methods["naive"] = step(reference_linear_divergence, divergence=div)
+        methods["naive"] = step(materialized_linear_divergence, divergence=div)
     else:
         notes["naive"] = f"skipped (~{naive_gb:.0f} GB > {limit:.0f} GB)"
     try:

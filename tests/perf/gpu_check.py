@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import torch
 
-from sdbench.core.kernels import clear_workspace_cache, fused_linear_divergence, reference_linear_divergence
+from sdbench.core.kernels import clear_workspace_cache, fused_linear_divergence, materialized_linear_divergence
 
 FAILURES: list[str] = []
 
@@ -51,13 +51,13 @@ def check_correctness(dev: torch.device) -> None:
                     combine=comb,
                     temperature=1.3,
                     entropy_coef=0.05 if weighted else 0.0,
-                    teacher_weights=torch.rand(m, generator=g) + 0.1,
+                    context_weights=torch.rand(m, generator=g) + 0.1,
                     token_weights=(torch.rand(n, generator=g) > 0.3).float() if weighted else None,
                 )
                 outs = []
                 for fn, dt, d in (
                     (fused_linear_divergence, torch.float32, dev),
-                    (reference_linear_divergence, torch.float64, torch.device("cpu")),
+                    (materialized_linear_divergence, torch.float64, torch.device("cpu")),
                 ):
                     a = sh.to(d, dt).requires_grad_(True)
                     b = w.to(d, dt).requires_grad_(True)
@@ -74,7 +74,7 @@ def check_correctness(dev: torch.device) -> None:
     w = (torch.randn(32000, 512) * 0.05).bfloat16()
     th = (torch.randn(256, 512) * 0.2).bfloat16()
     got = fused_linear_divergence(sh.to(dev), w.to(dev), th.to(dev), divergence="jsd")
-    ref = reference_linear_divergence(sh.double(), w.double(), th.double(), divergence="jsd")
+    ref = materialized_linear_divergence(sh.double(), w.double(), th.double(), divergence="jsd")
     err = _rel(got.cpu(), ref)
     print(f"  [{'ok' if err < 1e-3 else 'FAIL'}] bf16 jsd loss rel err {err:.1e}")
     if err >= 1e-3:
@@ -141,7 +141,7 @@ def _bench_one(dev: torch.device, n: int, div: str, m: int) -> None:
         "fused-torch": torch_body,
     }
     if (m + 7) * n * v * 4 < 0.6 * torch.cuda.get_device_properties(dev).total_memory:
-        methods["naive"] = step(reference_linear_divergence, divergence=div)
+        methods["naive"] = step(materialized_linear_divergence, divergence=div)
     beta = {"jsd": 0.5, "forward_kl": 0.0, "reverse_kl": 1.0}[div]
     if m == 1:
         try:

@@ -1,7 +1,7 @@
-"""Loss kernels for self-distillation: the fused linear + divergence op, its reference and Triton part.
+"""Loss kernels for self-distillation: the fused linear + divergence op, its materialized-logits oracle and Triton part.
 
     from sdbench.core.kernels import fused_linear_divergence, FusedLinearDivergence
-    from sdbench.core.kernels import reference_linear_divergence   # materialized-logits ground truth
+    from sdbench.core.kernels import materialized_linear_divergence   # materialized-logits ground truth
 
 Importing this package loads neither torch.compile machinery nor triton: the Triton module is
 imported lazily (PEP 562) only when a CUDA tensor (or SDBENCH_KERNEL_BACKEND=triton) asks for it.
@@ -16,13 +16,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from sdbench.core.kernels.fused_linear_divergence import FusedLinearDivergence, fused_linear_divergence
-from sdbench.core.kernels.reference import reference_linear_divergence
+from sdbench.core.kernels.materialized import materialized_linear_divergence
 
 __all__ = [
     "FusedLinearDivergence",
     "clear_workspace_cache",
     "fused_linear_divergence",
-    "reference_linear_divergence",
+    "materialized_linear_divergence",
     "triton_available",
 ]
 

@@ -1,8 +1,8 @@
-"""Shared definitions for the self-distillation divergence kernels (reference, fused torch, Triton).
+"""Shared definitions for the self-distillation divergence kernels (materialized oracle, fused torch, Triton).
 
-Not run directly; imported by `sdbench.core.kernels.reference` and `...fused_linear_divergence`.
+Not run directly; imported by `sdbench.core.kernels.materialized` and `...fused_linear_divergence`.
 Holds the argument validation, the teacher-combination weights, the token reduction and the
-small "bucket-level" divergence formulas that the reference and the top-k path both use, so that
+small "bucket-level" divergence formulas that the materialized oracle and the top-k path both use, so that
 every backend agrees on one set of definitions (documented in `fused_linear_divergence`).
 """
 
@@ -94,8 +94,8 @@ def as_teacher_stack(teacher_hidden: torch.Tensor, n_tokens: int, hidden: int) -
     return t
 
 
-def teacher_weight_matrix(
-    teacher_weights: torch.Tensor | None,
+def context_weight_matrix(
+    context_weights: torch.Tensor | None,
     m: int,
     n: int,
     device: torch.device,
@@ -104,21 +104,21 @@ def teacher_weight_matrix(
 ) -> torch.Tensor:
     """Per-token context weights [M, N], each column normalized to sum 1 (uniform when None).
 
-    teacher_weights may be [M] (shared by all tokens) or [M, N] (per token: rollouts with fewer
+    context_weights may be [M] (shared by all tokens) or [M, N] (per token: rollouts with fewer
     demonstrations give their missing contexts weight 0). Mixture weights must be >= 0; log-mean
     weights may be negative (subtracting a context) as long as each token's sum is positive."""
-    if teacher_weights is None:
+    if context_weights is None:
         return torch.full((m, n), 1.0 / m, dtype=dtype, device=device)
-    w = torch.as_tensor(teacher_weights).detach().to(device=device, dtype=torch.float64)
+    w = torch.as_tensor(context_weights).detach().to(device=device, dtype=torch.float64)
     if w.dim() == 1:
         if w.numel() != m:
-            raise ValueError(f"teacher_weights has {w.numel()} entries for {m} teacher contexts")
+            raise ValueError(f"context_weights has {w.numel()} entries for {m} teacher contexts")
         w = w.view(m, 1).expand(m, n)
     elif tuple(w.shape) != (m, n):
-        raise ValueError(f"teacher_weights must be [M] or [M, N] = [{m}, {n}]; got {tuple(w.shape)}")
+        raise ValueError(f"context_weights must be [M] or [M, N] = [{m}, {n}]; got {tuple(w.shape)}")
     total = w.sum(0)
     if (combine == "mixture" and bool((w < 0).any())) or not bool((total > 0).all()):
-        raise ValueError("teacher_weights need a positive sum for every token (and no negatives for 'mixture')")
+        raise ValueError("context_weights need a positive sum for every token (and no negatives for 'mixture')")
     return (w / total).to(dtype).contiguous()
 
 
@@ -127,12 +127,12 @@ def entropy_vector(
 ) -> torch.Tensor | None:
     """Per-token entropy coefficients [N], or None when the bonus is off everywhere."""
     if isinstance(entropy_coef, torch.Tensor):
-        lam = entropy_coef.detach().to(device=device, dtype=dtype).flatten()
-        if lam.numel() == 1:
-            lam = lam.expand(n)
-        if lam.numel() != n:
-            raise ValueError(f"entropy_coef has {lam.numel()} entries for {n} tokens")
-        return lam.contiguous() if bool((lam != 0).any()) else None
+        coef = entropy_coef.detach().to(device=device, dtype=dtype).flatten()
+        if coef.numel() == 1:
+            coef = coef.expand(n)
+        if coef.numel() != n:
+            raise ValueError(f"entropy_coef has {coef.numel()} entries for {n} tokens")
+        return coef.contiguous() if bool((coef != 0).any()) else None
     return None if entropy_coef == 0.0 else torch.full((n,), float(entropy_coef), dtype=dtype, device=device)
 
 

@@ -171,7 +171,7 @@ def chunk_loss_and_grad(
     wt: torch.Tensor,
     cfg: DivergenceConfig,
     wj: torch.Tensor,
-    lam_vec: torch.Tensor | None,
+    coef_vec: torch.Tensor | None,
     y: torch.Tensor | None,
     want_grad: bool,
     gate: torch.Tensor | None = None,
@@ -181,7 +181,7 @@ def chunk_loss_and_grad(
     gate: [2, c] teacher-entropy bounds; rows whose teacher entropy is outside get the student as
     their teacher, which makes every divergence (and its gradient) exactly zero there.
 
-    wj: [M, c] context weights (columns sum to 1); lam_vec: [c] entropy coefficients or None.
+    wj: [M, c] context weights (columns sum to 1); coef_vec: [c] entropy coefficients or None.
     The returned gradient is a view of a workspace buffer: consume it before the next call."""
     md = torch.float64 if w.dtype == torch.float64 else torch.float32
     inv_tau = 1.0 / cfg.temperature
@@ -212,15 +212,15 @@ def chunk_loss_and_grad(
         torch.mm(x, w.T, out=zs)
         lib = cpu_kernel()
         assert lib is not None
-        loss = rows_loss_and_grad(lib, zs, zt, lam_vec, cfg.divergence, cfg.beta, inv_tau, want_grad,
+        loss = rows_loss_and_grad(lib, zs, zt, coef_vec, cfg.divergence, cfg.beta, inv_tau, want_grad,
                                   context_weights=wj if zt.dim() == 3 else None, combine=cfg.combine,
                                   teacher_is_combined=m > 1 and zt.dim() == 2)
         return loss, (zs if want_grad else None)
-    lam = lam_vec.unsqueeze(1) if lam_vec is not None else None  # [c, 1]
+    coef = coef_vec.unsqueeze(1) if coef_vec is not None else None  # [c, 1]
     a = _log_softmax_(_logits(ws, "A", x, w, md, inv_tau))  # student log-probs
     lt, scratch = _teacher_logprobs(ws, xt, wt, md, inv_tau, wj, cfg.combine)
     p = torch.exp(a, out=ws.get("P", md, c))
-    ent = -_rowdot(p, a) if lam is not None else None
+    ent = -_rowdot(p, a) if coef is not None else None
 
     def q() -> torch.Tensor:
         return scratch if scratch is not None else ws.get("Q", md, c)
@@ -241,41 +241,41 @@ def chunk_loss_and_grad(
             torch.mul(p, (-r).unsqueeze(1), out=lt)
             lt.scatter_add_(1, yy, r.unsqueeze(1))
             if ent is not None:
-                lt.add_(a.add_(ent.unsqueeze(1)).mul_(p).mul_(lam))
+                lt.add_(a.add_(ent.unsqueeze(1)).mul_(p).mul_(coef))
             grad = _emit(lt, None, ws, w.dtype)
     elif cfg.estimator == "topk":
         loss, acc = _topk(a, lt, p, q(), cfg, want_grad)
         if want_grad:
             if ent is not None:
-                acc.add_(a.add_(ent.unsqueeze(1)).mul_(p).mul_(lam))
+                acc.add_(a.add_(ent.unsqueeze(1)).mul_(p).mul_(coef))
             grad = _emit(acc, None, ws, w.dtype)
     elif cfg.divergence == "reverse_kl":
         torch.sub(a, lt, out=lt)  # d = log p_s - log p_t
         loss = _rowdot(p, lt)
-        if want_grad:  # p_s * (d - KL + lam * (log p_s + H))
+        if want_grad:  # p_s * (d - KL + coef * (log p_s + H))
             off = loss
             if ent is not None:
-                lt.addcmul_(a, lam)
-                off = loss - lam.view(-1) * ent
+                lt.addcmul_(a, coef)
+                off = loss - coef.view(-1) * ent
             lt.sub_(off.unsqueeze(1))
             grad = _emit(lt, p, ws, w.dtype)
     elif cfg.divergence == "forward_kl":
         pt = torch.exp(lt, out=q())
         torch.sub(lt, a, out=lt)
         loss = _rowdot(pt, lt)
-        if want_grad:  # p_s - p_t + lam * p_s * (log p_s + H)
+        if want_grad:  # p_s - p_t + coef * p_s * (log p_s + H)
             if ent is not None:
-                a.add_(ent.unsqueeze(1)).mul_(lam).add_(1.0).mul_(p).sub_(pt)
+                a.add_(ent.unsqueeze(1)).mul_(coef).add_(1.0).mul_(p).sub_(pt)
                 grad = _emit(a, None, ws, w.dtype)
             else:
                 grad = _emit(torch.sub(p, pt, out=pt), None, ws, w.dtype)
     else:
-        loss, acc, pm = _jsd(a, lt, p, q(), cfg.beta, lam, ent, want_grad)
+        loss, acc, pm = _jsd(a, lt, p, q(), cfg.beta, coef, ent, want_grad)
         if want_grad:
             grad = _emit(acc, pm, ws, w.dtype) if acc is not None else ws.get("low", w.dtype, c).zero_()
     if ent is not None:
-        assert lam is not None
-        loss = loss - lam.view(-1) * ent
+        assert coef is not None
+        loss = loss - coef.view(-1) * ent
     return loss, (grad if want_grad else None)
 
 
@@ -285,16 +285,16 @@ def _jsd(
     p: torch.Tensor,
     q: torch.Tensor,
     beta: float,
-    lam: torch.Tensor | None,
+    coef: torch.Tensor | None,
     ent: torch.Tensor | None,
     want_grad: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Generalized JSD; returns (loss, acc, p) with grad = acc * p (acc None: zero gradient)."""
     if beta <= 0.0 or beta >= 1.0:  # JSD is identically 0 at the limits; only the entropy term remains
         loss = torch.zeros(a.shape[0], dtype=a.dtype, device=a.device)
-        if ent is None or lam is None:
+        if ent is None or coef is None:
             return loss, None, None
-        return loss, a.add_(ent.unsqueeze(1)).mul_(lam), p
+        return loss, a.add_(ent.unsqueeze(1)).mul_(coef), p
     torch.add(lt, math.log(beta), out=q)
     torch.add(a, math.log1p(-beta), out=p)  # p is reused as scratch and recomputed below
     torch.logaddexp(q, p, out=q)  # log m
@@ -307,10 +307,10 @@ def _jsd(
     loss = beta * kl_t + (1.0 - beta) * kl_s
     if not want_grad:
         return loss, None, None
-    # (1 - beta) * p_s * (log p_s - log m - KL(p_s || m)) + lam * p_s * (log p_s + H)
+    # (1 - beta) * p_s * (log p_s - log m - KL(p_s || m)) + coef * p_s * (log p_s + H)
     lt.sub_(kl_s.unsqueeze(1)).mul_(1.0 - beta)
-    if ent is not None and lam is not None:
-        lt.addcmul_(a, lam).add_(lam * ent.unsqueeze(1))
+    if ent is not None and coef is not None:
+        lt.addcmul_(a, coef).add_(coef * ent.unsqueeze(1))
     return loss, lt, p
 
 

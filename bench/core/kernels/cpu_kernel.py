@@ -142,12 +142,12 @@ DEFINE_LSE(lse_bf16, uint16_t, bf2f)
 /* One teacher row per token: zt [rows, V] in the student's dtype, scaled by inv_tau_t (inv_tau for
    teacher logits; 1 for combined teacher log-probs folded by sd_fold_f32). */
 #define DEFINE_ROWS(NAME, T, ROW)                                                                          \
-    void NAME(T *zs, const T *zt, float *loss, const float *lam, long rows, long V, float inv_tau,         \
+    void NAME(T *zs, const T *zt, float *loss, const float *coef, long rows, long V, float inv_tau,         \
               float inv_tau_t, int div, float beta, int want_grad) {                                       \
         const float lb = beta > 0.f ? logf(beta) : -1e30f, l1b = beta < 1.f ? log1pf(-beta) : -1e30f;        \
         _Pragma("omp parallel for schedule(static)") for (long r = 0; r < rows; ++r) {                     \
             loss[r] = ROW(zs + r * V, zt + r * V, V, inv_tau, inv_tau_t, div, beta, lb, l1b,               \
-                          lam ? lam[r] : 0.f, want_grad);                                                  \
+                          coef ? coef[r] : 0.f, want_grad);                                                  \
         }                                                                                                  \
     }
 
@@ -196,7 +196,7 @@ void sd_fold_f32(const float *zt, const float *wj, float *lt, long rows, long V,
 #define SD_MAX_CONTEXTS 16
 #define DEFINE_MULTI(NAME, T, LOAD, LSE, ROW)                                                                   \
     void NAME(T *zs, const T *zt, long m, const float *wj, int logmean, float *scratch, float *loss,         \
-              const float *lam, long rows, long V, float inv_tau, int div, float beta, int want_grad) {      \
+              const float *coef, long rows, long V, float inv_tau, int div, float beta, int want_grad) {      \
         const float lb = beta > 0.f ? logf(beta) : -1e30f, l1b = beta < 1.f ? log1pf(-beta) : -1e30f;        \
         _Pragma("omp parallel") {                                                                          \
             float *lt = scratch + (long)omp_get_thread_num() * V;                                          \
@@ -235,7 +235,7 @@ void sd_fold_f32(const float *zt, const float *wj, float *lt, long rows, long V,
                         lt[v] = mx + logf(sm);                                                             \
                     }                                                                                      \
                 }                                                                                          \
-                loss[r] = ROW(zs + r * V, lt, V, inv_tau, 1.f, div, beta, lb, l1b, lam ? lam[r] : 0.f,      \
+                loss[r] = ROW(zs + r * V, lt, V, inv_tau, 1.f, div, beta, lb, l1b, coef ? coef[r] : 0.f,      \
                               want_grad);                                                                  \
             }                                                                                              \
         }                                                                                                  \
@@ -317,7 +317,7 @@ def rows_loss_and_grad(
     lib: ctypes.CDLL,
     zs: torch.Tensor,
     zt: torch.Tensor,
-    lam: torch.Tensor | None,
+    coef: torch.Tensor | None,
     divergence: str,
     beta: float,
     inv_tau: float,
@@ -334,7 +334,7 @@ def rows_loss_and_grad(
     c, vocab = zs.shape
     assert zs.is_contiguous() and zt.is_contiguous() and zs.dtype == zt.dtype and zt.shape[-2:] == zs.shape
     loss = torch.empty(c, dtype=torch.float32)
-    lam_c = lam.to(torch.float32).contiguous() if lam is not None else None
+    lam_c = coef.to(torch.float32).contiguous() if coef is not None else None
     threads = torch.get_num_threads()
     lib.sd_set_threads(threads)
     tail = (loss.data_ptr(), lam_c.data_ptr() if lam_c is not None else None, c, vocab, inv_tau)

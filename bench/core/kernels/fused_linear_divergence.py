@@ -61,10 +61,10 @@ from torch import nn
 from sdbench.core.kernels._common import (
     DivergenceConfig,
     as_teacher_stack,
+    context_weight_matrix,
     entropy_vector,
     gate_bounds,
     make_config,
-    teacher_weight_matrix,
     token_scales,
 )
 from sdbench.core.kernels._torch_chunk import (
@@ -135,7 +135,7 @@ def _run_chunks(
     wt: torch.Tensor,
     cfg: DivergenceConfig,
     wj: torch.Tensor,
-    lam: torch.Tensor | None,
+    coef: torch.Tensor | None,
     gate: torch.Tensor | None,
     y: torch.Tensor | None,
     scale: torch.Tensor | None,
@@ -163,7 +163,7 @@ def _run_chunks(
         e = min(n, s + c_max)
         x, xt = sh[s:e], th[:, s:e]
         yc = y[s:e] if y is not None else None
-        lc_ = lam[s:e] if lam is not None else None
+        lc_ = coef[s:e] if coef is not None else None
         if triton_fn is not None:
             lc, g = triton_fn(ws, x, xt, w, wt, cfg, wj[:, s:e], lc_, yc, want_grad)
         else:
@@ -195,18 +195,18 @@ class _FusedLinearDivergenceFn(torch.autograd.Function):
         student_hidden: torch.Tensor,
         weight: torch.Tensor,
         teacher_hidden: torch.Tensor,
-        teacher_weight: torch.Tensor | None,
+        teacher_head: torch.Tensor | None,
         target_ids: torch.Tensor | None,
         token_w: torch.Tensor,
         denom: float,
         wj: torch.Tensor,
-        lam: torch.Tensor | None,
+        coef: torch.Tensor | None,
         gate: torch.Tensor | None,
         cfg: DivergenceConfig,
         chunk_size: int | None,
     ) -> torch.Tensor:
         n, h = student_hidden.shape
-        wt = (weight if teacher_weight is None else teacher_weight).detach()
+        wt = (weight if teacher_head is None else teacher_head).detach()
         th = as_teacher_stack(teacher_hidden, n, h).detach().to(wt.dtype)
         sh, w = student_hidden.detach(), weight.detach()
         need_gh, need_gw = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -217,7 +217,7 @@ class _FusedLinearDivergenceFn(torch.autograd.Function):
             sh, th = sh.index_select(0, keep), th.index_select(1, keep)
             target_ids = target_ids.index_select(0, keep) if target_ids is not None else None
             wj = wj.index_select(1, keep)
-            lam = lam.index_select(0, keep) if lam is not None else None
+            coef = coef.index_select(0, keep) if coef is not None else None
             gate = gate.index_select(1, keep) if gate is not None else None
         tw = token_w[keep] if compact else token_w
         if target_ids is not None:
@@ -227,11 +227,11 @@ class _FusedLinearDivergenceFn(torch.autograd.Function):
         scale = tw / (denom * cfg.temperature) if eager_grad else None
         with torch.autocast(sh.device.type, enabled=False):  # the chunk matmuls write into typed buffers
             loss_k, gh, gw = _run_chunks(
-                sh, w, th, wt, cfg, wj, lam, gate, target_ids, scale, need_gh, need_gw, chunk_size
+                sh, w, th, wt, cfg, wj, coef, gate, target_ids, scale, need_gh, need_gw, chunk_size
             )
         weighted = loss_k * tw.to(loss_k.dtype)
         if cfg.reduction == "none":
-            ctx.save_for_backward(sh, w, th, wt, target_ids, tw, keep, wj, lam, gate)
+            ctx.save_for_backward(sh, w, th, wt, target_ids, tw, keep, wj, coef, gate)
             out = torch.zeros(n, dtype=loss_k.dtype, device=sh.device)
             out[keep] = weighted
             return out.to(torch.float64 if loss_k.dtype == torch.float64 else torch.float32)
@@ -252,12 +252,12 @@ class _FusedLinearDivergenceFn(torch.autograd.Function):
                 gh = gh * grad_out.to(gh.dtype) if gh is not None else None
                 gw = gw * grad_out.to(gw.dtype) if gw is not None else None
             return gh, gw, None, None, None, None, None, None, None, None, None, None
-        sh, w, th, wt, y, tw, keep, wj, lam, gate = ctx.saved_tensors
+        sh, w, th, wt, y, tw, keep, wj, coef, gate = ctx.saved_tensors
         need_gh, need_gw = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         go = grad_out.index_select(0, keep) if ctx.compact else grad_out
         scale = tw * go.to(tw.dtype) / cfg.temperature
         with torch.autocast(sh.device.type, enabled=False):
-            _, gh, gw = _run_chunks(sh, w, th, wt, cfg, wj, lam, gate, y, scale, need_gh, need_gw, ctx.chunk_size)
+            _, gh, gw = _run_chunks(sh, w, th, wt, cfg, wj, coef, gate, y, scale, need_gh, need_gw, ctx.chunk_size)
         if gh is not None and ctx.compact:
             full = torch.zeros(ctx.n, gh.shape[1], dtype=gh.dtype, device=gh.device)
             full.index_copy_(0, keep, gh)
@@ -273,7 +273,7 @@ def fused_linear_divergence(
     divergence: str = "reverse_kl",
     beta: float = 0.5,
     temperature: float = 1.0,
-    teacher_weights: torch.Tensor | None = None,
+    context_weights: torch.Tensor | None = None,
     combine: str = "mixture",
     estimator: str = "full",
     topk: int | None = None,
@@ -282,13 +282,13 @@ def fused_linear_divergence(
     entropy_coef: float | torch.Tensor = 0.0,
     chunk_size: int | None = None,
     reduction: str = "mean",
-    teacher_weight: torch.Tensor | None = None,
+    teacher_head: torch.Tensor | None = None,
     teacher_entropy_gate: tuple[float | torch.Tensor, float | torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Self-distillation loss from hidden states and the output head (definitions: module docstring).
 
     student_hidden [N, H] and weight [V, H] (same dtype: fp32, bf16 or fp64); teacher_hidden [N, H]
-    or [M, N, H]; teacher_weight [V, H] optionally gives the teacher its own head (frozen base,
+    or [M, N, H]; teacher_head [V, H] optionally gives the teacher its own head (frozen base,
     EMA), default: weight. Returns a 0-dim tensor ("mean"/"sum", fp32) or [N] ("none").
     """
     if student_hidden.dim() != 2 or weight.dim() != 2 or student_hidden.shape[1] != weight.shape[1]:
@@ -312,8 +312,8 @@ def fused_linear_divergence(
     )
     m = as_teacher_stack(teacher_hidden, n, h).shape[0]
     md = torch.float64 if weight.dtype == torch.float64 else torch.float32
-    wj = teacher_weight_matrix(teacher_weights, m, n, student_hidden.device, md, cfg.combine)
-    lam = entropy_vector(entropy_coef, n, student_hidden.device, md)
+    wj = context_weight_matrix(context_weights, m, n, student_hidden.device, md, cfg.combine)
+    coef = entropy_vector(entropy_coef, n, student_hidden.device, md)
     gate = gate_bounds(teacher_entropy_gate, n, student_hidden.device, md)
     token_w, denom = token_scales(token_weights, n, cfg.reduction, student_hidden.device, md)
     if target_ids is not None and target_ids.numel() != n:
@@ -322,12 +322,12 @@ def fused_linear_divergence(
         student_hidden,
         weight,
         teacher_hidden,
-        teacher_weight,
+        teacher_head,
         target_ids,
         token_w,
         denom,
         wj,
-        lam,
+        coef,
         gate,
         cfg,
         chunk_size,
@@ -369,10 +369,10 @@ class FusedLinearDivergence(nn.Module):
         weight: torch.Tensor,
         teacher_hidden: torch.Tensor,
         *,
-        teacher_weights: torch.Tensor | None = None,
+        context_weights: torch.Tensor | None = None,
         target_ids: torch.Tensor | None = None,
         token_weights: torch.Tensor | None = None,
-        teacher_weight: torch.Tensor | None = None,
+        teacher_head: torch.Tensor | None = None,
         entropy_coef: float | torch.Tensor | None = None,
         teacher_entropy_gate: tuple[float | torch.Tensor, float | torch.Tensor] | None = None,
     ) -> torch.Tensor:
@@ -384,10 +384,10 @@ class FusedLinearDivergence(nn.Module):
             student_hidden,
             weight,
             teacher_hidden,
-            teacher_weights=teacher_weights,
+            context_weights=context_weights,
             target_ids=target_ids,
             token_weights=token_weights,
-            teacher_weight=teacher_weight,
+            teacher_head=teacher_head,
             teacher_entropy_gate=teacher_entropy_gate,
             **options,
         )

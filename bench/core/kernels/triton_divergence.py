@@ -8,7 +8,7 @@ divergence / entropy sums, pass 4 writes d loss / d student-logit over the logit
 logits' dtype. Math is fp32 whatever the input dtype. Definitions: see fused_linear_divergence.
 
 CPU check: `pytest tests/test_triton_divergence.py` runs it under TRITON_INTERPRET=1 against the
-pure-torch reference (the variable must be set before triton is imported; the test does it in a
+materialized oracle (the variable must be set before triton is imported; the test does it in a
 subprocess). CPU installs never import this module unless asked to.
 """
 
@@ -89,7 +89,7 @@ if _HAVE_TRITON:
         loss_ptr,
         w_ptr,
         logw_ptr,
-        lam_ptr,
+        coef_ptr,
         V,
         M,
         stride_s,
@@ -111,7 +111,7 @@ if _HAVE_TRITON:
         zt_row = zt_ptr + row * stride_tr
         w_ptr += row  # per-token context weights [M, c]: column `row`
         logw_ptr += row
-        lam = tl.load(lam_ptr + row)
+        coef = tl.load(coef_ptr + row)
         offs = tl.arange(0, BLOCK)
         midx = tl.arange(0, MAXM)
         lse_s = _lse_row(zs_row, V, scale, BLOCK)
@@ -163,7 +163,7 @@ if _HAVE_TRITON:
             loss = beta * kl1 + (1.0 - beta) * kl2
         else:
             loss = kl1
-        tl.store(loss_ptr + row, loss - lam * ent)
+        tl.store(loss_ptr + row, loss - coef * ent)
         if WANT_GRAD:
             for start in range(0, V, BLOCK):
                 cols = start + offs
@@ -173,7 +173,7 @@ if _HAVE_TRITON:
                     zt_row, lse_vec, midx, w_ptr, logw_ptr, M, stride_tm, stride_w, cols, mask, scale, lse_a, COMBINE
                 )
                 p = tl.exp(ls)
-                g = lam * p * (ls + ent)
+                g = coef * p * (ls + ent)
                 if DIV == 0:
                     g += p * (ls - lt - kl1)
                 elif DIV == 1:
@@ -194,7 +194,7 @@ def triton_chunk_loss_and_grad(
     wt: torch.Tensor,
     cfg: DivergenceConfig,
     wj: torch.Tensor,
-    lam_vec: torch.Tensor | None,
+    coef_vec: torch.Tensor | None,
     y: torch.Tensor | None,
     want_grad: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -218,11 +218,11 @@ def triton_chunk_loss_and_grad(
         # JSD is identically 0 at the limits; fall back to the torch body for that corner.
         from sdbench.core.kernels._torch_chunk import chunk_loss_and_grad
 
-        return chunk_loss_and_grad(ws, x, xt, w, wt, cfg, wj, lam_vec, None, want_grad)
+        return chunk_loss_and_grad(ws, x, xt, w, wt, cfg, wj, coef_vec, None, want_grad)
     loss = torch.empty(c, dtype=torch.float32, device=x.device)
     wv = wj.to(torch.float32).contiguous()
     logw = wv.log().clamp_min(_NEG)  # zero weight -> finite "minus infinity"
-    lam = torch.zeros(c, dtype=torch.float32, device=x.device) if lam_vec is None else lam_vec.float().contiguous()
+    coef = torch.zeros(c, dtype=torch.float32, device=x.device) if coef_vec is None else coef_vec.float().contiguous()
     block = min(4096, triton.next_power_of_2(vocab))
     _sd_rows_kernel[(c,)](
         zs,
@@ -230,7 +230,7 @@ def triton_chunk_loss_and_grad(
         loss,
         wv,
         logw,
-        lam,
+        coef,
         vocab,
         m,
         zs.stride(0),

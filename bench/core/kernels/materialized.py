@@ -1,12 +1,12 @@
-"""Pure-torch reference for the self-distillation loss: materializes logits, textbook formulas, autograd.
+"""The materialized-logits oracle of the self-distillation loss: full logits, textbook formulas, autograd.
 
 Same signature and semantics as `sdbench.core.kernels.fused_linear_divergence` (see its docstring
 for the definitions); used as the ground truth by tests/test_fused_linear_divergence.py and
 tests/test_triton_divergence.py and as the "naive" side of the benchmarks. Memory is O(M * N * V):
 use it only at test shapes. Math runs in float64 when the inputs are float64, else float32.
 
-    from sdbench.core.kernels.reference import reference_linear_divergence
-    loss = reference_linear_divergence(h_s, W, h_t, divergence="jsd"); loss.backward()
+    from sdbench.core.kernels.materialized import materialized_linear_divergence
+    loss = materialized_linear_divergence(h_s, W, h_t, divergence="jsd"); loss.backward()
 """
 
 from __future__ import annotations
@@ -18,18 +18,18 @@ import torch
 from sdbench.core.divergence.formulas import combine_teachers, entropy
 from sdbench.core.kernels._common import (
     as_teacher_stack,
+    context_weight_matrix,
     divergence_from_logprobs,
     entropy_vector,
     gate_bounds,
     gate_open,
     make_config,
-    teacher_weight_matrix,
     token_scales,
     topk_buckets,
 )
 
 
-def reference_linear_divergence(
+def materialized_linear_divergence(
     student_hidden: torch.Tensor,
     weight: torch.Tensor,
     teacher_hidden: torch.Tensor,
@@ -37,7 +37,7 @@ def reference_linear_divergence(
     divergence: str = "reverse_kl",
     beta: float = 0.5,
     temperature: float = 1.0,
-    teacher_weights: torch.Tensor | None = None,
+    context_weights: torch.Tensor | None = None,
     combine: str = "mixture",
     estimator: str = "full",
     topk: int | None = None,
@@ -46,7 +46,7 @@ def reference_linear_divergence(
     entropy_coef: float | torch.Tensor = 0.0,
     chunk_size: int | None = None,
     reduction: str = "mean",
-    teacher_weight: torch.Tensor | None = None,
+    teacher_head: torch.Tensor | None = None,
     teacher_entropy_gate: tuple[float | torch.Tensor, float | torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Materialized-logits version of `fused_linear_divergence` (chunk_size is accepted and ignored)."""
@@ -65,7 +65,7 @@ def reference_linear_divergence(
     )
     md = torch.float64 if student_hidden.dtype == torch.float64 else torch.float32
     t_stack = as_teacher_stack(teacher_hidden, n, h)
-    w_t = weight if teacher_weight is None else teacher_weight
+    w_t = weight if teacher_head is None else teacher_head
 
     zs = (student_hidden @ weight.T).to(md) / cfg.temperature
     with torch.no_grad():  # the teacher is a constant target (stop-gradient)
@@ -73,7 +73,7 @@ def reference_linear_divergence(
     ls = torch.log_softmax(zs, dim=-1)
     lt = combine_teachers(
         torch.log_softmax(zt, dim=-1),
-        teacher_weight_matrix(teacher_weights, zt.shape[0], n, zt.device, md, cfg.combine),
+        context_weight_matrix(context_weights, zt.shape[0], n, zt.device, md, cfg.combine),
         cfg.combine,
     )
 
@@ -94,9 +94,9 @@ def reference_linear_divergence(
     bounds = gate_bounds(teacher_entropy_gate, n, ls.device, md)
     if bounds is not None:  # the divergence counts only where the teacher's entropy is in [lo, hi]
         per_tok = torch.where(gate_open(lt, bounds), per_tok, torch.zeros_like(per_tok))
-    lam = entropy_vector(entropy_coef, n, ls.device, md)
-    if lam is not None:
-        per_tok = per_tok - lam * entropy(ls)
+    coef = entropy_vector(entropy_coef, n, ls.device, md)
+    if coef is not None:
+        per_tok = per_tok - coef * entropy(ls)
 
     w, denom = token_scales(token_weights, n, cfg.reduction, per_tok.device)
     weighted = per_tok * w.to(md)
