@@ -13,6 +13,19 @@ distinct correct solutions and semantic classes. The YAML asks lm-eval for `repe
 completions per problem (do_sample, temperature 1, no top-k/top-p truncation, until EOS or the
 task's max_new_tokens) and keeps all of them (`take_first_k` with k = n, filter name `keep-all`).
 
+The folder is relocatable: no path in it is absolute. lm-eval hands `dataset_kwargs: data_files`
+to `datasets.load_dataset`, which resolves a relative path against the working directory, not the
+YAML; so the YAML names its documents with `custom_dataset: !function utils.docs` (lm-eval imports
+utils.py from the YAML's own folder) and `dataset_kwargs: {sdbench_docs: <file name>}`, and
+`utils.docs` opens that file beside itself.
+
+lm-eval's `--log_samples` writes `samples_<lm task>_<time>.jsonl`, one JSON record per document
+(and filter): doc_id, doc, target, arguments, resps, filtered_resps, filter, metrics, doc_hash,
+prompt_hash, target_hash and the metric values (built in lm_eval/evaluator.py, written by
+`save_results_samples` in lm_eval/loggers/evaluation_tracker.py). `logged_sample` reads one: the
+doc is ours (its `id` is the sdbench problem id) and every completion in `filtered_resps` is one
+sample; `sdbench verify` grades such files as well as its own format.
+
 Grading looks the problem up by id in the sdbench task's own (split, count, seed 0) list, so
 verifier data never round-trips through JSON. Prompts: when a tokenizer is at hand (--model, else
 the task's shipped base model), the text is sdbench's exact encoding decoded back (BOS or chat
@@ -32,12 +45,23 @@ from sdbench.errors import UserError
 from sdbench.task import load_task
 
 FILTER = "keep-all"
-UTILS = '''"""process_results for sdbench tasks exported to lm-eval (written by `sdbench export lm-eval`).
+UTILS = '''"""Hooks of sdbench tasks exported to lm-eval (written by `sdbench export lm-eval`).
 
-Grades each document's completions with the sdbench task's verifier; needs sdbench importable.
+`docs` loads a task's documents from the JSONL beside this file (so the folder can be moved);
+`process_results` grades each document's completions with the sdbench task's verifier. Needs
+sdbench importable.
 """
 
-from sdbench.lmeval_bridge import process_results  # noqa: F401
+from pathlib import Path
+
+from sdbench.lmeval_bridge import load_docs, process_results  # noqa: F401
+
+HERE = Path(__file__).resolve().parent
+
+
+def docs(sdbench_docs: str, **metadata):
+    """lm-eval's custom_dataset hook (called with the task's metadata too): the documents beside this file."""
+    return load_docs(HERE / sdbench_docs)
 '''
 
 
@@ -75,10 +99,51 @@ def grade(doc: dict[str, Any], completions: Sequence[str]) -> dict[str, float]:
 
 
 def _completions(results: Any) -> list[str]:
-    """lm-eval hands process_results one entry per request; ours holds the n kept completions."""
-    if len(results) == 1 and isinstance(results[0], (list, tuple)):
-        return list(results[0])
-    return list(results)
+    """The completions of lm-eval's per-request responses, flattened.
+
+    lm-eval holds one entry per request: a list of the kept completions (`take_first_k`, ours: one
+    request of n) or a single string (`take_first`). A ValueError says what else it found.
+    """
+    if not isinstance(results, (list, tuple)):
+        raise ValueError(f"responses are a {type(results).__name__}, not a list")
+    out: list[str] = []
+    for entry in results:
+        items = entry if isinstance(entry, (list, tuple)) else [entry]
+        if not all(isinstance(item, str) for item in items):
+            raise ValueError("a response is not a string")
+        out.extend(items)
+    return out
+
+
+def is_logged_sample(row: Any) -> bool:
+    """Whether a JSON row is one of lm-eval's `--log_samples` records (else sdbench's own line format)."""
+    return isinstance(row, dict) and "doc" in row and ("filtered_resps" in row or "resps" in row)
+
+
+def logged_sample(record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """(the exported doc, its completions) of one lm-eval sample record; a ValueError says what is wrong.
+
+    `filtered_resps` are what lm-eval's process_results graded (ours keep every completion, so they
+    equal `resps`); `resps` stand in where a record has no filtered ones.
+    """
+    doc = record.get("doc")
+    if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not isinstance(doc.get("sdbench_task"), str):
+        raise ValueError("its doc has no sdbench 'id' and 'sdbench_task' (not a task from `sdbench export lm-eval`)")
+    completions = _completions(record["filtered_resps"] if "filtered_resps" in record else record["resps"])
+    if not completions:
+        raise ValueError("it holds no completions")
+    return doc, completions
+
+
+def load_docs(path: Path) -> Any:
+    """An export's documents as the {"test": Dataset} lm-eval's custom_dataset hook returns.
+
+    Built in memory, not through load_dataset("json"): nothing is cached or fetched.
+    """
+    import datasets
+
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})
 
 
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, float]:
@@ -137,8 +202,9 @@ def export(tasks: Sequence[str], out: Path, *, samples: int = 16, problems: int 
                                      "sdbench_split": split, "sdbench_count": problems,
                                      "sdbench_data_path": data_path or ""}) + "\n")
         config = {
-            "task": lm_name, "dataset_path": "json",
-            "dataset_kwargs": {"data_files": {"test": str(data.resolve())}}, "test_split": "test",
+            # the documents by file name, relative to the YAML: see the module docstring
+            "task": lm_name, "custom_dataset": "@DOCS@", "dataset_kwargs": {"sdbench_docs": data.name},
+            "test_split": "test",
             "output_type": "generate_until", "doc_to_text": "text", "doc_to_target": "reference",
             "process_results": "@PROCESS_RESULTS@", "repeats": samples, "num_fewshot": 0,
             "generation_kwargs": {"until": [], "do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0,
@@ -151,6 +217,7 @@ def export(tasks: Sequence[str], out: Path, *, samples: int = 16, problems: int 
         }
         text = yaml.safe_dump(config, sort_keys=False)
         text = text.replace("'@PROCESS_RESULTS@'", "!function utils.process_results")
+        text = text.replace("'@DOCS@'", "!function utils.docs")
         (out / f"{lm_name}.yaml").write_text(f"# sdbench task {name!r} ({split}) for lm-eval; "
                                              "written by `sdbench export lm-eval`\n" + text)
         names.append(lm_name)
@@ -164,7 +231,7 @@ def regrade(logged: Sequence[dict[str, Any]]) -> dict[str, float]:
 
     results = []
     for entry in logged:
-        doc, completions = entry["doc"], _completions(entry["filtered_resps"])
+        doc, completions = logged_sample(entry)
         task, problems = _problems(doc["sdbench_task"], doc["sdbench_split"], int(doc["sdbench_count"]),
                                    doc["sdbench_data_path"] or None)
         verdicts = task.verify(problems[doc["id"]], completions)
@@ -175,6 +242,11 @@ def regrade(logged: Sequence[dict[str, Any]]) -> dict[str, float]:
     metrics = problem_metrics(results)
     wanted = metric_names(min(r.n for r in results))
     return {k: float(metrics[k].mean()) for k in wanted}
+
+
+def _no_custom_kwargs_warning(record: Any) -> bool:
+    """Drops lm-eval's per-load warning that a custom_dataset task takes --metadata kwargs (ours take none)."""
+    return "Custom kwargs can be passed" not in record.getMessage()
 
 
 def run_lm_eval(model: str, tasks: Sequence[str], workdir: Path, *, samples: int = 16, problems: int = 20,
@@ -195,6 +267,7 @@ def run_lm_eval(model: str, tasks: Sequence[str], workdir: Path, *, samples: int
                    data_path=data_path)
     for logger in ("lm-eval", "lm_eval"):
         logging.getLogger(logger).setLevel(logging.WARNING)
+    logging.getLogger("lm_eval.api.task").addFilter(_no_custom_kwargs_warning)   # once: addFilter dedups
     manager = TaskManager(include_path=str(workdir), include_defaults=False)
     out = simple_evaluate(model="hf", model_args={"pretrained": model, "dtype": "float32"}, tasks=names,
                           task_manager=manager, device=device, batch_size=batch_size, log_samples=True,

@@ -3,7 +3,9 @@
     sdbench export lm-eval --tasks graph_paths --out lm_tasks/ --samples 16 --problems 100
     lm-eval run --model hf --model_args pretrained=MODEL_DIR --include_path lm_tasks/ --tasks sdbench_graph_paths
 
-See sdbench.lmeval_bridge for what the files hold and how lm-eval's numbers map onto sdbench's.
+The folder holds no absolute path: it may be moved or copied. `sdbench verify --task T --samples
+OUT/.../samples_sdbench_T_<time>.jsonl` regrades lm-eval's logged samples. See sdbench.lmeval_bridge
+for what the files hold and how lm-eval's numbers map onto sdbench's.
 """
 
 from __future__ import annotations

@@ -2,12 +2,16 @@
 
     sdbench verify --task gsm8k --samples gens.jsonl --data-path data/gsm8k --out graded.jsonl
     sdbench verify --task humaneval --samples gens.jsonl --json
+    sdbench verify --task graph_paths --samples out/MODEL/samples_sdbench_graph_paths_<time>.jsonl
 
 Each line of the samples file is `{"problem_id": ..., "completion": ...}`: the completion is what
 the model wrote after the task's prompt (see `sdbench tasks sample TASK --json` for prompts and
-ids). A problem id is the sdbench id (`gsm8k/test/17`, `humaneval/HumanEval/0`) or the dataset's
-own id (`HumanEval/0`, an MBPP task_id, a MATH-500 unique_id) where that is unambiguous. Grading
-is the task's `verify` (code tasks run every completion in the sandbox). pass@k is reported for
+ids). lm-eval's own sample logs (`lm_eval --log_samples` on a task from `sdbench export lm-eval`)
+are read too, the format told by the file's first record: one record per problem, its doc's `id`
+the problem id and every completion in its `filtered_resps` one sample (the repeats). A problem
+id is the sdbench id (`gsm8k/test/17`, `humaneval/HumanEval/0`) or the dataset's own id
+(`HumanEval/0`, an MBPP task_id, a MATH-500 unique_id) where that is unambiguous. Grading is the
+task's `verify` (code tasks run every completion in the sandbox). pass@k is reported for
 k = 1, 2, 4, ... up to the smallest per-problem sample count; diversity is the number of distinct
 correct solutions (functional classes) and of semantic classes per problem. `--out` writes one
 JSON line per sample: problem_id, correct, status, functional_class.
@@ -24,15 +28,27 @@ import typer
 INDEX_SIZES = (64, 1024)   # tasks without all_problems(): problems indexed per split, growing
 
 
-def read_samples(path: Path) -> list[tuple[str, str]]:
-    """(problem_id, completion) per line; any malformed line is a UserError naming it."""
+OWN_HINT = 'write one object per line: {"problem_id": ..., "completion": ...}'
+LOGGED_HINT = ("an lm-eval samples file (samples_<task>_<time>.jsonl from --log_samples on a task from "
+               "`sdbench export lm-eval`) holds one record per line with 'doc' and 'filtered_resps'")
+
+
+def read_samples(path: Path, task: str | None = None) -> list[tuple[str, str]]:
+    """(problem_id, completion) per sample, from sdbench's line format or lm-eval's sample log.
+
+    The format is the first record's; any line not of it, or malformed, is a UserError naming the
+    line. `task`: lm-eval records of another sdbench task are an error too.
+    """
     from sdbench.cli.paths import read_text_file
     from sdbench.errors import UserError
+    from sdbench.lmeval_bridge import FILTER, is_logged_sample, logged_sample
 
     text = read_text_file(path, "samples file",
-                          'pass a JSONL file to --samples: {"problem_id": ..., "completion": ...} per line',
-                          empty_ok=True)   # "holds no samples" below
-    out = []
+                          'pass a JSONL file to --samples: {"problem_id": ..., "completion": ...} per line, '
+                          "or lm-eval's samples_<task>_<time>.jsonl", empty_ok=True)   # "holds no samples" below
+    out: list[tuple[str, str]] = []
+    logged: dict[str, list[tuple[str, str]]] | None = None   # lm-eval's: samples by filter name
+    first = 0                                                # the line number of the first record
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -40,12 +56,33 @@ def read_samples(path: Path) -> list[tuple[str, str]]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UserError(f"{path.name} line {number} is not JSON: {exc.msg}",
-                            'write one object per line: {"problem_id": ..., "completion": ...}') from exc
-        if not isinstance(row, dict) or not isinstance(row.get("problem_id"), (str, int)) \
-                or not isinstance(row.get("completion"), str):
-            raise UserError(f"{path.name} line {number} lacks a string 'problem_id' or 'completion'",
-                            'write one object per line: {"problem_id": ..., "completion": ...}')
-        out.append((str(row["problem_id"]), row["completion"]))
+                            OWN_HINT if logged is None else LOGGED_HINT) from exc
+        if not first:
+            first = number
+            logged = {} if is_logged_sample(row) else None
+        if logged is None:
+            if not isinstance(row, dict) or not isinstance(row.get("problem_id"), (str, int)) \
+                    or not isinstance(row.get("completion"), str):
+                raise UserError(f"{path.name} line {number} lacks a string 'problem_id' or 'completion'", OWN_HINT)
+            out.append((str(row["problem_id"]), row["completion"]))
+            continue
+        try:
+            if not is_logged_sample(row):
+                raise ValueError(f"it has no 'doc' and 'filtered_resps' (line {first} has)")
+            doc, completions = logged_sample(row)
+        except ValueError as exc:
+            raise UserError(f"{path.name} line {number} is not an lm-eval sample record: {exc}", LOGGED_HINT) \
+                from None
+        if task is not None and doc["sdbench_task"] != task:
+            raise UserError(f"{path.name} line {number} is a sample of sdbench task {doc['sdbench_task']!r}, "
+                            f"not {task!r}", f"pass --task {doc['sdbench_task']}")
+        logged.setdefault(str(row.get("filter", FILTER)), []).extend((doc["id"], c) for c in completions)
+    if logged:
+        # lm-eval logs each document once per filter: with several, sdbench's keep-all is the one to grade
+        if len(logged) > 1 and FILTER not in logged:
+            raise UserError(f"{path.name} holds lm-eval records of filters {', '.join(sorted(logged))}",
+                            f"keep one filter's records (an export's task has one: {FILTER!r})")
+        out = logged.get(FILTER) or next(iter(logged.values()))
     if not out:
         raise UserError(f"samples file {str(path)!r} holds no samples", "write one JSON object per line")
     return out
@@ -123,7 +160,8 @@ def summarize(task_name: str, results: list[Any]) -> dict[str, Any]:
 
 def verify_command(
     task: str = typer.Option(..., "--task", help="task name, e.g. gsm8k"),
-    samples: Path = typer.Option(..., "--samples", help='JSONL: {"problem_id": ..., "completion": ...} per line'),
+    samples: Path = typer.Option(..., "--samples", help='JSONL: {"problem_id": ..., "completion": ...} per line, '
+                                                        "or lm-eval's samples_<task>_<time>.jsonl"),
     out: Path | None = typer.Option(None, "--out", help="write one graded JSON line per sample here"),
     data_path: str | None = typer.Option(None, "--data-path", help="local data for real-data tasks"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
@@ -134,7 +172,7 @@ def verify_command(
 
     if out is not None:
         check_output_file(out, "--out")      # before grading: a bad --out must not cost the grading
-    rows_in = read_samples(samples)
+    rows_in = read_samples(samples, task)
     instance = load_task(task, data_path=data_path)
     results, graded = grade(instance, rows_in)
     summary = summarize(task, results)
