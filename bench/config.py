@@ -12,14 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sdbench.core.divergence import Divergence, Estimator
 from sdbench.errors import UserError, did_you_mean
+from sdbench.pydantic_base import FrozenModel
 
 TeacherWeights = Literal["live", "frozen", "ema"]
 ProfileName = Literal["smoke", "quick", "full"]
@@ -32,11 +34,7 @@ SUITES = ("default", "all")
 PAPER_BASELINE = "single_sampled_demo"   # paired deltas are taken against it
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TrainingConfig(_Strict):
+class TrainingConfig(FrozenModel):
     steps: int = Field(ge=0, le=1_000_000)
     prompts_per_step: int = Field(ge=1, le=4096)
     rollouts_per_prompt: int = Field(ge=2, le=1024)
@@ -76,7 +74,7 @@ class TrainingConfig(_Strict):
         return TrainingConfig.model_validate({**self.model_dump(), **overrides}) if overrides else self
 
 
-class EvalConfig(_Strict):
+class EvalConfig(FrozenModel):
     problems: int = Field(ge=1, le=100_000)
     samples: int = Field(ge=1, le=4096)
     splits: tuple[str, ...] = ("test", "ood")
@@ -94,7 +92,7 @@ class EvalConfig(_Strict):
         return v
 
 
-class StrategySpec(_Strict):
+class StrategySpec(FrozenModel):
     """A strategy, its hyperparameters and its training overrides (an "arm"):
     `grpo`, `{name: multi_demo, num_demos: 4}` or `{name: single_sampled_demo, training: {teacher: live}}`."""
 
@@ -147,7 +145,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-class RunConfig(_Strict):
+class RunConfig(FrozenModel):
     name: str = "default"
     profile: ProfileName = "quick"
     tasks: tuple[str, ...] = tuple(DEFAULT_TASKS)
@@ -230,8 +228,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def resolve_config(file_data: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Profile defaults <- config file <- command-line overrides, validated."""
+def resolve_config(file_data: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None,
+                   all_strategies: Callable[[], Sequence[str]] | None = None) -> RunConfig:
+    """Profile defaults <- config file <- command-line overrides, validated.
+
+    `all_strategies` lists what `suite: all` runs (the CLI passes `sdbench.strategy.builtin_strategies`):
+    the configuration does not reach up into the strategy registry itself."""
     merged: dict[str, Any] = dict(file_data or {})
     for key, value in (overrides or {}).items():
         if value is not None:
@@ -251,20 +253,15 @@ def resolve_config(file_data: dict[str, Any] | None = None, overrides: dict[str,
     if suite not in SUITES:
         raise UserError(f"unknown suite {suite!r}", did_you_mean(str(suite), SUITES) or "use default or all")
     if not merged.get("strategies"):
-        merged["strategies"] = list(DEFAULT_SUITE) if suite == "default" else builtin_strategies()
+        if suite == "all" and all_strategies is None:
+            raise ValueError("suite 'all' needs all_strategies (e.g. sdbench.strategy.builtin_strategies)")
+        merged["strategies"] = list(DEFAULT_SUITE) if suite == "default" else list(all_strategies())
     if isinstance(merged.get("tasks"), str):
         merged["tasks"] = [t for t in merged["tasks"].split(",") if t]
     try:
         return RunConfig.model_validate(merged)
     except ValidationError as exc:
         raise _config_error(exc) from exc
-
-
-def builtin_strategies() -> list[str]:
-    """Every built-in strategy (those sdbench itself ships): `--suite all`."""
-    from sdbench.strategy import STRATEGIES
-
-    return [e.name for e in (STRATEGIES.entry(n) for n in STRATEGIES.names()) if e.distribution == "sdbench"]
 
 
 def _config_error(exc: ValidationError) -> UserError:

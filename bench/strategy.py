@@ -220,6 +220,11 @@ def register_strategy(name: str) -> Callable[[StrategyT], StrategyT]:
     return STRATEGIES.decorator(name)  # type: ignore[return-value]
 
 
+def builtin_strategies() -> list[str]:
+    """Every built-in strategy (those sdbench itself ships): what `--suite all` runs."""
+    return [e.name for e in (STRATEGIES.entry(n) for n in STRATEGIES.names()) if e.distribution == "sdbench"]
+
+
 def __getattr__(name: str) -> Any:
     # `NoParams` was this base's first name; plugins written from the 0.1 README and scaffold import it.
     if name == "NoParams":

@@ -39,12 +39,21 @@ class Verdict:
     functional_class identifies *what* the solution is (two completions with the same class are
     the same solution); semantic_class is a coarser grouping (the route, the operator shape).
     status is "ok" for a gradable completion, else why it was not (error, timeout, memory, ...).
+    reward is what RL strategies optimize, in [0, 1]: by default float(correct); a task may grade
+    partial credit (e.g. the share of tests passed). pass@k and diversity always use `correct`.
     """
 
     correct: bool
     functional_class: str | None = None
     semantic_class: str | None = None
     status: str = "ok"
+    reward: float = None  # type: ignore[assignment]   # None -> float(correct), set in __post_init__
+
+    def __post_init__(self) -> None:
+        if self.reward is None:
+            object.__setattr__(self, "reward", float(self.correct))
+        elif not 0.0 <= float(self.reward) <= 1.0:
+            raise ValueError(f"Verdict.reward must lie in [0, 1], got {self.reward}")
 
 
 @runtime_checkable

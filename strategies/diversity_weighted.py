@@ -7,8 +7,8 @@ into its functional classes K_1..K_n (two rollouts in one class are the same sol
 demo is drawn in two stages: a class K uniformly, then a rollout uniformly within K. Each correct
 rollout j is thus drawn with probability 1 / (n · |K(j)|) — inverse to its class frequency — so
 E_c is taken under the uniform distribution over distinct solutions, and a minority mode
-conditions the teacher as often as the dominant one. This is the card's diversity-weighted
-strategy, the direct counter to the mechanism arXiv 2606.26091 identifies. With `num_demos` = M > 1,
+conditions the teacher as often as the dominant one. This is the diversity-weighted
+strategy: the direct counter to the mechanism arXiv 2606.26091 identifies. With `num_demos` = M > 1,
 M distinct classes are drawn (all when n < M) and their teachers combine as a mixture, p_T = sum_m w_m p(. | c_m, x).
 
 `dissimilarity_weighting` additionally weights each teacher by how different its demo is from the

@@ -1,6 +1,6 @@
 """The embedded testbed tasks' shared base (`EmbeddedTask`) and pieces: prompts, splits, corpus mixture.
 
-Every embedded task builds its pretraining corpus the same way (DESIGN.md §6), so the mechanism that
+Every embedded task builds its pretraining corpus the same way (`corpus_text` below), so the mechanism that
 SD exploits is the same across tasks:
 
 - PLAIN examples: `prompt TAB solution`, the solution drawn from the task's biased distribution;

@@ -75,3 +75,39 @@ def test_divergence_is_detected(toy_task) -> None:
     with pytest.raises(TrainingDiverged) as err:
         train(model, tok, toy_task, Exploding(), training(), seed=0)
     assert err.value.step == 0 and "not finite" in str(err.value)
+
+
+class _Graded:
+    """toy_pick whose verifier gives partial credit: a correct vowel earns 1, a correct consonant 0.5."""
+
+    def __init__(self, task) -> None:
+        self.task = task
+
+    def __getattr__(self, name: str):
+        return getattr(self.task, name)
+
+    def verify(self, problem, completions):
+        import dataclasses
+
+        return [dataclasses.replace(v, reward=(1.0 if v.semantic_class == "vowel" else 0.5) if v.correct else 0.0)
+                for v in self.task.verify(problem, completions)]
+
+
+def test_a_graded_reward_reaches_the_strategy_and_defaults_to_correct(toy_task) -> None:
+    from sdbench.task import Verdict
+
+    assert Verdict(True).reward == 1.0 and Verdict(False).reward == 0.0
+    with pytest.raises(ValueError, match="reward"):
+        Verdict(True, reward=1.5)
+    seen: list[tuple[bool, str | None, float]] = []
+
+    class Spy(StrategyBase):
+        def plan(self, group):
+            seen.extend((r.correct, r.semantic_class, r.reward) for r in group.rollouts)
+            return [RolloutPlan() for _ in group.rollouts]
+
+    model, tok = load_model(toy_task.base_model())
+    train(model, tok, _Graded(toy_task), Spy(Spy.Params()), training(steps=2), seed=0)
+    assert len(seen) == 2 * 4 * 4
+    assert {(c, s, r) for c, s, r in seen} <= {(True, "vowel", 1.0), (True, "consonant", 0.5), (False, None, 0.0)}
+    assert any(r == 0.5 for _, _, r in seen)   # the fitted toy model answers consonants often

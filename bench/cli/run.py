@@ -41,6 +41,7 @@ def run_command(
 ) -> None:
     """Run the benchmark suite and write a run directory with records and a summary."""
     from sdbench.config import read_config_file, resolve_config
+    from sdbench.strategy import builtin_strategies
 
     file_data = read_config_file(config) if config else {}
     overrides = {"tasks": _split(tasks), "strategies": _split(strategies), "seeds": seeds, "profile": profile,
@@ -52,7 +53,7 @@ def run_command(
         if value is not None:
             training[key] = value
             overrides["training"] = training
-    resolved = resolve_config(file_data, overrides)
+    resolved = resolve_config(file_data, overrides, all_strategies=builtin_strategies)
     if resolved.out is not None:     # a file where the run directory goes: one line now, not a traceback later
         from sdbench.cli.paths import check_output_dir
 

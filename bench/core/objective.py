@@ -1,7 +1,7 @@
 """The one self-distillation objective every strategy runs through.
 
 For each student rollout y (tokens y_1..y_T after the prompt x) and the strategy's plan for it:
-    loss_t = distill_weight · D(p_student(·|x, y<t) || p_teacher(·|c, x, y<t))
+    loss_t = distill_weight · g_t · D(p_student(·|x, y<t) || p_teacher(·|c, x, y<t))
            − entropy_coef  · H(p_student(·|x, y<t))
            − advantage      · log p_student(y_t|x, y<t)
 where the teacher is the same network (live, frozen or EMA weights) given the demonstration

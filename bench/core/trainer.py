@@ -119,7 +119,7 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
         pool = problem_set(task, "train", cfg.train_problems, seed=0)
     teacher = _teacher_for(model, cfg.teacher)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    divergence = getattr(strategy, "divergence", None) or cfg.divergence
+    divergence = getattr(strategy, "divergence", None) or cfg.divergence   # run_cell records it in cfg too
     encode = _PromptEncoder(tokenizer)
 
     result = TrainResult(steps=0, wall_s=0.0)
@@ -213,7 +213,7 @@ def _rollouts_and_plans(model, tokenizer, task: Task, strategy: Strategy, cfg: T
         graded = verify_groups(task, problems, texts_of)
     for i, (problem, texts, verdicts) in enumerate(zip(problems, texts_of, graded, strict=True)):
         group_samples = samples[i * g:(i + 1) * g]
-        rollouts = tuple(Rollout(index=j, completion=t, correct=v.correct, reward=float(v.correct),
+        rollouts = tuple(Rollout(index=j, completion=t, correct=v.correct, reward=v.reward,
                                  functional_class=v.functional_class, semantic_class=v.semantic_class)
                          for j, (t, v) in enumerate(zip(texts, verdicts, strict=True)))
         rewards.extend(r.reward for r in rollouts)

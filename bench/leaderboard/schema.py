@@ -21,7 +21,8 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 # the cell and summary models are the run's own: re-exported, never re-declared
-from sdbench.runs.record import CellRecord, ModelInfo, OpenModel, Stat, StrategyInfo, StrictModel, Summary
+from sdbench.pydantic_base import OpenModel, StrictModel
+from sdbench.runs.record import CellRecord, ModelInfo, Stat, StrategyInfo, Summary
 
 __all__ = ["SCHEMA_VERSION", "CellRecord", "ModelInfo", "Provenance", "Results", "Stat", "StrategyInfo", "Summary",
            "json_schema", "schema_json"]

@@ -82,6 +82,9 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
     try:
         with timer("setup"):
             strategy, record["strategy"] = build_strategy(cell.strategy)
+            if getattr(strategy, "divergence", None):   # the strategy fixes its divergence: record what runs
+                training = training.model_copy(update={"divergence": strategy.divergence})
+                record["training"] = training.model_dump(mode="json")
             task = load_task(cell.task, data_path=config.data_path)
             record["task_version"] = str(getattr(task, "version", "")) or None
             model_path = config.model or task.base_model()

@@ -1,6 +1,6 @@
 """Provenance of a run: what produced these numbers (versions, commit, hardware, data hashes).
 
-Written to <run>/provenance.json when a run starts and again when it ends. Kept out of
+Written to <run>/provenance.json once, when a run starts (a resumed run rewrites it). Kept out of
 summary.json on purpose: the summary of the same config and seeds is bit-identical across runs,
 while provenance carries timestamps and hostnames.
 """

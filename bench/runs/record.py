@@ -20,19 +20,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdbench.core.timing import TIMING_STAGES
+from sdbench.pydantic_base import OpenModel, StrictModel
 
 SCHEMA_VERSION = 2
 Checkpoint = Literal["final", "best_val"]
 CHECKPOINTS: tuple[Checkpoint, ...] = ("best_val", "final")
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class OpenModel(BaseModel):
-    # Provenance grows over time (plugin fields, sandbox layers, ...): keep what we do not know.
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
 
 # --- counts: what every number is recomputed from -------------------------------------------------

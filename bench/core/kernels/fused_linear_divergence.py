@@ -75,7 +75,7 @@ from sdbench.core.kernels._torch_chunk import (
     workspace_for,
 )
 
-# Workspace budget for the automatic chunk size; 512 MiB keeps the extra memory well under 1/8
+# Workspace budget for the automatic chunk size; 1024 MiB keeps the extra memory well under 1/8
 # of the naive path at N=2048, V=151936, while chunks stay large enough for efficient matmuls.
 _DEFAULT_BUDGET_MB = {"cpu": 1024, "cuda": 1024}
 # Reuse work buffers across calls (SDBENCH_FLD_CACHE=0 allocates per call instead).
