@@ -28,12 +28,11 @@ from sdbench.config import TrainingConfig
 from sdbench.core.checkpoint import load_checkpoint, save_checkpoint
 from sdbench.core.model import encode_prompt, tokenizer_info
 from sdbench.core.objective import LossItem, LossStats, self_distillation_loss
-from sdbench.core.sampling import sample
+from sdbench.core.rollouts import graded_rollouts
 from sdbench.core.timing import NO_TIMER, StageTimer
-from sdbench.core.vllm_sampler import select_sampler
 from sdbench.seeding import stable_rng
 from sdbench.strategy import Group, Rollout, RolloutPlan, Strategy
-from sdbench.task import Task, problem_set, verify_groups
+from sdbench.task import Task, problem_set
 
 
 @dataclass
@@ -199,26 +198,19 @@ def _rollouts_and_plans(model, tokenizer, task: Task, strategy: Strategy, cfg: T
                         ) -> tuple[list[LossItem], list[float]]:
     """Sample G rollouts per problem, grade them, and turn the strategy's plans into loss items."""
     generator = torch.Generator().manual_seed(rng.getrandbits(63))
-    g = cfg.rollouts_per_prompt
-    sampler = sample if cfg.backend == "hf" else select_sampler(cfg.backend)
-    with timer("sample"):
-        samples = sampler(model, [encode(p.prompt) for p in problems], num_samples=g,
-                          max_new_tokens=task.max_new_tokens, eos_id=info.eos_id, pad_id=info.pad_id,
-                          generator=generator, temperature=cfg.temperature)
+    groups = graded_rollouts(model, tokenizer, task, problems, [encode(p.prompt) for p in problems],
+                             n=cfg.rollouts_per_prompt, generator=generator, temperature=cfg.temperature,
+                             backend=cfg.backend, timer=timer)
     items: list[LossItem] = []
     rewards: list[float] = []
-    texts_of = [[tokenizer.decode(list(s.token_ids), skip_special_tokens=True) for s in samples[i * g:(i + 1) * g]]
-                for i in range(len(problems))]
-    with timer("verify"):
-        graded = verify_groups(task, problems, texts_of)
-    for i, (problem, texts, verdicts) in enumerate(zip(problems, texts_of, graded, strict=True)):
-        group_samples = samples[i * g:(i + 1) * g]
+    for graded in groups:
+        problem = graded.problem
         rollouts = tuple(Rollout(index=j, completion=t, correct=v.correct, reward=v.reward,
                                  functional_class=v.functional_class, semantic_class=v.semantic_class)
-                         for j, (t, v) in enumerate(zip(texts, verdicts, strict=True)))
+                         for j, (t, v) in enumerate(zip(graded.texts, graded.verdicts, strict=True)))
         rewards.extend(r.reward for r in rollouts)
         group = Group(problem=problem, rollouts=rollouts, rng=random.Random(rng.getrandbits(63)))
-        for s, plan in zip(group_samples, plan_group(strategy, group), strict=True):
+        for s, plan in zip(graded.samples, plan_group(strategy, group), strict=True):
             completion = [*s.token_ids, info.eos_id] if s.finished else list(s.token_ids)
             contexts = tuple(encode(task.teacher_prompt(problem, c.demos) if c.with_question
                                     else task.demo_only_prompt(problem, c.demos)) for c in plan.teachers)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import torch
 
 from sdbench.core.model import encode_prompt, tokenizer_info
-from sdbench.core.sampling import Sample, sample
-from sdbench.core.vllm_sampler import select_sampler
+from sdbench.core.rollouts import graded_rollouts
+from sdbench.core.sampling import Sample
 from sdbench.runs.record import ProblemCounts
-from sdbench.task import Problem, Task, verify_groups
+from sdbench.task import Problem, Task
 
 ProblemResult = ProblemCounts   # the name callers of the evaluator have used
 
@@ -52,29 +52,25 @@ def evaluate_split(model, tokenizer, task: Task, problems: Sequence[Problem], *,
     per_batch = max(1, batch_size // n)
     results: list[ProblemCounts] = []
     records: list[SampleRecord] = []
-    sampler = sample if backend == "hf" else select_sampler(backend)
     for start in range(0, len(problems), per_batch):
         chunk = problems[start:start + per_batch]
         prompts = [encode_prompt(tokenizer, p.prompt) for p in chunk]
-        samples = sampler(model, prompts, num_samples=n, max_new_tokens=task.max_new_tokens,
-                          eos_id=info.eos_id, pad_id=info.pad_id, generator=generator, batch_size=batch_size)
+        groups = graded_rollouts(model, tokenizer, task, chunk, prompts, n=n, generator=generator, backend=backend,
+                                 batch_size=batch_size)
+        samples = [s for g in groups for s in g.samples]
         kl = (kl_from_base(model, base_model, prompts, samples, eos_id=info.eos_id, pad_id=info.pad_id)
               if base_model is not None else None)
-        texts_of = [[tokenizer.decode(list(s.token_ids), skip_special_tokens=True) for s in samples[j * n:(j + 1) * n]]
-                    for j in range(len(chunk))]
-        for j, (problem, texts, verdicts) in enumerate(zip(chunk, texts_of, verify_groups(task, chunk, texts_of),
-                                                           strict=True)):
-            mine = samples[j * n:(j + 1) * n]
-            correct = [v for v in verdicts if v.correct]
-            positions = max(sum(s.num_positions for s in mine), 1)
+        for j, graded in enumerate(groups):
+            correct = [v for v in graded.verdicts if v.correct]
+            positions = max(sum(s.num_positions for s in graded.samples), 1)
             results.append(ProblemCounts(
-                id=problem.id, n=n, c=len(correct),
+                id=graded.problem.id, n=n, c=len(correct),
                 distinct_correct=len({v.functional_class for v in correct}),
                 semantic_classes=len({v.semantic_class for v in correct}),
-                entropy=sum(s.entropy_sum for s in mine) / positions,
+                entropy=sum(s.entropy_sum for s in graded.samples) / positions,
                 kl_from_base=None if kl is None else float(sum(kl[j * n:(j + 1) * n]) / positions)))
-            records.extend(SampleRecord(problem.id, t, v.correct, v.functional_class)
-                           for t, v in zip(texts, verdicts, strict=True))
+            records.extend(SampleRecord(graded.problem.id, t, v.correct, v.functional_class)
+                           for t, v in zip(graded.texts, graded.verdicts, strict=True))
             if on_problem is not None:
                 on_problem(1)
     return SplitResult(results, records)
