@@ -127,6 +127,12 @@ DEFAULTS: dict[str, Any] = {"steps": 1000, "batch_size": 32, "lr": 4e-3, "hidden
                             "corpus_size": None, "prompt_weight": 0.0}
 
 
+def resolve_recipe(task: Task, **given: Any) -> dict[str, Any]:
+    """The pretraining recipe: `DEFAULTS` <- the task's `pretrain_defaults` <- the arguments not None."""
+    return {**DEFAULTS, **dict(getattr(task, "pretrain_defaults", {})),
+            **{k: v for k, v in given.items() if v is not None}}
+
+
 def pretrain(task: Task | str, *, seed: int, out_dir: str | Path, steps: int | None = None,
              batch_size: int | None = None, lr: float | None = None, hidden: int | None = None,
              layers: int | None = None, heads: int | None = None, threads: int = 1,
@@ -146,10 +152,8 @@ def pretrain(task: Task | str, *, seed: int, out_dir: str | Path, steps: int | N
     if not isinstance(task, Pretrainable):
         raise UserError(f"task {task.name!r} cannot make its own pretraining corpus",
                         "pretrain works on embedded tasks that define pretraining_texts")
-    given = {"steps": steps, "batch_size": batch_size, "lr": lr, "hidden": hidden, "layers": layers,
-             "heads": heads, "corpus_size": corpus_size, "prompt_weight": prompt_weight}
-    recipe = {**DEFAULTS, **dict(getattr(task, "pretrain_defaults", {})),
-              **{k: v for k, v in given.items() if v is not None}}
+    recipe = resolve_recipe(task, steps=steps, batch_size=batch_size, lr=lr, hidden=hidden, layers=layers,
+                            heads=heads, corpus_size=corpus_size, prompt_weight=prompt_weight)
     steps, batch_size, lr, hidden = recipe["steps"], recipe["batch_size"], recipe["lr"], recipe["hidden"]
     layers, heads, corpus_size, prompt_weight = (recipe["layers"], recipe["heads"], recipe["corpus_size"],
                                                  recipe["prompt_weight"])

@@ -37,7 +37,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sdbench.task import Problem, Verdict, register_task
 from sdbench.tasks._embedded import EmbeddedTask, biased_choice, corpus_text, draw_in_split
@@ -269,6 +269,8 @@ class ArithTarget(EmbeddedTask):
     max_new_tokens: ClassVar[int] = 12   # the longest family shape is 7 words; EOS and slack
     demo_only_cue: ClassVar[str] = "solve :"
     assets: ClassVar[Path] = ASSETS
+    # The shipped model's recipe (its pretrain.json): `sdbench pretrain NAME --seed 0` reproduces it.
+    pretrain_defaults: ClassVar[dict[str, Any]] = {"steps": 2000, "lr": 2e-3, "hidden": 128, "layers": 4}
 
     def make_problem(self, problem_id: str, rng: random.Random, split: str) -> Problem:
         inst, dominant = _make(rng, split)

@@ -201,6 +201,8 @@ class CodeSynth(EmbeddedTask):
     max_new_tokens: ClassVar[int] = 24   # the longest library body is 19 words; EOS and slack
     demo_only_cue: ClassVar[str] = "def f ( x ) :"
     assets: ClassVar[Path] = ASSETS
+    # The shipped model's recipe (its pretrain.json): `sdbench pretrain NAME --seed 0` reproduces it.
+    pretrain_defaults: ClassVar[dict[str, Any]] = {"steps": 2000, "lr": 2e-3, "hidden": 128, "layers": 4}
 
     def make_problem(self, problem_id: str, rng: random.Random, split: str) -> Problem:
         inst, dominant = _make(rng, split)

@@ -178,3 +178,18 @@ def test_task_pretrain_defaults(tmp_path: Path) -> None:
     record = pretrain(Tiny(), seed=0, out_dir=tmp_path / "t", steps=2, layers=1)
     assert (record["hidden"], record["layers"], record["batch_size"], record["corpus_size"]) == (32, 1, 4, 16)
     assert record["lr"] == 4e-3 and record["steps"] == 2
+
+
+@pytest.mark.parametrize("name", ["graph_paths", "arith_target", "code_synth"])
+def test_the_default_recipe_is_the_shipped_models(name: str) -> None:
+    """`sdbench pretrain NAME --seed 0` with no other option resolves to the recipe in the shipped
+    model's pretrain.json, so the command reproduces what the package ships (not DEFAULTS)."""
+    from sdbench.pretrain import resolve_recipe
+    from sdbench.task import load_task
+
+    task = load_task(name)
+    shipped = json.loads((Path(task.base_model()) / "pretrain.json").read_text())
+    recipe = resolve_recipe(task)
+    for key in ("steps", "batch_size", "lr", "hidden", "layers", "prompt_weight"):
+        assert recipe[key] == shipped[key], (name, key)
+    assert (recipe["corpus_size"] or recipe["steps"] * recipe["batch_size"]) == shipped["corpus_size"]
