@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from sdbench.task import Pretrainable, Problem, Task, load_task
+from sdbench.task import Problem, load_task
 from sdbench.tasks._embedded import COMPLETION_SEP
 from sdbench.tasks.arith_target import (
     DOMINANT_P,
@@ -39,9 +39,10 @@ def task() -> ArithTarget:
 
 
 def test_registered_and_protocols(task: ArithTarget) -> None:
-    assert isinstance(load_task("arith_target"), ArithTarget)
-    assert isinstance(task, Task) and isinstance(task, Pretrainable)
-    assert task.splits == ("train", "val", "test", "ood")
+    assert type(load_task("arith_target")) is ArithTarget and task.name == "arith_target"
+    assert (task.splits, task.max_new_tokens, task.version) == (("train", "val", "test", "ood"), 12, "2")
+    texts = task.pretraining_texts(random.Random(0), 5)    # Pretrainable: prompt TAB completion texts
+    assert len(texts) == 5 and all(t.count(COMPLETION_SEP) == 1 for t in texts)
 
 
 def test_generator_is_deterministic(task: ArithTarget) -> None:

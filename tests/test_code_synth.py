@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from sdbench.task import Pretrainable, Problem, Task, load_task
+from sdbench.task import Problem, load_task
 from sdbench.tasks._code_synth_grading import PROBES, behaviours, expression_shape, program_of
 from sdbench.tasks._embedded import COMPLETION_SEP
 from sdbench.tasks.code_synth import LIBRARY, CodeSynth, correct_entries
@@ -38,9 +38,10 @@ SORT_DESC_INPUTS = [[[7, 6, 4], [4, 6, 7]], [[9, 8, 7, 1], [1, 7, 8, 9]], [[6, 4
 
 
 def test_registered_and_protocols(task: CodeSynth) -> None:
-    assert isinstance(load_task("code_synth"), CodeSynth)
-    assert isinstance(task, Task) and isinstance(task, Pretrainable)
-    assert task.splits == ("train", "val", "test", "ood")
+    assert type(load_task("code_synth")) is CodeSynth and task.name == "code_synth"
+    assert (task.splits, task.max_new_tokens, task.version) == (("train", "val", "test", "ood"), 24, "2")
+    texts = task.pretraining_texts(random.Random(0), 5)    # Pretrainable: prompt TAB completion texts
+    assert len(texts) == 5 and all(t.count(COMPLETION_SEP) == 1 for t in texts)
 
 
 def test_generator_is_deterministic_and_splits_disjoint(task: CodeSynth) -> None:

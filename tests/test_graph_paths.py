@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from sdbench.task import Pretrainable, Task, load_task
+from sdbench.task import load_task
 from sdbench.tasks._embedded import COMPLETION_SEP
 from sdbench.tasks.graph_paths import DOMINANT_P, GraphPaths, biased_path, random_graph
 
@@ -20,9 +20,10 @@ def task() -> GraphPaths:
 
 
 def test_registered_and_protocols(task: GraphPaths) -> None:
-    assert isinstance(load_task("graph_paths"), GraphPaths)
-    assert isinstance(task, Task) and isinstance(task, Pretrainable)
-    assert task.splits == ("train", "val", "test", "ood")
+    assert type(load_task("graph_paths")) is GraphPaths and task.name == "graph_paths"
+    assert (task.splits, task.max_new_tokens, task.version) == (("train", "val", "test", "ood"), 8, "2")
+    texts = task.pretraining_texts(random.Random(0), 5)    # Pretrainable: prompt TAB completion texts
+    assert len(texts) == 5 and all(t.count(COMPLETION_SEP) == 1 for t in texts)
 
 
 def test_generator_is_deterministic(task: GraphPaths) -> None:

@@ -32,7 +32,7 @@ def test_arrays_broadcast_and_scalars_stay_scalar() -> None:
 def test_large_n_is_numerically_stable() -> None:
     # C(5000, 2500) overflows floats; the product form must not.
     assert pass_at_k(5000, 1, 2500) == pytest.approx(0.5)
-    assert 0.0 < pass_at_k(5000, 1, 1) < 1.0
+    assert pass_at_k(5000, 1, 1) == pytest.approx(1 / 5000, rel=1e-12)   # 1 - C(4999,1)/C(5000,1)
 
 
 def test_rejects_impossible_inputs() -> None:
