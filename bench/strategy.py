@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from sdbench.registry import Registry
 from sdbench.task import Problem
@@ -111,6 +111,13 @@ class StrategyParams(BaseModel):
     """Base of every strategy's hyperparameter model: unknown keys are errors. With no fields: no knobs."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class AdvantageParams(StrategyParams):
+    """The knobs of `group_advantages`, for strategies with a GRPO term (grpo, sd_rl_blend, plugins)."""
+
+    scale_rewards: bool = Field(default=True, description="divide by the group's reward std (False: Dr. GRPO)")
+    eps: float = Field(default=1e-4, gt=0, description="added to the reward std")
 
 
 @runtime_checkable

@@ -15,22 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import Field
-
 from sdbench.strategy import (
     NO_SIGNAL,
+    AdvantageParams,
     Group,
     RolloutPlan,
     StrategyBase,
-    StrategyParams,
     group_advantages,
     register_strategy,
 )
 
 
-class GRPOParams(StrategyParams):
-    scale_rewards: bool = Field(default=True, description="divide by the group's reward std (False: Dr. GRPO)")
-    eps: float = Field(default=1e-4, gt=0, description="added to the reward std")
+class GRPOParams(AdvantageParams):
+    """GRPO's knobs are exactly those of `group_advantages`."""
 
 
 @register_strategy("grpo")

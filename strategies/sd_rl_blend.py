@@ -23,21 +23,19 @@ from collections.abc import Sequence
 from pydantic import Field
 
 from sdbench.strategy import (
+    AdvantageParams,
     Group,
     RolloutPlan,
     StrategyBase,
-    StrategyParams,
     group_advantages,
     register_strategy,
     single_demo_plans,
 )
 
 
-class SDRLBlendParams(StrategyParams):
+class SDRLBlendParams(AdvantageParams):
     distillation_weight: float = Field(default=0.5, ge=0.0, le=1.0,
                                        description="w: weight of the SD term; 1 − w weights the GRPO term")
-    scale_rewards: bool = Field(default=True, description="divide advantages by the group's reward std (GRPO)")
-    eps: float = Field(default=1e-4, gt=0, description="added to the reward std")
 
 
 @register_strategy("sd_rl_blend")
