@@ -83,6 +83,8 @@ class EvalConfig(FrozenModel):
     every: int = Field(default=25, ge=1, description="evaluate val every K optimizer steps")
     val_problems: int = Field(default=64, ge=1, le=100_000)
     val_samples: int = Field(default=16, ge=1, le=4096)
+    backend: Literal["hf", "vllm"] | None = Field(
+        default=None, description="sampler of val/test/ood evaluation; None: the training backend")
 
     @field_validator("samples", "val_samples")
     @classmethod
@@ -191,6 +193,8 @@ class RunConfig(FrozenModel):
                                                                    "report_to", "suite"})
         if data["training"].get("backend") == "hf":
             del data["training"]["backend"]     # the default sampler keeps hashes from before the field
+        if data["evaluation"].get("backend") is None:
+            del data["evaluation"]["backend"]   # likewise: None (= the training backend) keeps older hashes
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

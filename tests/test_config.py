@@ -65,3 +65,15 @@ def test_malformed_files(tmp_path: Path) -> None:
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(UserError, match="mapping"):
         read_config_file(tmp_path / "list.yaml")
+
+
+def test_the_evaluation_backend_is_an_evaluation_setting() -> None:
+    """evaluation.backend picks the evaluation sampler; unset it follows training.backend, and it keeps the
+    hash of every config written before the key existed (committed leaderboard rows included)."""
+    plain = resolve_config(overrides={"profile": "smoke"})
+    assert plain.evaluation.backend is None
+    explicit = resolve_config(overrides={"profile": "smoke", "evaluation": {"backend": "vllm"}})
+    assert explicit.evaluation.backend == "vllm" and explicit.training.backend == "hf"
+    assert explicit.config_hash() != plain.config_hash()   # another sampler: other results
+    with pytest.raises(UserError, match="evaluation.backend"):
+        resolve_config(overrides={"profile": "smoke", "evaluation": {"backend": "jax"}})

@@ -96,7 +96,8 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
 
                 board = board_for(tensorboard_dir / cell.key)
         trains = strategy.trains and training.steps > 0
-        hook = ValEvaluator(model, tokenizer, task, config.evaluation, seed=cell.seed, backend=training.backend,
+        eval_backend = config.evaluation.backend or training.backend   # None: evaluate with the training sampler
+        hook = ValEvaluator(model, tokenizer, task, config.evaluation, seed=cell.seed, backend=eval_backend,
                             cache_key=(cell.task, record["model"]["weights_sha256"], model_path), timer=timer,
                             board=board)
         phase = "train"
@@ -119,7 +120,7 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
         record["best_val_step"] = hook.best_step
         with timer("eval"):
             record["eval"], samples = evaluate_checkpoints(model, tokenizer, task, config.evaluation, hook,
-                                                           seed=cell.seed, backend=training.backend,
+                                                           seed=cell.seed, backend=eval_backend,
                                                            on_problem=report)
         record["status"] = "ok"
     except TrainingDiverged as exc:
