@@ -19,6 +19,8 @@ On `budget.problems` train problems (fixed seed), with `budget.samples` student 
 - positional copying: the share of first errors (first invalid tokens of incorrect rollouts with a demo)
   that are the demo's token at the same position, the prefix before it having left the demo. Only tasks
   with a per-token notion of validity have it (`FIRST_INVALID`); others report None and the reason.
+  `details["first_errors"]` says where the student's first errors fall (`ERROR_KIND`: for graph_paths a
+  non-edge to a live node, to a dead one, a dead end, ...), as shares of all rollouts.
 Headroom (GRPO quick test pass@1 <= 0.90) needs a training run and is not measured here.
 Tests: pytest tests/test_gate.py
 """
@@ -124,8 +126,33 @@ def graph_paths_first_invalid(problem: Problem, tokens: Sequence[str]) -> int | 
     return None
 
 
+def graph_paths_error_kind(problem: Problem, tokens: Sequence[str], t: int) -> str:
+    """What the first invalid token `tokens[t]` is: `non_edge_live` (no edge from the previous node, to a
+    node on some valid path: the error a positional copy can make, since the demo's nodes are all live),
+    `non_edge_dead` (no edge, to a node on no valid path), `dead_end` (a real edge into a node from which the
+    target cannot be reached), `repeat`, `wrong_source`, `eos` (ended before the target) or `past_target`."""
+    token, edges = tokens[t], problem.data.get("edges", {})
+    live = {n for p in problem.data["paths"] for n in p.split()}
+    if t == 0:
+        return "wrong_source"
+    if token == EOS:
+        return "eos"
+    if tokens[t - 1] == problem.data["paths"][0].split()[-1]:
+        return "past_target"
+    if token in tokens[:t]:
+        return "repeat"
+    if token not in edges.get(tokens[t - 1], ()):
+        return "non_edge_live" if token in live else "non_edge_dead"
+    return "dead_end"
+
+
 FIRST_INVALID: dict[str, Callable[[Problem, Sequence[str]], int | None]] = {
     "graph_paths": graph_paths_first_invalid,
+}
+# Where the first errors of the student's rollouts fall (details["first_errors"]): the breakdown that says why
+# positional copying is high or low (the demo's tokens are all live, so only non-edge errors to live nodes can copy).
+ERROR_KIND: dict[str, Callable[[Problem, Sequence[str], int], str]] = {
+    "graph_paths": graph_paths_error_kind,
 }
 NO_FIRST_INVALID: dict[str, str] = {
     "arith_target": "graded by the value of the whole expression, not token by token",
@@ -243,6 +270,17 @@ def run_gate(task_name: str, model_path: str | None = None, budget: GateBudget |
                  for g, d in zip(teacher, demos, strict=True) for r in g.rollouts]
     noncopy = [r.correct for r, copied in t_samples if not copied]
 
+    error_kind, kinds = ERROR_KIND.get(task.name), {}
+    if first_invalid is not None and error_kind is not None:
+        for problem, g in zip(problems, student, strict=True):
+            for r in g.rollouts:
+                tokens = r.completion.split() + ([EOS] if g.finished[r.index] else [])
+                t = None if r.correct else first_invalid(problem, tokens)
+                if t is not None:
+                    kind = error_kind(problem, tokens, t)
+                    kinds[kind] = kinds.get(kind, 0) + 1
+    first_errors = {k: round(v / (len(problems) * n), 4) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])}
+
     metrics: dict[str, float | None] = {
         "student_pass1": float(np.mean(counts / n)),
         "pass_gain": float(np.mean(pass_at_k(n, counts, n)) - np.mean(counts / n)),
@@ -270,6 +308,8 @@ def run_gate(task_name: str, model_path: str | None = None, budget: GateBudget |
                    "teacher_samples": len(t_samples), "teacher_noncopy_samples": len(noncopy),
                    "positional_cases": len(positional)},
         "headroom": HEADROOM,
+        # share of all student rollouts whose first invalid token is of each kind (tasks with ERROR_KIND only)
+        **({"first_errors": first_errors} if first_errors else {}),
     }
     return GateReport(task.name, str(model_path), all(c.passed is not False for c in checks), _rounded(metrics),
                       checks, details)

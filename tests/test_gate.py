@@ -23,6 +23,7 @@ from sdbench.gate import (
     METRIC_KEYS,
     GateBudget,
     GateReport,
+    graph_paths_error_kind,
     graph_paths_first_invalid,
     positional_copy,
     read_gate,
@@ -64,7 +65,9 @@ def test_roc_auc_matches_pairwise_count_and_needs_both_classes() -> None:
 # ---------------------------------------------------------------- positional copying (graph_paths)
 # s -> {a, b}; a -> {h, g}; b -> {h}; h -> {x, y, z}; g -> {x}; x, y -> t; z is a dead end.
 GRAPH = Problem(id="hand", prompt="", reference="s a h x t",
-                data={"paths": ["s a h x t", "s a h y t", "s a g x t", "s b h x t", "s b h y t"]})
+                data={"paths": ["s a h x t", "s a h y t", "s a g x t", "s b h x t", "s b h y t"],
+                      "edges": {"s": ["a", "b"], "a": ["h", "g"], "b": ["h"], "h": ["x", "y", "z"], "g": ["x"],
+                                "x": ["t"], "y": ["t"]}})
 
 
 def _first(text: str, finished: bool = True) -> int | None:
@@ -79,6 +82,21 @@ def test_first_invalid_token() -> None:
     assert _first("s a h") == 3                        # EOS before the target
     assert _first("s a h x t t", finished=False) == 5  # past the target
     assert _first("q a h x t") == 0
+
+
+@pytest.mark.parametrize(("rollout", "finished", "kind"), [
+    ("s b g x t", True, "non_edge_live"),       # b -> g is no edge; g lies on s a g x t
+    ("s b z t", True, "non_edge_dead"),         # b -> z is no edge; z lies on no valid path
+    ("s a h z t", True, "dead_end"),            # h -> z is an edge, but z cannot reach t
+    ("s a a h x", True, "repeat"),
+    ("s a h", True, "eos"),
+    ("s a h x t t", False, "past_target"),
+    ("q a h x t", True, "wrong_source"),
+])
+def test_first_error_kind(rollout: str, finished: bool, kind: str) -> None:
+    tokens = rollout.split() + ([EOS] if finished else [])
+    t = graph_paths_first_invalid(GRAPH, tokens)
+    assert t is not None and graph_paths_error_kind(GRAPH, tokens, t) == kind
 
 
 @pytest.mark.parametrize(("rollout", "demo", "expected"), [
@@ -119,6 +137,12 @@ def test_json_shape() -> None:
     assert all(set(c) == {"name", "value", "threshold", "passed"} for c in report["checks"])
     assert isinstance(report["passed"], bool)
     assert report["exit_code"] == (0 if report["passed"] else 1)
+    # every incorrect rollout has at most one first error (an unfinished prefix has none): the shares sum to at
+    # most 1 - pass@1 (each rounded to 1e-4, 7 kinds at most)
+    errors = report["details"]["first_errors"]
+    assert errors and set(errors) <= {"non_edge_live", "non_edge_dead", "dead_end", "repeat", "eos", "past_target",
+                                      "wrong_source"}
+    assert sum(errors.values()) <= 1 - report["metrics"]["student_pass1"] + 7e-4
 
 
 @pytest.mark.slow

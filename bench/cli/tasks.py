@@ -131,4 +131,7 @@ def _print_gate(report) -> None:
     m = report.metrics
     console.print("also: " + ", ".join(f"{k} {'null' if m[k] is None else f'{m[k]:.3f}'}"
                                        for k in ("teacher_pass1", "student_loglik_auc", "delta_incorrect_mean")))
+    if report.details.get("first_errors"):
+        console.print("first errors (share of student rollouts): " + ", ".join(
+            f"{k} {v:.3f}" for k, v in report.details["first_errors"].items()))
     console.print("gate: " + ("[green]passed[/]" if report.passed else "[red]FAILED[/]"))
