@@ -131,13 +131,13 @@ def graph_paths_error_kind(problem: Problem, tokens: Sequence[str], t: int) -> s
     node on some valid path: the error a positional copy can make, since the demo's nodes are all live),
     `non_edge_dead` (no edge, to a node on no valid path), `dead_end` (a real edge into a node from which the
     target cannot be reached), `repeat`, `wrong_source`, `eos` (ended before the target) or `past_target`."""
-    token, edges = tokens[t], problem.data.get("edges", {})
+    token, edges = tokens[t], problem.data["edges"]
     live = {n for p in problem.data["paths"] for n in p.split()}
     if t == 0:
         return "wrong_source"
     if token == EOS:
         return "eos"
-    if tokens[t - 1] == problem.data["paths"][0].split()[-1]:
+    if tokens[t - 1] == problem.data["target"]:
         return "past_target"
     if token in tokens[:t]:
         return "repeat"

@@ -65,7 +65,7 @@ def test_roc_auc_matches_pairwise_count_and_needs_both_classes() -> None:
 # ---------------------------------------------------------------- positional copying (graph_paths)
 # s -> {a, b}; a -> {h, g}; b -> {h}; h -> {x, y, z}; g -> {x}; x, y -> t; z is a dead end.
 GRAPH = Problem(id="hand", prompt="", reference="s a h x t",
-                data={"paths": ["s a h x t", "s a h y t", "s a g x t", "s b h x t", "s b h y t"],
+                data={"target": "t", "paths": ["s a h x t", "s a h y t", "s a g x t", "s b h x t", "s b h y t"],
                       "edges": {"s": ["a", "b"], "a": ["h", "g"], "b": ["h"], "h": ["x", "y", "z"], "g": ["x"],
                                 "x": ["t"], "y": ["t"]}})
 
