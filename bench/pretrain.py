@@ -15,9 +15,10 @@ model a small `LlamaForCausalLM`; both are saved with `save_pretrained`, so `loa
 offline. The output directory appears atomically (written to a temp dir, then renamed), with a
 `pretrain.json` holding the seed, steps, corpus hash, final loss and wall time.
 
-Defaults (3 layers × 64 wide, 1000 AdamW steps of 32 examples, 1 thread) are the shipped
-graph_paths model's: about 3–5 CPU minutes. Wider/deeper models and a loss on prompt tokens
-(`prompt_weight`) were tried and learned the edge look-ups much more slowly in that budget.
+Defaults: 3 layers × 64 wide, 1000 AdamW steps of 32 examples, 1 thread; a task's `pretrain_defaults`
+override them (the shipped graph_paths model: 4000 steps, about 7.5 CPU minutes). Wider/deeper models
+and a loss on prompt tokens (`prompt_weight`) were tried on graph_paths and learned the edge look-ups
+more slowly in the same budget; one word per edge (task version 3) is what made them learnable.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     from sdbench.task import load_task
     task = load_task("graph_paths")
     problem = task.problems("test", 4)[0]
-    problem.prompt      # "graph go no , fe su , ... , ve mo , me no ; from ve to no :"
+    problem.prompt      # "graph go>no fe>su ... ve>mo me>no ; from ve to no :"
     problem.reference   # "ve mo pi me no"
     task.verify(problem, ["ve mo pi me no", "ve no"])
     task.teacher_prompt(problem, demos)      # "demo ve mo pi me no | " * k + problem.prompt
@@ -11,14 +11,26 @@
 
 Each graph is a source, three layers (the middle one holds the "hubs") and a target. Node names come
 from a fixed pool of 40 labels; each layer draws from its own group of 8 (see GROUPS). The prompt
-lists the edges as "a b" pairs in shuffled order; a completion is the path, node names separated by
-single spaces (5 words), then EOS. Several source→target paths are valid (≈9 on average); others run
-into dead ends. The pretraining corpus (`pretraining_texts`) carries a bias the base model learns:
-with probability DOMINANT_P the solution is the *dominant route* — the greedy path that always moves
-to the reachable neighbour whose label comes first in the pool — otherwise a uniformly drawn other
-valid path. So the base model's correct answers have one dominant mode and several minority modes.
-The `ood` split cuts every edge of the dominant route, so only minority routes remain (≈3). Splits
-are disjoint by construction: the hash of a prompt decides which split may use it.
+lists the edges as one word per edge, "a>b", in shuffled order; a completion is the path, node names
+separated by single spaces (5 words), then EOS. Several source→target paths are valid (≈9 on
+average); others run into dead ends.
+
+The pretraining corpus (`pretraining_texts`) writes *walks*: from the source, each step takes the
+neighbour whose label comes first in the pool with probability GREEDY_P, else a uniform neighbour;
+a walk that reaches a dead end writes the target anyway (an invalid path: ≈1/3 of walks are). Demos
+are walks conditioned on being valid, and a demo-conditioned text that does not copy a demo writes
+another valid walk (not one of the demos): someone who has seen valid routes and follows edges. So
+the corpus's errors are reachability errors (dead ends), never non-edges, and its correct answers
+have one dominant mode (the greedy walk) and several minority modes. The `ood` split cuts every edge
+of the dominant route (the greedy route among nodes that reach the target), so only minority routes
+remain (≈3). Splits are disjoint by construction: the hash of a prompt decides which split may use it.
+
+Why one word per edge (version 3; version 2 wrote "a b , c d"): following an edge is then one
+attention look-up (the current node matches the edge word's first half), where a pair needed an
+induction circuit that the small model did not learn in its budget. Version 2's model guessed a
+plausible node of the right layer instead of reading the edges, so its first errors were the demo's
+token at the same position in 23% of cases, and its teacher beat the student only by copying
+(`sdbench tasks check graph_paths`; README "The embedded testbed").
 
 Functional class = the path; semantic class = "via HUB" (several paths share a hub).
 Reference = the dominant route (in `ood`: the greedy route of the cut graph). The shipped base model
@@ -28,11 +40,12 @@ Run the tests with `pytest tests/test_graph_paths.py tests/test_pretrain.py`.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sdbench.task import Problem, Verdict, register_task
 from sdbench.tasks._embedded import EmbeddedTask, corpus_text, in_split
@@ -50,7 +63,10 @@ RANK = {label: i for i, label in enumerate(LABELS)}
 # edges of each graph must be read from the prompt. This grades the skills (layer, presence in
 # the graph, edge look-up, reachability), so a small model reaches a middling pass@1 quickly.
 GROUPS: tuple[tuple[str, ...], ...] = tuple(LABELS[i::5] for i in range(5))
-DOMINANT_P = 0.65          # pretraining mass of the dominant route
+GREEDY_P = 0.5            # a corpus walk's chance to take the earliest-label neighbour at each step
+ATTEMPT_VALID_P = 0.45    # a corpus attempt is a valid walk w.p. this, else a walk into a dead end
+EDGE_SEP = ">"            # an edge is one word, "a>b"
+DEMO_AFFINITY = 4.0       # a non-copying solution after demos: weight x this per layer whose node a demo shares
 MIN_PATHS, MAX_PATHS = 5, 14
 DEMO_ONLY_CUE = "path :"      # stands for the question in demo-only (reference-only) contexts
 ASSETS = Path(__file__).parent / "assets" / "graph_paths"
@@ -110,13 +126,18 @@ class Graph:
         return Graph(self.layers, {a: bs for a, bs in edges.items() if bs})
 
     def text(self, rng: random.Random) -> str:
-        """'a b , c d , ...': one pair per edge, in shuffled order (position carries no hint).
+        """'a>b c>d ...': one word per edge, in shuffled order (position carries no hint)."""
+        words = [f"{a}{EDGE_SEP}{b}" for a, bs in self.edges.items() for b in bs]
+        rng.shuffle(words)
+        return " ".join(words)
 
-        A pair keeps each neighbour right after its node, so following an edge is one
-        induction-style look-up for the model (adjacency lists were much slower to learn)."""
-        pairs = [f"{a} {b}" for a, bs in self.edges.items() for b in bs]
-        rng.shuffle(pairs)
-        return " , ".join(pairs)
+    def step_probability(self, node: str, nxt: str) -> float:
+        """The chance that a corpus walk at `node` moves to `nxt` (0 when there is no such edge)."""
+        options = self.edges.get(node, ())
+        if nxt not in options:
+            return 0.0
+        greedy = min(options, key=RANK.__getitem__)
+        return GREEDY_P * (nxt == greedy) + (1 - GREEDY_P) / len(options)
 
 
 def random_graph(rng: random.Random) -> Graph:
@@ -174,14 +195,57 @@ def _problem(pid: str, graph: Graph, prompt: str, dominant: tuple[str, ...]) -> 
     return Problem(id=pid, prompt=prompt, reference=" ".join(live), data=data)
 
 
-def biased_path(graph: Graph, rng: random.Random) -> tuple[str, ...]:
-    """A draw from the pretraining distribution: the dominant route w.p. DOMINANT_P, else another."""
-    paths = graph.paths()
-    dominant = graph.dominant()
-    others = [p for p in paths if p != dominant]
-    if dominant is not None and (not others or rng.random() < DOMINANT_P):
-        return dominant
-    return rng.choice(others)
+def walk_law(graph: Graph) -> dict[tuple[str, ...], float]:
+    """Every walk and its probability. A walk follows edges (the earliest label w.p. GREEDY_P, else a
+    uniform neighbour); from a dead end it writes the target anyway, so it is invalid exactly when it met
+    one. The probabilities sum to 1."""
+    out: dict[tuple[str, ...], float] = {}
+
+    def extend(route: tuple[str, ...], p: float) -> None:
+        options = graph.edges.get(route[-1], ())
+        if route[-1] == graph.target or not options:
+            out[route if route[-1] == graph.target else (*route, graph.target)] = p
+            return
+        for nxt in options:
+            extend((*route, nxt), p * graph.step_probability(route[-1], nxt))
+
+    extend((graph.source,), 1.0)
+    return out
+
+
+def walk(graph: Graph, rng: random.Random) -> tuple[str, ...]:
+    """A corpus attempt: a valid walk w.p. ATTEMPT_VALID_P, else one that met a dead end (every step but
+    that last one is an edge). Someone who follows edges but is right only that often: the corpus's
+    errors are reachability errors, never non-edges (which would teach guessing a node of the layer)."""
+    law = walk_law(graph)
+    valid = set(graph.paths())
+    want_valid = rng.random() < ATTEMPT_VALID_P
+    walks = [w for w in law if (w in valid) == want_valid]  # never empty: random_graph keeps a dead end
+    return rng.choices(walks, [law[w] for w in walks])[0]
+
+
+def walk_probability(graph: Graph, path: Sequence[str]) -> float:
+    """The chance that `walk` writes `path`."""
+    return math.prod(graph.step_probability(a, b) for a, b in zip(path, path[1:], strict=False))
+
+
+def valid_walk(graph: Graph, rng: random.Random, exclude: Sequence[tuple[str, ...]] = ()) -> tuple[str, ...]:
+    """A walk conditioned on being valid (and not in `exclude`): a valid path drawn with the probability
+    `walk` gives it (exact, not by rejection)."""
+    paths = [p for p in graph.paths() if p not in set(exclude)]
+    return rng.choices(paths, [walk_probability(graph, p) for p in paths])[0]
+
+
+def informed_walk(graph: Graph, rng: random.Random, demos: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
+    """What someone who has seen `demos` writes when not copying one: another valid path, drawn with its walk
+    probability times DEMO_AFFINITY per inner layer whose node some demo also visits. A demo's nodes are
+    known to reach the target, so reusing them (with a different neighbour where the edges allow) is how a
+    demonstration informs a fresh answer without being copied token by token."""
+    paths = [p for p in graph.paths() if p not in set(demos)]
+    seen = [{d[i] for d in demos if len(d) > i} for i in range(len(graph.layers))]
+    shared = [sum(p[i] in seen[i] for i in range(1, len(p) - 1)) for p in paths]
+    return rng.choices(paths, [walk_probability(graph, p) * DEMO_AFFINITY ** k for p, k in zip(paths, shared,
+                                                                                                 strict=True)])[0]
 
 
 @register_task("graph_paths")
@@ -189,7 +253,11 @@ class GraphPaths(EmbeddedTask):
     """Path-finding in layered random graphs: one dominant route, several minority routes, OOD cuts."""
 
     name: ClassVar[str] = "graph_paths"
+    version: ClassVar[str] = "3"        # 3: one word per edge and the walk corpus (2: "a b ," pairs)
     max_new_tokens: ClassVar[int] = 8   # a path is 5 node tokens; EOS and a little slack
+    # The shipped model's recipe (3 x 64, 4 heads, batch 32, lr 4e-3 from DEFAULTS): 1000 steps learned the
+    # edge words too little (non-edges in 0.6 of rollouts); 4000 pass the gate (README "The embedded testbed").
+    pretrain_defaults: ClassVar[dict[str, Any]] = {"steps": 4000}
     demo_only_cue: ClassVar[str] = DEMO_ONLY_CUE
     assets: ClassVar[Path] = ASSETS
 
@@ -214,11 +282,18 @@ class GraphPaths(EmbeddedTask):
         return out
 
     def pretraining_texts(self, rng: random.Random, count: int) -> list[str]:
-        """'prompt TAB completion' texts from train-split graphs: plain, demo-conditioned, demo-only."""
+        """'prompt TAB completion' texts from train-split graphs: plain, demo-conditioned, demo-only.
+
+        Attempts are walks (a third run into a dead end), demos valid walks, and a non-copying
+        solution after demos `informed_walk`: another valid path than the demos (a graph has >= MIN_PATHS >
+        MAX_DEMOS paths, so one is always left), leaning towards the demos' nodes."""
         out = []
         for _ in range(count):
             graph, prompt, _ = _make(rng, "train")
-            # every pretraining path is valid, so the corpus's attempts and its demos share one draw
-            draw = lambda graph=graph: " ".join(biased_path(graph, rng))  # noqa: E731
-            out.append(corpus_text(rng, prompt, DEMO_ONLY_CUE, draw, draw))
+            out.append(corpus_text(
+                rng, prompt, DEMO_ONLY_CUE,
+                attempt=lambda graph=graph: " ".join(walk(graph, rng)),
+                correct=lambda graph=graph: " ".join(valid_walk(graph, rng)),
+                informed=lambda demos, graph=graph: " ".join(
+                    informed_walk(graph, rng, [tuple(d.split()) for d in demos]))))
         return out

@@ -5,13 +5,25 @@ Run: pytest tests/test_graph_paths.py   (fast: no model involved)
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 
 from sdbench.task import load_task
-from sdbench.tasks._embedded import COMPLETION_SEP
-from sdbench.tasks.graph_paths import DOMINANT_P, GraphPaths, biased_path, random_graph
+from sdbench.tasks._embedded import COMPLETION_SEP, COPY_P
+from sdbench.tasks.graph_paths import (
+    ATTEMPT_VALID_P,
+    GREEDY_P,
+    LABELS,
+    GraphPaths,
+    informed_walk,
+    random_graph,
+    valid_walk,
+    walk,
+    walk_law,
+    walk_probability,
+)
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +33,7 @@ def task() -> GraphPaths:
 
 def test_registered_and_protocols(task: GraphPaths) -> None:
     assert type(load_task("graph_paths")) is GraphPaths and task.name == "graph_paths"
-    assert (task.splits, task.max_new_tokens, task.version) == (("train", "val", "test", "ood"), 8, "2")
+    assert (task.splits, task.max_new_tokens, task.version) == (("train", "val", "test", "ood"), 8, "3")
     texts = task.pretraining_texts(random.Random(0), 5)    # Pretrainable: prompt TAB completion texts
     assert len(texts) == 5 and all(t.count(COMPLETION_SEP) == 1 for t in texts)
 
@@ -142,16 +154,70 @@ def test_pretraining_corpus_mixture(task: GraphPaths) -> None:
     demo_only = [t for t in with_demos if "graph" not in t]
     assert 0.45 < len(with_demos) / len(texts) < 0.55 and 0.07 < len(demo_only) / len(texts) < 0.13
     copies = sum(t.split(COMPLETION_SEP)[1] in t.split(COMPLETION_SEP)[0] for t in with_demos)
-    assert copies / len(with_demos) > 0.5  # the copy rule, plus dominant routes matching by chance
+    # a non-copying solution is another valid walk than the demos, so copies are exactly the copy rule's:
+    # ~1500 demo texts, binomial sd 0.013, 0.04 is 3 sd
+    assert abs(copies / len(with_demos) - COPY_P) < 0.04
+    plain = [t.split(COMPLETION_SEP) for t in texts if not t.startswith("demo ")]
+    invalid = 0  # graded from the prompt's own edge words
+    for prompt, attempt in plain:
+        edges = {w.split(">")[0] + " " + w.split(">")[1] for w in prompt.split(" ; ")[0].split()[1:]}
+        nodes = attempt.split()
+        assert all(f"{a} {b}" in edges for a, b in zip(nodes, nodes[1:-1], strict=False))  # walks follow edges
+        invalid += f"{nodes[-2]} {nodes[-1]}" not in edges
+    # an attempt meets a dead end w.p. 1 - ATTEMPT_VALID_P; ~1500 plain texts: binomial sd 0.013, 3 sd = 0.04
+    assert abs(invalid / len(plain) - (1 - ATTEMPT_VALID_P)) < 0.04
 
 
-def test_biased_path_mass() -> None:
+def test_walk_law_and_attempts() -> None:
     rng = random.Random(0)
     graph = random_graph(rng)
-    draws = [biased_path(graph, rng) for _ in range(4000)]
-    share = sum(d == graph.dominant() for d in draws) / len(draws)
-    assert abs(share - DOMINANT_P) < 0.03
-    assert set(draws) == set(graph.paths())  # every valid path has mass
+    valid = set(graph.paths())
+    law = walk_law(graph)
+    assert math.isclose(sum(law.values()), 1.0) and valid < set(law)      # some walks meet a dead end
+    assert all(math.isclose(law[p], walk_probability(graph, p)) for p in valid)
+    for node, options in graph.edges.items():  # a law at every node; the earliest label gets GREEDY_P more
+        probs = {b: graph.step_probability(node, b) for b in options}
+        assert math.isclose(sum(probs.values()), 1.0) and graph.step_probability(node, graph.source) == 0.0
+        first = min(options, key=lambda b: LABELS.index(b))
+        assert math.isclose(probs[first], GREEDY_P + (1 - GREEDY_P) / len(options))
+    draws = [walk(graph, rng) for _ in range(4000)]
+    for d in draws:  # every step but a last one out of a dead end is an edge of the graph
+        assert d in law and d[0] == graph.source and d[-1] == graph.target and len(d) == 5
+        assert all(b in graph.edges[a] for a, b in zip(d, d[1:-1], strict=False))
+    share_valid = sum(d in valid for d in draws) / len(draws)
+    assert abs(share_valid - ATTEMPT_VALID_P) < 0.03   # 4000 draws: binomial sd 0.008
+    dominant = graph.dominant()
+    uniform = 1 / len(valid)
+    assert dominant is not None and draws.count(dominant) / sum(d in valid for d in draws) > 1.5 * uniform
+
+
+def test_valid_walks_follow_the_walk_law_and_exclude() -> None:
+    rng = random.Random(1)
+    graph = random_graph(rng)
+    paths = graph.paths()
+    exact = {p: walk_probability(graph, p) for p in paths}
+    total = sum(exact.values())
+    draws = [valid_walk(graph, rng) for _ in range(4000)]
+    for p in paths:  # conditioned on validity: each path's share is its walk probability, renormalized
+        assert abs(draws.count(p) / len(draws) - exact[p] / total) < 0.03
+    excluded = paths[:3]
+    assert not {valid_walk(graph, rng, exclude=excluded) for _ in range(300)} & set(excluded)
+
+
+def test_informed_walks_are_valid_new_and_lean_on_the_demos() -> None:
+    rng = random.Random(2)
+    leaning = plain = 0
+    for _ in range(40):
+        graph = random_graph(rng)
+        demos = [valid_walk(graph, rng)]
+        inner = set(demos[0][1:-1])
+        for _ in range(50):
+            informed = informed_walk(graph, rng, demos)
+            assert informed in graph.paths() and informed not in demos
+            leaning += len(inner & set(informed[1:-1]))
+            plain += len(inner & set(valid_walk(graph, rng, exclude=demos)[1:-1]))
+    # DEMO_AFFINITY = 4 per shared layer: informed answers reuse the demo's nodes clearly more often
+    assert leaning > 1.2 * plain
 
 
 def test_unknown_split(task: GraphPaths) -> None:

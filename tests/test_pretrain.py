@@ -116,14 +116,14 @@ def test_shipped_assets(task: GraphPaths) -> None:
 def test_shipped_model_statistics(task: GraphPaths, shipped) -> None:
     model, tok = shipped
     stats = base_statistics(model, tok, task, task.problems("test", 100), n=32, seed=0)
-    # measured: pass@1 0.48, pass@32 1.00, distinct correct 5.2, semantic classes 2.1
-    assert 0.25 <= stats["pass@1"] <= 0.75
+    # measured (task version 3): pass@1 0.30, pass@32 1.00, distinct correct 3.8, semantic classes 1.8
+    assert 0.20 <= stats["pass@1"] <= 0.60   # the gate's range on train problems, widened by 0.05 below for test
     assert stats["pass@32"] - stats["pass@1"] >= 0.15
     assert stats["distinct_correct"] >= 2.5
     assert stats["semantic_classes"] < stats["distinct_correct"]  # classes coarser than paths
     ood = base_statistics(model, tok, task, task.problems("ood", 50), n=32, seed=0)
-    # measured: pass@1 0.34, pass@32 0.94 — the minority routes survive in the base model
-    assert ood["pass@1"] < stats["pass@1"] and ood["pass@32"] > 0.8
+    # measured: pass@1 0.12, pass@32 0.84 — the minority routes survive in the base model
+    assert ood["pass@1"] < stats["pass@1"] and ood["pass@32"] > 0.7
 
 
 @pytest.mark.slow
@@ -142,8 +142,8 @@ def test_dominant_mode_carries_the_most_mass(task: GraphPaths, shipped) -> None:
         top_minority += max(counts.values(), default=0)
     correct = sum(s.correct for s in result.samples)
     uniform = sum(1 / len(p.data["paths"]) for p in problems) / len(problems)
-    # measured: the dominant route takes 0.36 of correct samples (uniform over valid paths: 0.12;
-    # the pretraining corpus: 0.65); the largest minority route per problem 0.30
+    # measured (task version 3): the dominant route takes 0.49 of correct samples (uniform over valid
+    # paths: 0.14); the largest minority route per problem 0.33
     assert dominant / correct > 2 * uniform and dominant > top_minority
 
 
@@ -151,7 +151,7 @@ def test_dominant_mode_carries_the_most_mass(task: GraphPaths, shipped) -> None:
 def test_demo_conditioning_raises_likelihood(task: GraphPaths, shipped) -> None:
     model, tok = shipped
     gains = demo_loglik_gain(model, tok, task, task.problems("test", 100))
-    # measured: canonical 0.99, minority 1.53 nats per demonstration
+    # measured (task version 3): canonical 1.53, minority 2.60 nats per demonstration
     assert gains["canonical"] > 0.5 and gains["minority"] > 1.0
 
 
@@ -159,14 +159,16 @@ def test_demo_conditioning_raises_likelihood(task: GraphPaths, shipped) -> None:
 def test_reduced_pretraining_learns(task: GraphPaths, tmp_path: Path) -> None:
     problems = task.problems("test", 40)
     untrained = pretrain(task, seed=5, out_dir=tmp_path / "u", steps=1, batch_size=2, corpus_size=2)
-    reduced = pretrain(task, seed=5, out_dir=tmp_path / "r", steps=150)  # 15% of the shipped budget
+    reduced = pretrain(task, seed=5, out_dir=tmp_path / "r", steps=700)  # 18% of the shipped 4000 steps
     scores = {}
     for name, info in (("untrained", untrained), ("reduced", reduced)):
         model, tok = load_model(info["out_dir"])
         scores[name] = base_statistics(model, tok, task, problems, n=8, seed=0)["pass@1"]
-    # measured: untrained 0.00, reduced 0.14 (the full 1000 steps: 0.48)
+    # measured (task version 3): untrained 0.00, 400 steps 0.034, 700 steps 0.059 (the shipped 4000 steps: 0.33 on
+    # train problems). The edge words are learned late, so 700 steps; 320 samples put 0.059 about 0.013 (1 sd)
+    # from its mean, and 0.03 is 2 sd below it while 30x an untrained model's rate
     assert scores["untrained"] < 0.02
-    assert scores["reduced"] > 0.07
+    assert scores["reduced"] > 0.03
 
 
 def test_task_pretrain_defaults(tmp_path: Path) -> None:
