@@ -183,14 +183,17 @@ def test_frequent_token_as_eos_stops_rows_early_like_reference(graph, monkeypatc
 def test_entropy_and_positions_match_full_sequence_recomputation(graph) -> None:
     model, info, prompts, _ = graph
     temperature, max_new = 1.3, 6
-    out = sample(model, prompts[:3], num_samples=4, max_new_tokens=max_new, eos_id=info.eos_id, pad_id=info.pad_id,
+    # the last prompts include the truncated one: on it rows run past the 5-word path to max_new (unfinished),
+    # on the whole prompts they stop after the path (finished); both kinds must be checked
+    last = prompts[-3:]
+    out = sample(model, last, num_samples=4, max_new_tokens=max_new, eos_id=info.eos_id, pad_id=info.pad_id,
                  generator=torch.Generator().manual_seed(2), temperature=temperature)
     assert any(s.finished for s in out) and any(not s.finished for s in out)
     for s in out:
         assert info.eos_id not in s.token_ids
         assert s.num_positions == len(s.token_ids) + s.finished <= max_new
         assert s.finished or len(s.token_ids) == max_new          # unfinished = cut at max_new_tokens
-        prompt = prompts[s.prompt_index]
+        prompt = last[s.prompt_index]
         emitted = list(s.token_ids) + [info.eos_id] * s.finished
         logp = torch.log_softmax(_full_logits(model, prompt + emitted) / temperature, dim=-1)
         steps = logp[len(prompt) - 1: len(prompt) - 1 + s.num_positions]
