@@ -284,7 +284,7 @@ class GraphPaths(EmbeddedTask):
     def pretraining_texts(self, rng: random.Random, count: int) -> list[str]:
         """'prompt TAB completion' texts from train-split graphs: plain, demo-conditioned, demo-only.
 
-        Attempts are walks (a third run into a dead end), demos valid walks, and a non-copying
+        Attempts are walks (1 - ATTEMPT_VALID_P of them run into a dead end), demos valid walks, a non-copying
         solution after demos `informed_walk`: another valid path than the demos (a graph has >= MIN_PATHS >
         MAX_DEMOS paths, so one is always left), leaning towards the demos' nodes."""
         out = []
