@@ -19,13 +19,24 @@ from sdbench.leaderboard.schema import Results
 HEADLINE_BUDGET = 0.05
 
 
+def _version_key(version: str | None) -> tuple[int, str]:
+    """Order task versions ("2" < "3" < "10"); unknown (None) is the oldest."""
+    if version is None:
+        return (-1, "")
+    return (int(version), "") if version.isdigit() else (0, version)
+
+
 def headline_cells(results: Sequence[Results]) -> tuple[list[str], dict[str, dict[str, str]], dict[str, float]]:
-    """(tasks, strategy -> task -> cell text, strategy -> pass@1 summed over its tasks)."""
+    """(tasks, strategy -> task -> cell text, strategy -> pass@1 summed over its tasks).
+
+    A (strategy, task) measured by several submissions shows the one on the newest task version (the
+    cells' `task_version`; a testbed changed by a new version supersedes the older numbers), among equals
+    the later submission in `results`. The score sums the shown cells only."""
     tasks: list[str] = []
-    cells: dict[str, dict[str, str]] = {}
-    score: dict[str, float] = {}
+    shown: dict[tuple[str, str], tuple[tuple[int, str], str, float]] = {}
     for doc in results:
         frontier = {(f.strategy, f.task): f for f in doc.summary.frontier if f.kl_budget == HEADLINE_BUDGET}
+        versions = {(c.strategy.label, c.task): c.task_version for c in doc.cells}
         for row in doc.summary.rows:
             if row.split != "test" or row.checkpoint != "best_val":
                 continue
@@ -34,9 +45,16 @@ def headline_cells(results: Sequence[Results]) -> tuple[list[str], dict[str, dic
             m, k = row.metrics, row.samples_per_problem
             at = frontier.get((row.strategy, row.task))
             kl = f"{at.metrics['distinct_correct'].mean:.2f}" if at is not None and at.metrics else "–"
-            cells.setdefault(row.strategy, {})[row.task] = (
-                f"{m['pass@1'].mean:.3f} · {m[f'pass@{k}'].mean:.3f} · {m['distinct_correct'].mean:.2f} · {kl}")
-            score[row.strategy] = score.get(row.strategy, 0.0) + m["pass@1"].mean
+            text = f"{m['pass@1'].mean:.3f} · {m[f'pass@{k}'].mean:.3f} · {m['distinct_correct'].mean:.2f} · {kl}"
+            version = _version_key(versions.get((row.strategy, row.task)))
+            old = shown.get((row.strategy, row.task))
+            if old is None or version >= old[0]:
+                shown[(row.strategy, row.task)] = (version, text, m["pass@1"].mean)
+    cells: dict[str, dict[str, str]] = {}
+    score: dict[str, float] = {}
+    for (strategy, task), (_, text, pass1) in shown.items():
+        cells.setdefault(strategy, {})[task] = text
+        score[strategy] = score.get(strategy, 0.0) + pass1
     return tasks, cells, score
 
 

@@ -94,3 +94,31 @@ def test_the_main_readme_headline_table_is_the_committed_numbers(committed: list
     table = headline_table(committed)
     assert table in readme, "README.md's headline table differs from the committed results:\n" + table
     assert len(table.splitlines()) == 2 + len({r.strategy for c in committed for r in c.summary.rows})
+
+
+def test_headline_shows_the_newest_task_version_once(committed: list[Results]) -> None:
+    """Two submissions measuring one (strategy, task): the headline shows the newer task version's cell and
+    sums each strategy's pass@1 over the cells it shows, not over both submissions."""
+    from sdbench.leaderboard.headline import headline_cells
+
+    if not committed:
+        pytest.skip("no committed results")
+    old = committed[0]
+    task = old.summary.rows[0].task
+    new = old.model_copy(deep=True)
+    for cell in new.cells:
+        if cell.task == task:
+            cell.task_version = "10"   # newer than any committed version, and "10" > "9" as numbers
+    rows = [r for r in new.summary.rows if r.task == task and r.split == "test" and r.checkpoint == "best_val"]
+    for row in rows:
+        row.metrics["pass@1"] = row.metrics["pass@1"].model_copy(update={"mean": 0.123})
+    _, before, score_before = headline_cells([old])
+    for docs in ([old, new], [new, old]):   # the version decides, not the order
+        _, cells, score = headline_cells(docs)
+        for row in rows:
+            assert cells[row.strategy][task].startswith("0.123 · ")
+            others = {t: c for t, c in cells[row.strategy].items() if t != task}
+            assert others == {t: c for t, c in before[row.strategy].items() if t != task}
+            old_pass1 = next(r.metrics["pass@1"].mean for r in old.summary.rows if (r.task, r.strategy, r.split,
+                             r.checkpoint) == (task, row.strategy, "test", "best_val"))
+            assert score[row.strategy] == pytest.approx(score_before[row.strategy] - old_pass1 + 0.123)
