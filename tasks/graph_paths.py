@@ -17,11 +17,12 @@ average); others run into dead ends.
 
 The pretraining corpus (`pretraining_texts`) writes *walks*: from the source, each step takes the
 neighbour whose label comes first in the pool with probability GREEDY_P, else a uniform neighbour;
-a walk that reaches a dead end writes the target anyway (an invalid path: ≈1/3 of walks are). Demos
-are walks conditioned on being valid, and a demo-conditioned text that does not copy a demo writes
-another valid walk (not one of the demos): someone who has seen valid routes and follows edges. So
-the corpus's errors are reachability errors (dead ends), never non-edges, and its correct answers
-have one dominant mode (the greedy walk) and several minority modes. The `ood` split cuts every edge
+a walk that reaches a dead end writes the target anyway (an invalid path). An attempt is a valid walk
+with probability ATTEMPT_VALID_P, else one that met a dead end; demos are valid walks; a
+demo-conditioned text that does not copy a demo writes another valid path, leaning on the demos'
+nodes (`informed_walk`). So the corpus's errors are reachability errors (dead ends), never non-edges,
+and its correct answers have one dominant mode (the greedy walk) and several minority modes.
+The `ood` split cuts every edge
 of the dominant route (the greedy route among nodes that reach the target), so only minority routes
 remain (≈3). Splits are disjoint by construction: the hash of a prompt decides which split may use it.
 
