@@ -22,9 +22,9 @@ with probability ATTEMPT_VALID_P, else one that met a dead end; demos are valid 
 demo-conditioned text that does not copy a demo writes another valid path, leaning on the demos'
 nodes (`informed_walk`). So the corpus's errors are reachability errors (dead ends), never non-edges,
 and its correct answers have one dominant mode (the greedy walk) and several minority modes.
-The `ood` split cuts every edge
-of the dominant route (the greedy route among nodes that reach the target), so only minority routes
-remain (≈3). Splits are disjoint by construction: the hash of a prompt decides which split may use it.
+The `ood` split cuts every edge of the dominant route (the greedy route among nodes that reach the
+target), so only minority routes remain (≈3). Splits are disjoint by construction:
+the hash of a prompt decides which split may use it.
 
 Why one word per edge (version 3; version 2 wrote "a b , c d"): following an edge is then one
 attention look-up (the current node matches the edge word's first half), where a pair needed an
