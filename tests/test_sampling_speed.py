@@ -128,8 +128,12 @@ def test_multinomial_is_argmax_over_exponential_noise() -> None:
 def _assert_same(new: list, old: list) -> None:
     assert [(s.prompt_index, s.token_ids, s.finished, s.num_positions) for s in new] == \
            [(s.prompt_index, s.token_ids, s.finished, s.num_positions) for s in old]
+    # Entropies agree to float rounding of the logits: the decoder's logits equal transformers' to 1e-5
+    # (test above), and a logit change of e moves a position's entropy by at most about e (|dH/dz| summed
+    # over the vocabulary is Σ p_i |log p_i + H| ≈ 1 here), so 1e-5 per position. Measured: ≤ 2.8e-6 per
+    # position (temperature 1.6, where the truncated prompt's rows are near uniform), ≤ 4.2e-7 at 0.7 and 1.0.
     for a, b in zip(new, old, strict=True):
-        assert a.entropy_sum == pytest.approx(b.entropy_sum, abs=1e-5)
+        assert a.entropy_sum == pytest.approx(b.entropy_sum, abs=1e-5 * max(a.num_positions, 1))
 
 
 @pytest.mark.parametrize("temperature,batch_size,fallback", [(1.0, 512, False), (0.7, 7, False), (1.6, 512, False),

@@ -4,15 +4,18 @@
     logits = dec.start(ids, valid, rows, T)    # [P, W] prompts (left-padded) -> [B, V] last-position logits
     logits = dec.step(tokens, keep)            # one new token per live row -> [b, V]
 
-`rows[r]` names the prompt of decode row r: the prompt's KV cache is computed once and copied to its
-rows (the old sampler recomputed a prompt for each of its num_samples rows; prompts are ~10x longer
-than completions here, so that was most of the work). `keep` (optional) drops finished rows first.
+`rows[r]` names the prompt of decode row r: the prompt's KV cache is computed once (the old sampler
+recomputed a prompt for each of its num_samples rows; prompts are ~10x longer than completions here, so
+that was most of the work). `keep` (optional) drops finished rows first.
 
 LlamaDecoder runs Llama-family models (llama, qwen2: RMSNorm, RoPE, gated MLP) straight from their
-weights over a preallocated KV buffer: left padding means every row writes the same cache column at
-each step, and the attention mask is fixed at start, so a step is a few dozen tensor ops, no cache
-concatenation and none of transformers' per-call mask/cache machinery (which dominates the cost of a
-64-wide model). HFDecoder is the generic path for any other causal LM (transformers calls, the
+weights, so a step is a few dozen tensor ops and none of transformers' per-call mask/cache machinery
+(which dominates the cost of a 64-wide model). The prompt's keys/values stay one copy per prompt: at
+each step the new queries of all of a prompt's rows are scored against them in one matmul (the rows
+laid out as a prompts x rows grid), each row's own generated keys (a preallocated buffer) separately,
+and one softmax spans both parts. Copying the prompt cache to each of its G rows, as before, moved G
+times the memory and ran G thin matmuls; this halves a 32-sample step's attention on CPU.
+HFDecoder is the generic path for any other causal LM (transformers calls, the
 cache expanded with `reorder_cache`). Both are checked against full-sequence transformers logits in
 tests/test_sampling_speed.py.
 """
@@ -161,8 +164,7 @@ class LlamaDecoder:
         eye = torch.eye(width, dtype=torch.bool, device=self.device)
         # A pad query attends to itself only: finite states there, never attended by real tokens.
         mask = (causal & (valid.unsqueeze(1) | eye)).unsqueeze(1)                 # [P, 1, W, W]
-        total = width + max_new_tokens
-        self.k, self.v = [], []
+        self.prompt_k, self.prompt_v, self.k, self.v = [], [], [], []
         x = self.embed[ids]
         for p in self.layers:
             qkv = F.linear(self._rms(x, p["ln1"]), *p["qkv"])
@@ -173,41 +175,85 @@ class LlamaDecoder:
             att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scaling, **self.gqa)
             x = x + F.linear(att.transpose(1, 2).reshape(n_prompts, width, self.q_dim), *p["o"])
             x = self._mlp(x, p)
-            kb = torch.empty((batch, self.kv_heads, total, d), dtype=self.dtype, device=self.device)
-            vb = torch.empty_like(kb)
-            # The prompt's cache copied to its rows; index_select of a contiguous tensor is ~8x faster
-            # than advanced indexing of the transposed view.
-            kb[:, :, :width] = torch.index_select(k.contiguous(), 0, rows)
-            vb[:, :, :width] = torch.index_select(v.contiguous(), 0, rows)
-            self.k.append(kb)
-            self.v.append(vb)
-        self.mask = torch.ones((batch, 1, 1, total), dtype=torch.bool, device=self.device)
-        self.mask[:, 0, 0, :width] = valid[rows]
+            self.prompt_k.append(k.contiguous())                                   # [P, kv, W, d], once
+            self.prompt_v.append(v.contiguous())
+            self.k.append(torch.empty((batch, self.kv_heads, max_new_tokens, d), dtype=self.dtype, device=self.device))
+            self.v.append(torch.empty_like(self.k[-1]))
+        # Pads of the prompt part: -inf before the softmax (every prompt has a real last token).
+        self.prompt_bias = torch.zeros((n_prompts, 1, 1, width), dtype=self.dtype, device=self.device)
+        self.prompt_bias.masked_fill_(~valid.view(n_prompts, 1, 1, width), float("-inf"))
+        self._set_rows(rows)
         steps = pos[rows, -1:] + 1 + torch.arange(max_new_tokens, device=self.device)   # [B, T]
         self.cos, self.sin = cos_t[steps], sin_t[steps]                                 # [B, T, d]
-        self.width, self.t = width, 0
+        self.t = 0
         return self._logits(x[:, -1])[rows]
+
+    def _set_rows(self, rows: torch.Tensor) -> None:
+        """Decode row r belongs to prompt rows[r]. Prompts left without rows are dropped; the rows of the
+        rest are laid out as a [P, G] grid (G = most rows of a prompt), row r at `slot[r]`."""
+        present, rows = torch.unique(rows, sorted=True, return_inverse=True)
+        if len(present) < self.prompt_k[0].shape[0]:
+            self.prompt_k = [k[present] for k in self.prompt_k]
+            self.prompt_v = [v[present] for v in self.prompt_v]
+            self.prompt_bias = self.prompt_bias[present]
+        counts = torch.bincount(rows, minlength=len(present))
+        self.group = int(counts.max())
+        order = torch.sort(rows, stable=True).indices
+        rank = torch.empty_like(rows)
+        rank[order] = torch.arange(len(rows), device=self.device) - (torch.cumsum(counts, 0) - counts)[rows[order]]
+        self.rows, self.slot = rows, rows * self.group + rank
+        # Every prompt has G rows, in order (the sampler's prompt-major chunks): the grid is the batch itself.
+        self.full_grid = len(rows) == len(present) * self.group and bool((self.slot == torch.arange(len(rows))).all())
+
+    def _attend_cached(self, q: torch.Tensor, li: int, t: int) -> torch.Tensor:
+        """Attention of each row's new query [b, H, d] over its prompt's keys (stored once per prompt, scored
+        for all of the prompt's rows in one matmul: no per-row copy of the prompt cache) and its own
+        generated keys 0..t; one softmax over both parts, as over their concatenation."""
+        b, d = q.shape[0], self.head_dim
+        kv, r = self.kv_heads, self.heads // self.kv_heads           # query head h reads key head h // r
+        kp, vp = self.prompt_k[li], self.prompt_v[li]                # [P, kv, W, d]
+        n_prompts, width, g = kp.shape[0], kp.shape[2], self.group
+        if self.full_grid:
+            qg = q
+        else:
+            qg = q.new_zeros((n_prompts * g, self.heads, d))
+            qg[self.slot] = q
+        qg = qg.view(n_prompts, g, kv, r, d).permute(0, 2, 1, 3, 4).reshape(n_prompts, kv, g * r, d)
+        sp = torch.matmul(qg, kp.transpose(-1, -2)).mul_(self.scaling)                  # [P, kv, g*r, W]
+        sp = sp.view(n_prompts, kv, g, r, width).add_(self.prompt_bias.unsqueeze(-2))
+        sp = sp.permute(0, 2, 1, 3, 4).reshape(n_prompts * g, self.heads, width)
+        if not self.full_grid:
+            sp = sp[self.slot]
+        ks, vs = self.k[li][:, :, :t + 1], self.v[li][:, :, :t + 1]                     # [b, kv, t+1, d]
+        ss = torch.matmul(q.view(b, kv, r, d), ks.transpose(-1, -2)).mul_(self.scaling)  # [b, kv, r, t+1]
+        probs = torch.cat([sp, ss.reshape(b, self.heads, t + 1)], dim=-1).softmax(-1)
+        pp, ps = probs.split((width, t + 1), dim=-1)
+        if not self.full_grid:
+            pp = pp.new_zeros((n_prompts * g, self.heads, width)).index_copy_(0, self.slot, pp)
+        pp = pp.reshape(n_prompts, g, kv, r, width).permute(0, 2, 1, 3, 4).reshape(n_prompts, kv, g * r, width)
+        op = torch.matmul(pp, vp).view(n_prompts, kv, g, r, d).permute(0, 2, 1, 3, 4).reshape(n_prompts * g, -1)
+        if not self.full_grid:
+            op = op[self.slot]
+        return op + torch.matmul(ps.reshape(b, kv, r, t + 1), vs).reshape(b, self.q_dim)
 
     def step(self, tokens: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         if keep is not None:
             keep = keep.to(self.device)
             self.k = [kb[keep] for kb in self.k]
             self.v = [vb[keep] for vb in self.v]
-            self.mask, self.cos, self.sin = self.mask[keep], self.cos[keep], self.sin[keep]
-        col, t = self.width + self.t, self.t
+            self.cos, self.sin = self.cos[keep], self.sin[keep]
+            self._set_rows(self.rows[keep])
+        t = self.t
         self.t += 1
         batch, d = len(tokens), self.head_dim
         cos, sin = self.cos[:, t].unsqueeze(1), self.sin[:, t].unsqueeze(1)       # [b, 1, d]
-        mask = self.mask[..., :col + 1]
         x = self.embed[tokens.to(self.device)]                                    # [b, hidden]
-        for p, kb, vb in zip(self.layers, self.k, self.v, strict=True):
+        for li, p in enumerate(self.layers):
             q, k, v = F.linear(self._rms(x, p["ln1"]), *p["qkv"]).split((self.q_dim, self.kv_dim, self.kv_dim), dim=-1)
-            kb[:, :, col] = self._rope(k.view(batch, self.kv_heads, d), cos, sin)
-            vb[:, :, col] = v.view(batch, self.kv_heads, d)
-            q = self._rope(q.view(batch, self.heads, d), cos, sin).unsqueeze(2)  # [b, H, 1, d]
-            att = F.scaled_dot_product_attention(q, kb[:, :, :col + 1], vb[:, :, :col + 1], attn_mask=mask,
-                                                 scale=self.scaling, **self.gqa)
-            x = x + F.linear(att.reshape(batch, self.q_dim), *p["o"])
+            self.k[li][:, :, t] = self._rope(k.view(batch, self.kv_heads, d), cos, sin)
+            self.v[li][:, :, t] = v.view(batch, self.kv_heads, d)
+            att = self._attend_cached(self._rope(q.view(batch, self.heads, d), cos, sin), li, t)
+            x = x + F.linear(att, *p["o"])
             x = self._mlp(x, p)
         return self._logits(x)
 
