@@ -41,6 +41,7 @@ Run the tests with `pytest tests/test_graph_paths.py tests/test_pretrain.py`.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -96,6 +97,11 @@ class Graph:
 
     def paths(self) -> list[tuple[str, ...]]:
         """Every valid source→target path, in a deterministic order."""
+        return list(self._paths)
+
+    @functools.cached_property
+    def _paths(self) -> tuple[tuple[str, ...], ...]:
+        # computed once per graph: making a problem asks for the paths half a dozen times
         out: list[tuple[str, ...]] = []
 
         def walk(path: tuple[str, ...]) -> None:
@@ -106,7 +112,7 @@ class Graph:
                 walk((*path, nxt))
 
         walk((self.source,))
-        return out
+        return tuple(out)
 
     def dominant(self) -> tuple[str, ...] | None:
         """The greedy route: always the reachable neighbour earliest in the label pool."""

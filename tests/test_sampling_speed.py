@@ -125,6 +125,15 @@ def test_multinomial_is_argmax_over_exponential_noise() -> None:
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("shape", [(1, 53), (7, 53), (512, 53), (3, 151936)])
+def test_exponential_noise_is_torchs_exponential_bit_for_bit(shape: tuple[int, int]) -> None:
+    """The sampler's fast Exp(1) draw = torch's exponential_ (values and the generator's state after)."""
+    for seed in (0, 1, 2**62 + 12345):
+        g1, g2 = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+        for _ in range(2):                  # the second draw checks that both leave the same state
+            assert torch.equal(sampling.exponential_noise(shape, g1), torch.empty(shape).exponential_(generator=g2))
+
+
 def _assert_same(new: list, old: list) -> None:
     assert [(s.prompt_index, s.token_ids, s.finished, s.num_positions) for s in new] == \
            [(s.prompt_index, s.token_ids, s.finished, s.num_positions) for s in old]
