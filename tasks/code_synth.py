@@ -26,9 +26,18 @@ samples cost nothing.
 Pretraining bias: library entries are ranked; the *dominant* solution of a problem is its first
 correct entry. The corpus writes it with probability DOMINANT_P, else another correct entry, each in
 one of its surface forms; with probability WRONG_P it writes a plausible wrong function of the same
-output kind (pretraining code has bugs too, which leaves room for training to raise pass@1). The
-`ood` split swaps the hidden function for a minority one and adds an example the dominant one
-fails, so only minority solutions remain.
+output kind (pretraining code has bugs too, which leaves room for training to raise pass@1). A
+demo-conditioned text that does not copy a demo is written by someone who has read the demos
+(`informed`): w.p. REWRITE_P the function of a demo in another of its surface forms, else another
+correct behaviour in a form the demos do not show. The `ood` split swaps the hidden function for a
+minority one and adds an example the dominant one fails, so only minority solutions remain.
+
+Why the informed answers (version 3; version 2 wrote a fresh attempt, wrong WRONG_P of the time, after
+demos too): with them a demo teaches *what to compute*, so the demo-conditioned teacher is right when
+it does not copy (non-copy pass@1 0.85 against the student's 0.53), and its log-ratio separates correct
+from incorrect rollouts (Δ-AUC 0.97); version 2's teacher was worse than the student whenever it did
+not copy (0.39 vs 0.55). Version 3's model is 3 x 64 (version 2: 4 x 128, 39 min to pretrain): it
+passes the gate, pretrains in about 5 minutes and makes a cell 2-3x cheaper (README "The embedded testbed").
 
 Functional class = behaviour on the fixed `_code_synth_grading.PROBES` inputs (unsorted, duplicates, empty, ...), run in
 the same sandboxed process as the program's tests (its outputs, repr cut to 200 chars, hashed).
@@ -54,6 +63,7 @@ MIN_CLASSES, MAX_CLASSES = 3, 5
 MIN_OOD_CLASSES = 2
 DOMINANT_P = 0.55
 WRONG_P = 0.35
+REWRITE_P = 0.5         # a demo-informed answer rewrites a demo's function (else another behaviour)
 ASSETS = Path(__file__).parent / "assets" / "code_synth"
 
 
@@ -201,8 +211,10 @@ class CodeSynth(EmbeddedTask):
     max_new_tokens: ClassVar[int] = 24   # the longest library body is 19 words; EOS and slack
     demo_only_cue: ClassVar[str] = "def f ( x ) :"
     assets: ClassVar[Path] = ASSETS
-    # The shipped model's recipe (its pretrain.json): `sdbench pretrain NAME --seed 0` reproduces it.
-    pretrain_defaults: ClassVar[dict[str, Any]] = {"steps": 2000, "lr": 2e-3, "hidden": 128, "layers": 4}
+    version: ClassVar[str] = "3"          # 3: the demo-informed corpus and the 3 x 64 model (2: 4 x 128)
+    # The shipped model's recipe (3 x 64, 4 heads, batch 32, lr 4e-3 from DEFAULTS; its pretrain.json):
+    # `sdbench pretrain code_synth --seed 0` reproduces it.
+    pretrain_defaults: ClassVar[dict[str, Any]] = {"steps": 3000}
 
     def make_problem(self, problem_id: str, rng: random.Random, split: str) -> Problem:
         inst, dominant = _make(rng, split)
@@ -233,5 +245,26 @@ class CodeSynth(EmbeddedTask):
             def attempt(wrong: list[Entry] = wrong, good=good) -> str:
                 return rng.choice(rng.choice(wrong).bodies) if wrong and rng.random() < WRONG_P else good()
 
-            out.append(corpus_text(rng, inst.prompt(), "def f ( x ) :", attempt, good))
+            out.append(corpus_text(rng, inst.prompt(), "def f ( x ) :", attempt, good,
+                                   informed=lambda demos, correct=correct: informed(rng, correct, demos)))
         return out
+
+
+def informed(rng: random.Random, correct: Sequence[Entry], demos: Sequence[str]) -> str:
+    """What someone who has read `demos` writes when not copying one: w.p. REWRITE_P the function of a demo
+    in another of its surface forms (the demo tells what to compute, not how to spell it), else another
+    correct behaviour (drawn with the corpus bias) in one of its forms; where only one kind exists, that
+    kind, and a demo only when every correct form is shown. Never wrong: a reader of correct demos knows
+    what the function computes (tests/test_code_synth.py checks the law)."""
+    shown = {" ".join(d.split()) for d in demos}
+    of_demo = [e for e in correct if shown & set(e.bodies)]
+    rewrites = [b for e in of_demo for b in e.bodies if b not in shown]
+    if rewrites and rng.random() < REWRITE_P:
+        return rng.choice(rewrites)
+    others = [e for e in correct if not shown & set(e.bodies)]
+    if others:
+        entry = biased_choice(rng, others[0], others[1:], DOMINANT_P)
+        return rng.choice(entry.bodies)
+    if rewrites:
+        return rng.choice(rewrites)
+    return rng.choice(sorted(shown))

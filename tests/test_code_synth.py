@@ -16,12 +16,12 @@ import pytest
 from sdbench.task import Problem, load_task
 from sdbench.tasks._code_synth_grading import PROBES, behaviours, expression_shape, program_of
 from sdbench.tasks._embedded import COMPLETION_SEP
-from sdbench.tasks.code_synth import LIBRARY, CodeSynth, correct_entries
+from sdbench.tasks.code_synth import BY_NAME, LIBRARY, REWRITE_P, CodeSynth, correct_entries, informed
 
-# The testbed's requirements on the base model. Measured on the shipped model (seed 0, n = 32): full test
-# sample (100 problems) pass@1 0.537, pass@32 - pass@1 0.463, 3.15 distinct correct; the reduced
-# sample of the test below (20 problems) 0.577 / 0.423 / 3.4, i.e. margins 0.17 (upper pass@1
-# bound), 0.27 and 0.9.
+# The testbed's requirements on the base model. Measured on the shipped model (task version 3, seed 0, n = 32):
+# full test sample (100 problems) pass@1 0.518, pass@32 - pass@1 0.482, 3.14 distinct correct; the reduced
+# sample of the test below (20 problems) 0.544 / 0.456 / 3.35, i.e. margins 0.21 (upper pass@1
+# bound), 0.31 and 0.85.
 CODE_LIMITS = {"pass@1": (0.25, 0.75), "gain": 0.15, "distinct": 2.5}
 
 
@@ -39,7 +39,7 @@ SORT_DESC_INPUTS = [[[7, 6, 4], [4, 6, 7]], [[9, 8, 7, 1], [1, 7, 8, 9]], [[6, 4
 
 def test_registered_and_protocols(task: CodeSynth) -> None:
     assert type(load_task("code_synth")) is CodeSynth and task.name == "code_synth"
-    assert (task.splits, task.max_new_tokens, task.version) == (("train", "val", "test", "ood"), 24, "2")
+    assert (task.splits, task.max_new_tokens, task.version) == (("train", "val", "test", "ood"), 24, "3")
     texts = task.pretraining_texts(random.Random(0), 5)    # Pretrainable: prompt TAB completion texts
     assert len(texts) == 5 and all(t.count(COMPLETION_SEP) == 1 for t in texts)
 
@@ -162,6 +162,28 @@ def test_corpus_and_prompts(task: CodeSynth) -> None:
     problem = task.problems("test", 1)[0]
     assert task.teacher_prompt(problem, ["return  x"]) == "demo return x | " + problem.prompt
     assert task.demo_only_prompt(problem, ["return x"]) == "demo return x | def f ( x ) :"
+
+
+def test_informed_answers_rewrite_a_demo_or_give_another_behaviour() -> None:
+    """A demo-conditioned answer that does not copy: always correct, never a demo; a rewrite of a demo's function
+    w.p. REWRITE_P where both kinds exist (3 sd of a binomial over 4000 draws: 0.024), else the kind there is."""
+    correct = [BY_NAME["sort"], BY_NAME["max"], BY_NAME["sort_desc"]]    # max, sort_desc have two forms each
+    rng = random.Random(0)
+    demos = ["return max ( x )"]
+    out = [informed(rng, correct, demos) for _ in range(4000)]
+    bodies = {b for e in correct for b in e.bodies}
+    assert set(out) <= bodies - set(demos)
+    assert abs(sum(o == "return sorted ( x ) [ -1 ]" for o in out) / len(out) - REWRITE_P) < 0.024
+    # another behaviour: one the demos do not show, in any of its forms
+    others = {o for o in out if o != "return sorted ( x ) [ -1 ]"}
+    assert others == {"return sorted ( x )", *BY_NAME["sort_desc"].bodies}
+    # no rewrite possible (sort has one form): always another behaviour
+    assert {informed(rng, correct, ["return sorted ( x )"]) for _ in range(200)} <= {*BY_NAME["max"].bodies,
+                                                                                  *BY_NAME["sort_desc"].bodies}
+    # every behaviour shown: only rewrites are left
+    shown = ["return sorted ( x )", "return max ( x )", "return sorted ( x , reverse = True )"]
+    assert {informed(rng, correct, shown) for _ in range(200)} == {"return sorted ( x ) [ -1 ]",
+                                                                    "return sorted ( x ) [ : : -1 ]"}
 
 
 @pytest.mark.slow

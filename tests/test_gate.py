@@ -176,8 +176,9 @@ def test_reduced_gate_values_and_thresholds() -> None:
 #   graph_paths  pass1 .028  gain .028  distinct .33  noncopy-ref .014  auc .026  dΔ .150  copy .042  pos .009
 #     (task version 3, the shipped model of this commit; means pass1 .300 noncopy-ref +.135 auc .782 pos .033)
 #   arith_target pass1 .019  gain .019  distinct .08  noncopy-ref .074  auc .024  dΔ .022  copy .047  pos  -
-#   code_synth   pass1 .058  gain .058  distinct .19  noncopy-ref .115  auc .010  dΔ .060  copy .057  pos  -
-#     (arith_target, code_synth: the shipped models of commit 5b7d642)
+#     (arith_target: the shipped model of commit 5b7d642)
+#   code_synth   pass1 .028  gain .028  distinct .24  noncopy-ref .037  auc .010  dΔ .071  copy .043  pos  -
+#     (task version 3, 3 x 64; means pass1 .516 distinct 3.20 noncopy-ref +.386 auc .976 dΔ 4.28 copy .533)
 # (noncopy-ref: teacher_noncopy_pass1 - student pass@1 on the same problems; dΔ: delta_noncopy_correct_mean -
 # delta_incorrect_mean). Re-derive them when a base model changes (issue 14, item 3).
 MARGINS = {
@@ -186,13 +187,13 @@ MARGINS = {
                     "positional_copy_share": 0.03},
     "arith_target": {"student_pass1": 0.05, "pass_gain": 0.05, "distinct_correct": 0.21, "teacher_noncopy_pass1": 0.19,
                      "delta_auc": 0.06, "delta_noncopy_correct_mean": 0.06, "copy_rate": 0.12},
-    "code_synth": {"student_pass1": 0.15, "pass_gain": 0.15, "distinct_correct": 0.47, "teacher_noncopy_pass1": 0.29,
-                   "delta_auc": 0.03, "delta_noncopy_correct_mean": 0.16, "copy_rate": 0.15},
+    "code_synth": {"student_pass1": 0.07, "pass_gain": 0.07, "distinct_correct": 0.59, "teacher_noncopy_pass1": 0.10,
+                   "delta_auc": 0.03, "delta_noncopy_correct_mean": 0.18, "copy_rate": 0.11},
 }
-# arith_target's and code_synth's shipped models fail the full gate (issue 14); strict, so that a fixed model
-# turns these into failures that ask for the marker to go. graph_paths (task version 3) passes it.
+# arith_target's shipped model fails the full gate (issue 14); strict, so that a fixed model turns these into
+# failures that ask for the marker to go. graph_paths and code_synth (task version 3) pass it.
 FAILS_TODAY = {"arith_target": "student_pass1 0.71 (full gate 0.70) > 0.60 + 0.05"}
-FULL_GATE_FAILS = {"arith_target", "code_synth"}
+FULL_GATE_FAILS = {"arith_target"}
 
 
 @pytest.mark.slow
