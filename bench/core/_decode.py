@@ -203,7 +203,8 @@ class LlamaDecoder:
         rank[order] = torch.arange(len(rows), device=self.device) - (torch.cumsum(counts, 0) - counts)[rows[order]]
         self.rows, self.slot = rows, rows * self.group + rank
         # Every prompt has G rows, in order (the sampler's prompt-major chunks): the grid is the batch itself.
-        self.full_grid = len(rows) == len(present) * self.group and bool((self.slot == torch.arange(len(rows))).all())
+        in_order = torch.arange(len(rows), device=self.device)
+        self.full_grid = len(rows) == len(present) * self.group and bool((self.slot == in_order).all())
 
     def _attend_cached(self, q: torch.Tensor, li: int, t: int) -> torch.Tensor:
         """Attention of each row's new query [b, H, d] over its prompt's keys (stored once per prompt, scored
