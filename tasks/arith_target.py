@@ -3,24 +3,41 @@
     from sdbench.task import load_task
     task = load_task("arith_target")
     problem = task.problems("test", 4)[0]
-    problem.prompt      # "numbers 7 3 9 2 target 23 :"
-    problem.reference   # "7 * 3 + 2"
-    task.verify(problem, ["7 * 3 + 2", "2 + 3 * 7", "9 + 7"])
+    problem.prompt      # "numbers 7 2 6 5 3 target 10 :"
+    problem.reference   # "5 * 2"
+    task.verify(problem, ["5 * 2", "3 + 7", "2 * 6 + 5 - 7", "9 + 1"])   # right, right, right, wrong
 
-An instance is NUM_COUNT distinct numbers from 2..9 and a target in TARGET_RANGE. A solution is any
+An instance is NUM_COUNT (5) distinct numbers from 2..9 and a target in TARGET_RANGE. A solution is any
 expression of the grammar `expr := term (('+'|'-') term)*, term := factor ('*' factor)*,
 factor := NUMBER | '(' expr ')'` (words separated by spaces) using each given number at most once and
 evaluating to the target; `verify` parses it with a small recursive-descent parser (never eval).
-Instances are made so that the *family* of short expressions (`SHAPES`: two or three operands) holds
+Instances are made so that the *family* of short expressions (`SHAPES`: two to four operands) holds
 MIN_SOLUTIONS..MAX_SOLUTIONS distinct solutions of at least two shapes.
 
-Pretraining bias: the *dominant decomposition* of an instance is its family solution that comes first
-in the preference order (fewest operands, then the shape order of `SHAPES`, then larger operands);
-the corpus writes it with probability DOMINANT_P, else a uniformly drawn other solution, and with
-probability WRONG_P a near-miss attempt (one number or operator changed) — real corpora hold wrong
-solutions too, which leaves room for training to raise pass@1. The `ood` split replaces one number of
-the dominant decomposition by a fresh one (keeping at least MIN_OOD_SOLUTIONS family solutions), so
-only minority decompositions remain.
+Pretraining corpus (`pretraining_texts`, mixed as `corpus_text` mixes every embedded task's). The *dominant
+decomposition* of an instance is its family solution that comes first in the preference order (fewest
+operands, then the shape order of `SHAPES`, then larger operands). An attempt is, with probability WRONG_P,
+a near miss (one number or operator of a correct solution changed: real corpora hold wrong solutions too),
+else a correct solution: the dominant one with probability DOMINANT_P, else a uniformly drawn other. Demos
+are correct solutions drawn the same way. A demo-conditioned text that does not copy a demo writes
+`informed_solution`: always correct — a demo after all with REUSE_P, else the preferred solution of a class
+no demo has (INFORMED_PREF_P), else one leaning on the demos' numbers and products (AFFINITY per shared
+piece). So the corpus's errors sit where no demo was shown, and a demo informs what comes after it.
+The `ood` split replaces one number of the dominant decomposition by a fresh one (keeping at least
+MIN_OOD_SOLUTIONS family solutions), so only minority decompositions remain.
+
+Why (version 3; version 2 had four numbers, seven shapes of at most three operands, DOMINANT_P 0.6, WRONG_P
+0.35, and attempts as the non-copying answers after demos): version 2's 4 x 128 model solved nearly every
+instance (pass@1 0.70, GRPO quick 0.996: no headroom), and since its answers after demos were attempts
+(wrong 35% of the time, and the demo's class taken out), the teacher's non-copies were right less often than
+the student (0.545 vs 0.683) and Δ told correct from incorrect poorly (AUC 0.686). Five numbers and a
+four-operand shape make it hard enough (pass@1 0.32, GRPO quick 0.64), the informed non-copies make the
+teacher right for a reason a demo gives (non-copy pass@1 0.34 vs 0.32; Δ-AUC 0.79), and the lower
+DOMINANT_P keeps more than 4 distinct correct solutions per problem (`sdbench tasks check arith_target`;
+README "The embedded testbed"). In the runs tried, two four-operand shapes left the model too weak (pass@1
+0.20), no four-operand shape left GRPO too strong (0.93), and drawing the informed answer by piece affinity
+alone (no preferred solution) left the teacher's non-copies below the student (0.27 vs 0.30).
+The shipped base model (tasks/assets/arith_target) is `sdbench pretrain arith_target --seed 0`.
 
 Functional class = the canonical expression: + and - chains are flattened into signed terms (signs
 pushed through parentheses: a - (b - c) -> +a -b +c), * chains into factors, and operands are sorted,
@@ -42,17 +59,24 @@ from typing import Any, ClassVar
 from sdbench.task import Problem, Verdict, register_task
 from sdbench.tasks._embedded import EmbeddedTask, biased_choice, corpus_text, draw_in_split
 
-NUM_COUNT = 4
+NUM_COUNT = 5
 NUMBER_POOL = tuple(range(2, 10))  # no 1: `* 1` would make trivial extra solutions
-TARGET_RANGE = (10, 40)
-MIN_SOLUTIONS, MAX_SOLUTIONS = 4, 12
+TARGET_RANGE = (10, 50)
+MIN_SOLUTIONS, MAX_SOLUTIONS = 5, 16
 MIN_OOD_SOLUTIONS = 2
-DOMINANT_P = 0.6           # pretraining mass of the dominant decomposition
-WRONG_P = 0.35             # pretraining mass of near-miss (wrong) attempts in the solution slot
+DOMINANT_P = 0.35          # pretraining mass of the dominant decomposition
+WRONG_P = 0.4              # pretraining mass of near-miss (wrong) attempts in the solution slot
+# A demo-conditioned text that does not copy a demo (`informed_solution`): with REUSE_P it reuses a demo after
+# all; else the preferred family solution no demo has with INFORMED_PREF_P, else another such solution
+# weighted AFFINITY ** (pieces it shares with a demo: numbers and products).
+REUSE_P = 0.2
+INFORMED_PREF_P = DOMINANT_P
+AFFINITY = 2.0
 MAX_TOKENS = 31            # longer completions are rejected before parsing
-# Family shapes in preference order (earlier = preferred by the pretraining bias); a, b, c are
+# Family shapes in preference order (earlier = preferred by the pretraining bias); a, b, c, d are
 # distinct given numbers. Commutative operands are written larger first.
-SHAPES: tuple[str, ...] = ("a * b", "a + b", "a - b", "a * b + c", "a * b - c", "a + b + c", "( a + b ) * c")
+SHAPES: tuple[str, ...] = ("a * b", "a + b", "a - b", "a * b + c", "a * b - c", "a + b + c", "( a + b ) * c",
+                           "( a - b ) * c", "a * b + c - d")
 ASSETS = Path(__file__).parent / "assets" / "arith_target"
 
 Node = tuple  # ("n", int) | ("sum", ((sign, Node), ...)) | ("mul", (Node, ...))
@@ -169,10 +193,10 @@ def _family(numbers: tuple[int, ...]) -> dict[int, tuple[str, ...]]:
     """target -> the family's solutions over `numbers` in preference order (cached: instances share sets)."""
     found: dict[tuple[int, str], tuple] = {}
     for rank, shape in enumerate(SHAPES):
-        arity = len({w for w in shape.split() if w in "abc"})
+        arity = len({w for w in shape.split() if w in "abcd"})
         for combo in itertools.permutations(sorted(numbers, reverse=True), arity):
             text = shape
-            for name, num in zip("abc", combo, strict=False):
+            for name, num in zip("abcd", combo, strict=False):
                 text = text.replace(name, str(num))
             node = parse(text)
             key = (value(node), canonical(node))
@@ -187,9 +211,9 @@ def _family(numbers: tuple[int, ...]) -> dict[int, tuple[str, ...]]:
 
 def _family_value(rng: random.Random, numbers: Sequence[int]) -> int:
     shape = rng.choice(SHAPES)
-    combo = rng.sample(list(numbers), len({w for w in shape.split() if w in "abc"}))
+    combo = rng.sample(list(numbers), len({w for w in shape.split() if w in "abcd"}))
     text = shape
-    for name, num in zip("abc", combo, strict=False):
+    for name, num in zip("abcd", combo, strict=False):
         text = text.replace(name, str(num))
     return value(parse(text))
 
@@ -245,6 +269,38 @@ def near_miss(rng: random.Random, inst: Instance, solution: str) -> str:
     return solution
 
 
+def pieces(node: Node) -> set[str]:
+    """The operand numbers and product sub-terms of `node`, as canonical strings: `7 * 3 + 2` ->
+    {"7", "3", "2", "mul[3,7]"}."""
+    if node[0] == "n":
+        return {str(node[1])}
+    out: set[str] = set()
+    children = [c for _, c in node[1]] if node[0] == "sum" else list(node[1])
+    if node[0] == "mul":
+        out.add(canonical(node))
+    for c in children:
+        out |= pieces(c)
+    return out
+
+
+def informed_solution(rng: random.Random, inst: Instance, demos: Sequence[str]) -> str:
+    """What someone who has seen `demos` writes when not copying one: always a correct family solution. With
+    REUSE_P (or when every family class is a demo's) a demo after all; else, among the family solutions of
+    classes no demo has, the preferred one with INFORMED_PREF_P, otherwise one drawn with weight
+    AFFINITY ** (pieces it shares with the closest demo), `pieces` being its numbers and products: the demo
+    shows which numbers and products reach the target, and the answer builds on them."""
+    demo_nodes = [parse(d) for d in demos]
+    demo_classes = {canonical(n) for n in demo_nodes}
+    others = [s for s in inst.solutions() if canonical(parse(s)) not in demo_classes]
+    if not others or rng.random() < REUSE_P:
+        return rng.choice(list(demos))
+    if rng.random() < INFORMED_PREF_P:
+        return others[0]
+    demo_pieces = [pieces(n) for n in demo_nodes]
+    weights = [AFFINITY ** max(len(pieces(parse(s)) & p) for p in demo_pieces) for s in others]
+    return rng.choices(others, weights)[0]
+
+
 def grade(numbers: Sequence[int], target: int, text: str) -> Verdict:
     try:
         node = parse(text)
@@ -266,11 +322,12 @@ class ArithTarget(EmbeddedTask):
     """Reach the target with + - * over given numbers: one dominant decomposition, several minority ones."""
 
     name: ClassVar[str] = "arith_target"
-    max_new_tokens: ClassVar[int] = 12   # the longest family shape is 7 words; EOS and slack
+    version: ClassVar[str] = "3"         # 3: five numbers, nine shapes, the informed corpus (2: four numbers, 7 shapes)
+    max_new_tokens: ClassVar[int] = 12   # the longest family shapes are 7 words; EOS and slack
     demo_only_cue: ClassVar[str] = "solve :"
     assets: ClassVar[Path] = ASSETS
     # The shipped model's recipe (its pretrain.json): `sdbench pretrain NAME --seed 0` reproduces it.
-    pretrain_defaults: ClassVar[dict[str, Any]] = {"steps": 2000, "lr": 2e-3, "hidden": 128, "layers": 4}
+    pretrain_defaults: ClassVar[dict[str, Any]] = {"steps": 3000, "lr": 2e-3, "hidden": 128, "layers": 4}
 
     def make_problem(self, problem_id: str, rng: random.Random, split: str) -> Problem:
         inst, dominant = _make(rng, split)
@@ -296,5 +353,6 @@ class ArithTarget(EmbeddedTask):
             def attempt(inst: Instance = inst, correct=correct) -> str:
                 return near_miss(rng, inst, correct()) if rng.random() < WRONG_P else correct()
 
-            out.append(corpus_text(rng, inst.prompt(), "solve :", attempt, correct))
+            out.append(corpus_text(rng, inst.prompt(), "solve :", attempt, correct,
+                                   lambda demos, inst=inst: informed_solution(rng, inst, demos)))
         return out
