@@ -3,7 +3,7 @@
 Run: pytest tests/perf/bench_sampler.py --benchmark-only -s
      (one workload: python tests/perf/bench_sampler.py --worker '{"prompts": 16, "samples": 8}')
 
-Workloads on the shipped graph_paths model (3 layers x 64 hidden, vocabulary 53), its train prompts
+Workloads on the shipped graph_paths model (3 layers x 64 hidden, vocabulary 308), its train prompts
 and max_new_tokens, temperature 1, one thread:
   train  16 prompts x 8 samples   (a training step of the quick settings)
   eval   64 prompts x 16 samples  (an evaluation split's worth; chunks of 512 rows)

@@ -6,7 +6,7 @@ Run: pytest tests/perf/bench_train_step.py --benchmark-only -s
      quick profile's) training steps of the cell; SDBENCH_BENCH_CELL_OLD=0 skips the previous route's cell.
 
 step  graph_paths, single_sampled_demo, the quick profile's 16 prompts x 8 rollouts on the shipped
-      3 x 64 model (vocabulary 53), a fixed batch sampled by the trainer's own code, one thread,
+      3 x 64 model (vocabulary 308), a fixed batch sampled by the trainer's own code, one thread,
       separate (EMA-like) teacher. Timed, interleaved, min over rounds (the machine is shared):
         new   self_distillation_loss(impl="fused") + backward   (sdbench.core._forward: prefix sharing)
         old   self_distillation_loss(impl="fused_padded") + backward   (the previous route)
@@ -20,8 +20,10 @@ step  graph_paths, single_sampled_demo, the quick profile's 16 prompts x 8 rollo
       Reported: new / floor (target <= 4x), old / floor, old / new, and the stages (teacher / student
       forward + loss / backward) of the fastest round of each.
 cell  sdbench.runs.cell.run_cell on graph_paths, single_sampled_demo, quick profile, one seed, with
-      record["timing"] per stage, for the fused route and (SDBENCH_BENCH_CELL_OLD) the previous one
-      (the trainer's impl="fused" mapped to "fused_padded" in that worker).
+      record["timing"] per stage, for today's routes and (SDBENCH_BENCH_CELL_OLD) the previous ones in
+      the same protocol: the trainer's impl="fused" mapped to "fused_padded", the reference sampler
+      (`sampling._reference_sample`: transformers calls, each row prefilling its own prompt) and the
+      padded transformers scorer for val's kl_from_base.
 """
 
 from __future__ import annotations
@@ -161,6 +163,14 @@ def _cell_worker(old: bool) -> dict:
             return real(*args, **kw)
 
         trainer.self_distillation_loss = previous_route
+        # The sampler and the teacher-forced scorer (val's kl_from_base) of before the speed work too:
+        # every row prefills its own copy of the prompt through transformers calls, and scoring takes the
+        # padded transformers forward (score_hidden's general route). Same protocol, same cell: only the
+        # routes differ.
+        from sdbench.core import _forward, rollouts, sampling
+
+        rollouts.sample = sampling._reference_sample
+        _forward.PrefixScorer.supports = staticmethod(lambda model: False)
     steps = int(os.environ.get("SDBENCH_BENCH_CELL_STEPS", "150"))
     config = resolve_config(overrides={"profile": "quick", "tasks": ["graph_paths"], "seeds": 1,
                                        "strategies": ["single_sampled_demo"], "threads_per_worker": 1,
