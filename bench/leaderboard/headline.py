@@ -15,15 +15,9 @@ from collections.abc import Sequence
 
 from sdbench.config import DEFAULT_TASKS
 from sdbench.leaderboard.schema import Results
+from sdbench.leaderboard.site import version_key
 
 HEADLINE_BUDGET = 0.05
-
-
-def _version_key(version: str | None) -> tuple[int, str]:
-    """Order task versions ("2" < "3" < "10"); unknown (None) is the oldest."""
-    if version is None:
-        return (-1, "")
-    return (int(version), "") if version.isdigit() else (0, version)
 
 
 def headline_cells(results: Sequence[Results]) -> tuple[list[str], dict[str, dict[str, str]], dict[str, float]]:
@@ -46,7 +40,7 @@ def headline_cells(results: Sequence[Results]) -> tuple[list[str], dict[str, dic
             at = frontier.get((row.strategy, row.task))
             kl = f"{at.metrics['distinct_correct'].mean:.2f}" if at is not None and at.metrics else "–"
             text = f"{m['pass@1'].mean:.3f} · {m[f'pass@{k}'].mean:.3f} · {m['distinct_correct'].mean:.2f} · {kl}"
-            version = _version_key(versions.get((row.strategy, row.task)))
+            version = version_key(versions.get((row.strategy, row.task)))
             old = shown.get((row.strategy, row.task))
             if old is None or version >= old[0]:
                 shown[(row.strategy, row.task)] = (version, text, m["pass@1"].mean)

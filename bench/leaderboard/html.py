@@ -192,7 +192,7 @@ def _table(view: TaskView, checkpoint: Checkpoint) -> str:
 
 
 def _section(view: TaskView) -> str:
-    parts = [f'<section id="task-{escape(view.slug)}"><h2>{escape(view.task)}</h2>']
+    parts = [f'<section id="task-{escape(view.slug)}"><h2>{escape(view.title)}</h2>']
     for checkpoint in CHECKPOINTS:
         if view.tables[checkpoint]:
             title = CHECKPOINT_TITLES[checkpoint]
@@ -210,11 +210,12 @@ def _section(view: TaskView) -> str:
 
 
 def page(views: list[TaskView], all_results: list[Results]) -> str:
-    nav = " ".join(f'<a href="#task-{escape(v.slug)}">{escape(v.task)}</a>' for v in views)
+    nav = " ".join(f'<a href="#task-{escape(v.slug)}">{escape(v.title)}</a>' for v in views)
     body = "".join(_section(v) for v in views) or (
         '<p class="note">No results yet: <code>sdbench leaderboard submit RUN_DIR</code>.</p>')
     lead = (f"{len(all_results)} submitted run(s). Values are means over seeds and problems with 95% "
             "percentile-bootstrap CIs (small grey). Test and ood are evaluated at the best-val checkpoint (highest "
-            "val pass@1, ties: the earliest step) and at the final step. Click a column header to sort; click "
+            "val pass@1, ties: the earliest step) and at the final step. Each task version is its own section (another "
+            "base model or corpus: not comparable). Click a column header to sort; click "
             "again to reverse. Every number can be recomputed from the per-problem counts in <code>results/</code>.")
     return document("sdbench leaderboard", lead, f"<nav>{nav}</nav>\n{body}", css=BASE_CSS + SORT_CSS, script=JS)

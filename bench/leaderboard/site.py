@@ -66,8 +66,11 @@ class FrontierRow:
 
 @dataclass
 class TaskView:
+    """One task at one task version: numbers of two versions (another base model or corpus) are never compared,
+    so each gets its own tables, frontier, Pareto front and plots."""
     task: str
     slug: str
+    version: str | None = None                     # the cells' task_version (None: the run did not record one)
     tables: dict[Checkpoint, list[Entry]] = field(default_factory=lambda: {c: [] for c in CHECKPOINTS})
     budgets: list[float] = field(default_factory=list)
     frontier: list[FrontierRow] = field(default_factory=list)
@@ -77,9 +80,30 @@ class TaskView:
     def entries(self) -> list[Entry]:
         return [e for c in CHECKPOINTS for e in self.tables[c]]
 
+    @property
+    def title(self) -> str:
+        return f"{self.task} · version {self.version or 'not recorded'}"
+
 
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "task"
+
+
+def version_key(version: str | None) -> tuple[int, str]:
+    """Order task versions ("2" < "3" < "10"); unknown (None) is the oldest."""
+    if version is None:
+        return (-1, "")
+    return (int(version), "") if version.isdigit() else (0, version)
+
+
+def task_version(results: Results, task: str) -> str | None:
+    """The version of `task` a run measured, from its cells (one code version per run: one task version)."""
+    versions = sorted({c.task_version for c in results.cells if c.task == task and c.task_version}, key=version_key)
+    return "/".join(versions) or None
+
+
+def _view(task: str, version: str | None) -> TaskView:
+    return TaskView(task, slug(task if version is None else f"{task}-v{version}"), version)
 
 
 def load_all(results_dir: Path) -> list[Results]:
@@ -196,14 +220,17 @@ def task_views(all_results: list[Results]) -> list[TaskView]:
     from sdbench.leaderboard.plots import curves_svg, pareto_front, pareto_svg, trajectories_svg
     from sdbench.runs.report import budgets_of, frontier_table, tasks_of, trajectory_series
 
-    views: dict[str, TaskView] = {}
+    views: dict[tuple[str, str | None], TaskView] = {}
     for results in all_results:
         for entry in entries_of(results):
-            views.setdefault(entry.task, TaskView(entry.task, slug(entry.task))).tables[entry.checkpoint].append(entry)
+            key = (entry.task, task_version(results, entry.task))
+            views.setdefault(key, _view(*key)).tables[entry.checkpoint].append(entry)
         for task in tasks_of(results.summary):
-            views.setdefault(task, TaskView(task, slug(task)))
+            key = (task, task_version(results, task))
+            views.setdefault(key, _view(*key))
     for view in views.values():
-        runs = [r for r in all_results if view.task in tasks_of(r.summary)]
+        runs = [r for r in all_results
+                if view.task in tasks_of(r.summary) and task_version(r, view.task) == view.version]
         many_runs = len(runs) > 1
 
         def label(strategy: str, run: str, many_runs: bool = many_runs) -> str:
@@ -225,14 +252,15 @@ def task_views(all_results: list[Results]) -> list[TaskView]:
         for i in pareto_front([(e.values["distinct_correct"].mean, e.values["pass@1"].mean) for e in plotted]):
             plotted[i].pareto = True
         view.svgs = {
-            "trajectories": trajectories_svg(view.task, series),
-            "curves": curves_svg(view.task, [{"label": e.label, "curve": [(k, s.model_dump()) for k, s in e.curve]}
+            "trajectories": trajectories_svg(view.title, series),
+            "curves": curves_svg(view.title, [{"label": e.label, "curve": [(k, s.model_dump()) for k, s in e.curve]}
                                              for e in best]),
-            "pareto": pareto_svg(view.task, [{"label": e.label, "pass1": e.values["pass@1"].model_dump(),
+            "pareto": pareto_svg(view.title, [{"label": e.label, "pass1": e.values["pass@1"].model_dump(),
                                               "diversity": e.values["distinct_correct"].model_dump()}
                                              for e in plotted]),
         }
-    return [views[t] for t in sorted(views)]
+    newest_first = sorted(views, key=lambda key: version_key(key[1]), reverse=True)
+    return [views[key] for key in sorted(newest_first, key=lambda key: key[0])]   # by task, newest version first
 
 
 def cell_text(entry: Entry, key: str) -> str:
@@ -268,7 +296,9 @@ def markdown(views: list[TaskView], all_results: list[Results]) -> str:
              f"{len(all_results)} submitted run(s). Every value is the mean over seeds and problems with its 95% "
              "percentile-bootstrap CI; every number can be recomputed from the per-problem counts in "
              "`results/`. The interactive page is `index.html`. Test and ood are evaluated at two checkpoints "
-             "of each seed: best-val (the step with the highest val pass@1; ties: the earliest) and final. The "
+             "of each seed: best-val (the step with the highest val pass@1; ties: the earliest) and final. Each "
+             "task version is its own section (another base model or corpus: its numbers are not comparable "
+             "with another version's). The "
              "frontier compares strategies at the same distance moved from the base model: val pass@1 / "
              "distinct correct where each seed's trajectory reaches a KL budget (nats/token), over the seeds "
              "that reach it.", ""]
@@ -276,7 +306,7 @@ def markdown(views: list[TaskView], all_results: list[Results]) -> str:
         lines.append("No results yet: `sdbench leaderboard submit RUN_DIR`.")
     by_name = {r.name: r for r in all_results}
     for view in views:
-        lines += [f"## {view.task}"]
+        lines += [f"## {view.title}"]
         for checkpoint in CHECKPOINTS:
             entries = view.tables[checkpoint]
             if not entries:
@@ -292,7 +322,7 @@ def markdown(views: list[TaskView], all_results: list[Results]) -> str:
                                 [[f.run, f.strategy, *f.cells] for f in view.frontier])]
         lines += [""]
         for kind in PLOT_KINDS:
-            lines += [f"![{PLOT_TEXT[kind]}: {view.task}]({PLOTS}/{kind}-{view.slug}.svg)", ""]
+            lines += [f"![{PLOT_TEXT[kind]}: {view.title}]({PLOTS}/{kind}-{view.slug}.svg)", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -99,6 +99,39 @@ def test_rebuild_drops_plots_of_tasks_that_left(results_dir: Path, tmp_path: Pat
     assert not (out / "plots" / "curves-gone.svg").exists() and (out / "plots" / "logo.svg").exists()
 
 
+def test_each_task_version_is_its_own_section(tmp_path: Path) -> None:
+    """Two versions of a testbed (another base model or corpus) are never compared: each gets its own tables,
+    Pareto front and plots, newest first ("10" after "2" numerically); cells that recorded no version are a
+    section of their own."""
+    from lb_fixtures import make_results
+
+    from sdbench.runs.store import atomic_write_json
+
+    results = tmp_path / "results"
+    for name, version, seed in (("run-old", None, 1), ("run-v2", "2", 2), ("run-v10", "10", 3)):
+        doc = make_results(name, tasks=("graph_paths",), strategies=("base", "grpo"), rng_seed=seed,
+                           config_hash=f"{seed:08x}")
+        for cell in doc["cells"]:
+            cell["task_version"] = version
+        atomic_write_json(results / f"{name}.json", doc)
+    out = tmp_path / "site"
+    build_site(results, out)
+    readme = (out / "README.md").read_text()
+    assert [line for line in readme.splitlines() if line.startswith("## ")] == [
+        "## graph_paths · version 10", "## graph_paths · version 2", "## graph_paths · version not recorded"]
+    for section, run in zip(readme.split("\n## ")[1:], ("run-v10", "run-v2", "run-old"), strict=True):
+        rows = [line for line in section.splitlines() if line.startswith("| run-")]
+        assert {row.split(" | ")[0] for row in rows} == {f"| {run}"}      # only that version's run
+        best = section.split("### best-val checkpoint")[1].split("### final checkpoint")[0]
+        assert "(Pareto)" in best                                            # a front of its own
+    assert sorted(p.name for p in (out / "plots").iterdir()) == sorted(
+        f"{kind}-graph_paths{suffix}.svg" for kind in ("curves", "pareto", "trajectories")
+        for suffix in ("-v10", "-v2", ""))
+    html = (out / "index.html").read_text()
+    for anchor in ("task-graph_paths-v10", "task-graph_paths-v2", "task-graph_paths"):
+        assert f'<section id="{anchor}">' in html and f'href="#{anchor}"' in html
+
+
 def test_pareto_front() -> None:
     points = [(1.0, 0.5), (2.0, 0.4), (1.5, 0.3), (0.5, 0.6), (2.0, 0.2)]
     assert pareto_front(points) == [0, 1, 3]
