@@ -220,17 +220,18 @@ def task_views(all_results: list[Results]) -> list[TaskView]:
     from sdbench.leaderboard.plots import curves_svg, pareto_front, pareto_svg, trajectories_svg
     from sdbench.runs.report import budgets_of, frontier_table, tasks_of, trajectory_series
 
+    # (run, task) -> the task version it measured, read from the cells once
+    version = {(r.name, t): task_version(r, t) for r in all_results for t in tasks_of(r.summary)}
     views: dict[tuple[str, str | None], TaskView] = {}
     for results in all_results:
-        for entry in entries_of(results):
-            key = (entry.task, task_version(results, entry.task))
-            views.setdefault(key, _view(*key)).tables[entry.checkpoint].append(entry)
         for task in tasks_of(results.summary):
-            key = (task, task_version(results, task))
+            key = (task, version[(results.name, task)])
             views.setdefault(key, _view(*key))
+        for entry in entries_of(results):
+            views[(entry.task, version[(results.name, entry.task)])].tables[entry.checkpoint].append(entry)
     for view in views.values():
         runs = [r for r in all_results
-                if view.task in tasks_of(r.summary) and task_version(r, view.task) == view.version]
+                if (r.name, view.task) in version and version[(r.name, view.task)] == view.version]
         many_runs = len(runs) > 1
 
         def label(strategy: str, run: str, many_runs: bool = many_runs) -> str:
