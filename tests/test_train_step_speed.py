@@ -242,6 +242,8 @@ def fp64_norms(monkeypatch):
     from transformers.models.llama.modeling_llama import LlamaRMSNorm
     from transformers.models.qwen2.modeling_qwen2 import Qwen2RMSNorm
 
+    from sdbench.core import llama
+
     def norm(self, x):
         return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon))
 
@@ -251,6 +253,7 @@ def fp64_norms(monkeypatch):
 
     monkeypatch.setattr(LlamaRMSNorm, "forward", norm)
     monkeypatch.setattr(Qwen2RMSNorm, "forward", norm)
+    monkeypatch.setattr(llama.RMSNorm, "forward", norm)          # the shipped models load natively
     monkeypatch.setattr(PrefixScorer, "_rms", rms)
     monkeypatch.setattr(_forward, "SHARED_FP64", True)
 
@@ -342,3 +345,16 @@ def test_length_buckets_partition_and_are_optimal() -> None:
             groups.append(cur)
             best = min(best, sum(sum(n in g for n in lengths) * max(g) + 8 for g in groups))
         assert cost == best
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_teacher_beside_the_student_gives_the_same_loss_and_gradients(task: str) -> None:
+    """overlap=True (a cell with an idle core): the teacher's forward on a second thread, bit for bit the
+    in-line result (the same ops on the same weights, each on one thread), and its own time in "teacher"."""
+    model, teacher, items, pad_id, _ = real_batch(task, "single_sampled_demo")
+    kw = {"divergence": "reverse_kl", "beta": 0.5, "pad_id": pad_id}
+    (loss_a, stats_a, grads_a), timer = loss_and_grads(model, teacher, items, "fused", **kw), StageTimer()
+    loss_b, stats_b, grads_b = loss_and_grads(model, teacher, items, "fused", overlap=True, timer=timer, **kw)
+    assert torch.equal(loss_a, loss_b) and stats_a == stats_b
+    assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b, strict=True))
+    assert timer.totals["teacher_s"] > 0 and timer.totals["student_s"] > 0

@@ -2,6 +2,8 @@
 
 `load_model(path)` takes a local transformers directory (the embedded base models shipped under
 sdbench/tasks/assets/, or any saved checkpoint) or a hub id. Local paths never touch the network.
+Local llama / qwen2 directories load through `sdbench.core.llama` (no transformers import); the rest,
+and hub ids, through transformers.
 """
 
 from __future__ import annotations
@@ -50,16 +52,29 @@ def quiet_transformers() -> None:
     logging.disable_progress_bar()
 
 
-def load_model(path: str, dtype: torch.dtype = torch.float32):
-    """(model, tokenizer) from a local directory or a hub id; the model in eval mode."""
-    from transformers import AutoModelForCausalLM
+def load_model(path: str, dtype: torch.dtype = torch.float32, *, native: bool = True):
+    """(model, tokenizer) from a local directory or a hub id; the model in eval mode.
 
-    quiet_transformers()
-
+    A local llama / qwen2 directory that `sdbench.core.llama` implements exactly (the embedded testbeds'
+    models among them) is read without importing transformers, unless `native=False` (tests that need
+    transformers' own forward with its KV cache, as the reference sampler does)."""
     local = is_local(path)
     if local and not (Path(path).expanduser() / "config.json").is_file():
         raise UserError(f"{path!r} is not a model directory (no config.json)",
                         "pass a directory written by save_pretrained, or a hub id")
+    if local and native:
+        from sdbench.core.llama import load_native
+
+        try:
+            loaded = load_native(path, dtype)
+        except Exception as exc:
+            raise UserError(f"cannot load a model from {path!r}: {type(exc).__name__}: {exc}".splitlines()[0],
+                            "check the model directory's config.json and weights") from exc
+        if loaded is not None:
+            return loaded
+    from transformers import AutoModelForCausalLM
+
+    quiet_transformers()
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local)
     except Exception as exc:

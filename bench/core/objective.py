@@ -127,14 +127,15 @@ def fill_stack(layout: TeacherLayout, rows: torch.Tensor, default: torch.Tensor,
 def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, divergence: str, beta: float,
                            pad_id: int, temperature: float = 1.0, impl: str = "materialized",
                            estimator: str = "full", topk: int | None = None, timer: StageTimer = NO_TIMER,
-                           ) -> tuple[torch.Tensor, LossStats]:
+                           overlap: bool = False) -> tuple[torch.Tensor, LossStats]:
     """Mean per-token loss over the rollouts whose plan is active (see the module docstring).
 
     impl="fused" computes the same loss without the batch's logits (sdbench.core.objective_fused)
     whenever the plans allow it; LossStats.entropy is then None (it would need the logits).
     `estimator` ("full", "topk" with `topk`, "sampled_token") is the fused kernel's; the materialized
     path computes the full divergence only. `timer` gets the "teacher" (teacher forward) and
-    "student" (student forward and the loss) stages.
+    "student" (student forward and the loss) stages. `overlap` (impl="fused"): the teacher's forward on a
+    second thread beside the student's, for a cell with an idle core; the same numbers.
     """
     items = [it for it in items if it.plan.active and len(it.completion_ids) > 0]
     if not items:
@@ -151,7 +152,7 @@ def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, diver
         if fused_supported(items):
             total, distill = fused_loss_sum(student, teacher, items, lengths, divergence=divergence, beta=beta,
                                             pad_id=pad_id, temperature=temperature, estimator=estimator,
-                                            topk=topk, timer=timer, forward=forward)
+                                            topk=topk, timer=timer, forward=forward, overlap=overlap)
             loss = total / sum(lengths)
             return loss, LossStats(float(loss.detach()), distill, None, sum(lengths), len(items))
     if estimator != "full":

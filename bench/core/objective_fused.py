@@ -10,6 +10,8 @@ a rollout without a teacher — is answered by the reference path instead (`fuse
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 
 import torch
@@ -71,27 +73,64 @@ def teacher_hidden(teacher, layout: TeacherLayout, pad_id: int, forward: str, de
     return gather_at(hidden_fn(teacher), layout.sequences, layout.starts, layout.lengths, pad_id, device)
 
 
+class _TeacherThread(threading.Thread):
+    """`teacher_hidden` on another thread while this one runs the student's forward: both only read
+    weights, and with one intra-op thread each op runs on the thread that calls it, so the rows are the
+    ones the teacher would give in line (bit for bit). Its own time goes to the "teacher" stage."""
+
+    def __init__(self, teacher, layout: TeacherLayout, pad_id: int, forward: str, device: torch.device,
+                 timer: StageTimer) -> None:
+        super().__init__(daemon=True, name="sdbench-teacher")
+        self.args, self.layout, self.timer = (teacher, layout, pad_id, forward, device), layout, timer
+        self.rows: torch.Tensor | None = None
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        start = time.perf_counter()
+        try:
+            with torch.no_grad():           # (grad mode is per thread)
+                self.rows = teacher_hidden(*self.args)
+        except BaseException as exc:        # re-raised on the student's thread by result()
+            self.error = exc
+        finally:
+            self.timer.totals["teacher_s"] = self.timer.totals.get("teacher_s", 0.0) + time.perf_counter() - start
+
+    def result(self) -> torch.Tensor:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        assert self.rows is not None
+        return self.rows
+
+
 def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], *, divergence: str,
                    beta: float, pad_id: int, temperature: float, estimator: str = "full", topk: int | None = None,
-                   timer: StageTimer = NO_TIMER, forward: str = "shared") -> tuple[torch.Tensor, float]:
+                   timer: StageTimer = NO_TIMER, forward: str = "shared", overlap: bool = False,
+                   ) -> tuple[torch.Tensor, float]:
     """Sum over tokens of the per-token loss, and the mean distillation term over distilled tokens.
 
     forward="shared" scores with sdbench.core._forward (each distinct prompt / teacher context once, no
     padding waste); "padded" is the previous route (one right-padded transformers call per 256
     sequences), kept as the reference for tests and benchmarks. Both give the same loss and gradients
-    up to float rounding."""
+    up to float rounding. `overlap`: the teacher's forward runs on a second thread beside the student's
+    (for a cell with an idle core; the same numbers), its time in the "teacher" stage overlapping "student"."""
+    pending = None
+    if overlap and any(it.plan.teachers and it.plan.distill_weight != 0.0 for it in items):
+        pending = _TeacherThread(teacher, teacher_layout(items, lengths), pad_id, forward,
+                                 next(student.parameters()).device, timer)
     with timer("student"):
         head = student.get_output_embeddings().weight
         h_student = student_hidden(student, items, lengths, pad_id, forward).to(head.dtype)
         targets = torch.tensor([t for it in items for t in it.completion_ids], device=h_student.device)
         return _loss_sum(student, teacher, items, lengths, h_student, head, targets, divergence, beta, pad_id,
-                         temperature, estimator, topk, timer, forward)
+                         temperature, estimator, topk, timer, forward, pending)
 
 
 def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h_student: torch.Tensor,
               head: torch.Tensor, targets: torch.Tensor, divergence: str, beta: float, pad_id: int,
               temperature: float, estimator: str, topk: int | None, timer: StageTimer, forward: str,
-              ) -> tuple[torch.Tensor, float]:
+              pending: _TeacherThread | None = None) -> tuple[torch.Tensor, float]:
     from sdbench.core.kernels import fused_linear_divergence
 
     device = h_student.device
@@ -106,9 +145,12 @@ def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h
     distill_stat = 0.0
     token_w = per_token([it.plan.distill_weight if it.plan.teachers else 0.0 for it in items])
     if bool((token_w != 0).any()):
-        layout = teacher_layout(items, lengths)
-        with torch.no_grad(), timer.pause("student"), timer("teacher"):
-            rows = teacher_hidden(teacher, layout, pad_id, forward, device)
+        if pending is not None:
+            layout, rows = pending.layout, pending.result()
+        else:
+            layout = teacher_layout(items, lengths)
+            with torch.no_grad(), timer.pause("student"), timer("teacher"):
+                rows = teacher_hidden(teacher, layout, pad_id, forward, device)
         stack, weights = fill_stack(layout, rows.to(head.dtype), h_student)
         coef = per_token([it.plan.entropy_coef / it.plan.distill_weight if it.plan.teachers and
                          it.plan.distill_weight else 0.0 for it in items])

@@ -107,11 +107,12 @@ def warmup_lr(cfg: TrainingConfig, step: int) -> float:
 
 def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig, *, seed: int,
           hook: EvalHook | None = None, on_step: Callable[[StepLog], None] | None = None,
-          checkpoint: Path | None = None, timer: StageTimer = NO_TIMER) -> TrainResult:
+          checkpoint: Path | None = None, timer: StageTimer = NO_TIMER, overlap: bool = False) -> TrainResult:
     """Train `model` in place for cfg.steps steps of `strategy`.
 
     With `checkpoint`, state is saved at every evaluation point of `hook` (and every
     cfg.checkpoint_every steps when set) and a checkpoint found at start is resumed from.
+    `overlap`: the teacher's forward beside the student's on a second thread (a cell with an idle core).
     """
     info = tokenizer_info(tokenizer)
     with timer("setup"):
@@ -148,7 +149,8 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
         model.train()
         loss, stats = self_distillation_loss(   # times its "teacher" and "student" parts itself
             model, teacher, items, divergence=divergence, beta=cfg.jsd_beta, pad_id=info.pad_id,
-            temperature=cfg.temperature, impl=cfg.loss_impl, estimator=cfg.estimator, topk=cfg.topk, timer=timer)
+            temperature=cfg.temperature, impl=cfg.loss_impl, estimator=cfg.estimator, topk=cfg.topk, timer=timer,
+            overlap=overlap)
         _check_finite(loss, step, "loss")
         optimizer.zero_grad(set_to_none=True)
         if stats.rollouts:

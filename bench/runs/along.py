@@ -27,6 +27,7 @@ import torch
 from sdbench.config import EvalConfig
 from sdbench.core.timing import NO_TIMER, StageTimer
 from sdbench.eval.evaluate import evaluate_split
+from sdbench.runs.lane import EvalLane, LaneFailed
 from sdbench.runs.record import EvalPoint
 from sdbench.seeding import hash_seed
 from sdbench.task import Task, problem_set
@@ -45,7 +46,8 @@ class ValEvaluator:
     """The trainer's `EvalHook`: evaluates val at a step, keeps the trajectory and the best weights."""
 
     def __init__(self, model, tokenizer, task: Task, evaluation: EvalConfig, *, seed: int, backend: str,
-                 cache_key: tuple, timer: StageTimer = NO_TIMER, board: Any = None) -> None:
+                 cache_key: tuple, timer: StageTimer = NO_TIMER, board: Any = None, lane: EvalLane | None = None,
+                 ) -> None:
         self.tokenizer, self.task, self.evaluation = tokenizer, task, evaluation
         self.every = evaluation.every
         self.seed, self.backend, self.timer, self.board = seed, backend, timer, board
@@ -56,33 +58,103 @@ class ValEvaluator:
         self.trajectory: list[EvalPoint] = []
         self.best_step: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.lane = lane                                     # sdbench.runs.lane: val on an idle core
+        self.lane_error: str | None = None
+        self.snapshots: dict[int, dict[str, torch.Tensor]] = {}   # steps in the lane: their weights
 
     def __call__(self, step: int, model) -> None:
         point = STEP0_CACHE.get(self.key) if step == 0 else None
-        if point is None:
-            with self.timer("val"):
-                problems = problem_set(self.task, VAL, self.evaluation.val_problems)
-                out = evaluate_split(model, self.tokenizer, self.task, problems, n=self.evaluation.val_samples,
-                                     seed=hash_seed(self.seed, VAL), backend=self.backend,
-                                     base_model=self.base if step else model)
-            point = EvalPoint(step=step, n=self.evaluation.val_samples, problems=out.problems)
-            if step == 0:
-                STEP0_CACHE[self.key] = point
+        if point is not None:
+            self._add(point, model.state_dict())
+            return
+        with self.timer("val"):
+            if self.lane is not None:            # evaluated on the idle core; resolved in step order
+                snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                try:
+                    self.lane.submit(("val", step), snapshot, step=step)
+                    self.snapshots[step] = snapshot
+                    self._collect(block=False)
+                    return
+                except LaneFailed as exc:
+                    self.drop_lane(str(exc))
+            self._collect(block=True)            # (points a failed lane left: evaluated here, in order)
+            point = self._evaluate(step, model)
+        self._add(point, model.state_dict())
+
+    def _evaluate(self, step: int, model) -> EvalPoint:
+        problems = problem_set(self.task, VAL, self.evaluation.val_problems)
+        out = evaluate_split(model, self.tokenizer, self.task, problems, n=self.evaluation.val_samples,
+                             seed=hash_seed(self.seed, VAL), backend=self.backend,
+                             base_model=self.base if step else model)
+        return EvalPoint(step=step, n=self.evaluation.val_samples, problems=out.problems)
+
+    def _add(self, point: EvalPoint, state: dict[str, torch.Tensor]) -> None:
+        if point.step == 0:
+            STEP0_CACHE[self.key] = point
         self.trajectory.append(point)
-        if select_best(self.trajectory) == step:     # the new point is the best so far: keep its weights
-            self.best_step = step
-            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if select_best(self.trajectory) == point.step:     # the new point is the best so far: keep its weights
+            self.best_step = point.step
+            self.best_state = {k: v.detach().clone() for k, v in state.items()}
         if self.board is not None:
             self.board.point(point)
 
+    def _collect(self, *, block: bool) -> None:
+        """Add the lane's finished val points, in step order (all of them when `block`)."""
+        for step in sorted(self.snapshots):
+            point = self._from_lane(step, block)
+            if point is None:
+                return
+            self._add(point, self.snapshots.pop(step))
+
+    def _from_lane(self, step: int, block: bool) -> EvalPoint | None:
+        """The lane's val point at `step` (None: not done, and not `block`); evaluated here if the lane failed."""
+        if self.lane is not None:
+            try:
+                if not block and ("val", step) not in self.lane.ready():
+                    return None
+                problems, _, seconds = self.lane.take(("val", step))
+                self.timer.totals["lane_s"] = self.timer.totals.get("lane_s", 0.0) + seconds
+                return EvalPoint(step=step, n=self.evaluation.val_samples, problems=problems)
+            except LaneFailed as exc:
+                self.drop_lane(str(exc))
+        return self._evaluate_weights(step, self.snapshots[step])
+
+    def drop_lane(self, reason: str) -> None:
+        """Evaluate here from now on (the lane's failure reason is kept in `lane_error`)."""
+        if self.lane is not None:
+            self.lane.close()
+        self.lane, self.lane_error = None, reason
+
+    def finish(self) -> None:
+        """Wait for every val point still being evaluated (the trajectory is complete after this)."""
+        if self.snapshots:
+            with self.timer("val"):
+                self._collect(block=True)
+
     def state_dict(self) -> dict[str, Any]:
+        # points still in the lane travel as their weights, evaluated again on resume: the same numbers
         return {"trajectory": [p.model_dump(mode="json") for p in self.trajectory], "best_step": self.best_step,
-                "best_state": self.best_state}
+                "best_state": self.best_state, "pending": dict(self.snapshots)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.trajectory = [EvalPoint.model_validate(p) for p in state["trajectory"]]
         self.best_step = state["best_step"]
         self.best_state = state["best_state"]
+        self.snapshots = dict(sorted(state.get("pending", {}).items()))
+        try:
+            for step, weights in self.snapshots.items():
+                if self.lane is not None:
+                    self.lane.submit(("val", step), weights, step=step)
+        except LaneFailed as exc:
+            self.drop_lane(str(exc))
+        if self.lane is None:
+            with self.timer("val"):
+                self._collect(block=True)
+
+    def _evaluate_weights(self, step: int, weights: dict[str, torch.Tensor]) -> EvalPoint:
+        model = copy.deepcopy(self.base)
+        model.load_state_dict(weights)
+        return self._evaluate(step, model)
 
 
 def evaluate_checkpoints(model, tokenizer, task: Task, evaluation: EvalConfig, hook: ValEvaluator, *, seed: int,
@@ -91,14 +163,15 @@ def evaluate_checkpoints(model, tokenizer, task: Task, evaluation: EvalConfig, h
     """{"final": {split: SplitEval}, "best_val": {...}} and the samples of both (with their checkpoint).
 
     `model` holds the final weights; when the best-val step is not the last point, the best weights are
-    loaded into it for the second evaluation (the cell is over, nothing trains it afterwards). Without
-    a val split there is no best-val checkpoint: only "final".
+    evaluated too (loaded into `model` when there is no lane: the cell is over, nothing trains it
+    afterwards). Without a val split there is no best-val checkpoint: only "final". With the hook's lane,
+    the second half of the (checkpoint, split) jobs runs there while this process does the first.
     """
+    hook.finish()
     final_step = hook.trajectory[-1].step if hook.trajectory else None
-    checkpoints = ["final"]
-    if hook.best_step is not None:
-        checkpoints.append("best_val")
-    total = evaluation.problems * len(evaluation.splits) * (1 if hook.best_step == final_step else len(checkpoints))
+    checkpoints = ["final"] if hook.best_step is None or hook.best_step == final_step else ["final", "best_val"]
+    jobs = [(checkpoint, split) for checkpoint in checkpoints for split in evaluation.splits]
+    total = evaluation.problems * len(jobs)
     done = 0
 
     def tick(k: int) -> None:
@@ -107,20 +180,46 @@ def evaluate_checkpoints(model, tokenizer, task: Task, evaluation: EvalConfig, h
         if on_problem is not None:
             on_problem("evaluate", done, total)
 
-    evals: dict[str, dict[str, Any]] = {}
-    samples: list[dict] = []
-    for checkpoint in checkpoints:
-        if checkpoint == "best_val" and hook.best_step == final_step:
-            evals["best_val"] = evals["final"]           # the same weights: the same evaluation
+    lane = hook.lane
+    remote = jobs[(len(jobs) + 1) // 2:] if lane is not None else []
+    final_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if remote else {}
+    try:
+        for checkpoint, split in remote:
+            weights = final_state if checkpoint == "final" else hook.best_state
+            assert weights is not None
+            lane.submit(("eval", checkpoint, split), weights, split=split)
+    except LaneFailed as exc:
+        hook.drop_lane(str(exc))
+        remote = []
+    results: dict[tuple[str, str], tuple[list, list]] = {}
+    for checkpoint, split in jobs:
+        if (checkpoint, split) in remote:
             continue
         if checkpoint == "best_val":
             assert hook.best_state is not None
             model.load_state_dict(hook.best_state)
-        evals[checkpoint] = {}
-        for split in evaluation.splits:
-            problems = problem_set(task, split, evaluation.problems)
-            out = evaluate_split(model, tokenizer, task, problems, n=evaluation.samples,
-                                 seed=hash_seed(seed, split), on_problem=tick, backend=backend)
-            evals[checkpoint][split] = {"n": evaluation.samples, "problems": [p.model_dump() for p in out.problems]}
-            samples.extend({"checkpoint": checkpoint, "split": split, **s.__dict__} for s in out.samples)
+        out = evaluate_split(model, tokenizer, task, problem_set(task, split, evaluation.problems), n=evaluation.samples,
+                             seed=hash_seed(seed, split), on_problem=tick, backend=backend)
+        results[checkpoint, split] = (out.problems, out.samples)
+    for checkpoint, split in remote:
+        try:
+            problems, split_samples, seconds = lane.take(("eval", checkpoint, split))
+            hook.timer.totals["lane_s"] = hook.timer.totals.get("lane_s", 0.0) + seconds
+        except LaneFailed as exc:          # evaluate it here, as without a lane
+            hook.drop_lane(str(exc))
+            model.load_state_dict(final_state if checkpoint == "final" else hook.best_state)
+            out = evaluate_split(model, tokenizer, task, problem_set(task, split, evaluation.problems),
+                                 n=evaluation.samples, seed=hash_seed(seed, split), backend=backend)
+            problems, split_samples = out.problems, out.samples
+        tick(len(problems))
+        results[checkpoint, split] = (problems, split_samples)
+
+    evals: dict[str, dict[str, Any]] = {}
+    samples: list[dict] = []
+    for checkpoint, split in jobs:
+        problems, split_samples = results[checkpoint, split]
+        evals.setdefault(checkpoint, {})[split] = {"n": evaluation.samples, "problems": [p.model_dump() for p in problems]}
+        samples.extend({"checkpoint": checkpoint, "split": split, **s.__dict__} for s in split_samples)
+    if hook.best_step is not None and "best_val" not in evals:
+        evals["best_val"] = evals["final"]           # the same weights: the same evaluation
     return evals, samples

@@ -59,13 +59,19 @@ def build_strategy(spec: StrategySpec) -> tuple[Any, dict[str, Any]]:
 
 
 def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None,
-             checkpoint: Path | None = None, tensorboard_dir: Path | None = None) -> tuple[dict, list[dict]]:
+             checkpoint: Path | None = None, tensorboard_dir: Path | None = None,
+             idle_cores: int = 0) -> tuple[dict, list[dict]]:
     """Train (if the strategy trains), evaluate val along training and test / ood at the final and the
-    best-val checkpoint; returns the record (a `CellRecord` as JSON data) and the evaluation samples."""
+    best-val checkpoint; returns the record (a `CellRecord` as JSON data) and the evaluation samples.
+
+    `idle_cores`: cores the run leaves free for this cell; with enough of them its evaluations run in an
+    evaluation lane (`sdbench.runs.lane`) beside training, and (with one thread per op) the teacher's
+    forward beside the student's (`overlap`), with the same results."""
     from sdbench.core.model import load_model, set_threads, weights_hash
     from sdbench.core.timing import StageTimer
     from sdbench.core.trainer import TrainingDiverged, train
     from sdbench.runs.along import ValEvaluator, evaluate_checkpoints
+    from sdbench.runs.lane import lane_for
     from sdbench.runs.record import CellRecord
     from sdbench.task import load_task
     set_threads(config.threads_per_worker)
@@ -78,7 +84,7 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
                               "config_hash": config.config_hash(), "training": training.model_dump(mode="json")}
     phase = "setup"
     samples: list[dict] = []
-    board = None
+    board = lane = None
     try:
         with timer("setup"):
             strategy, record["strategy"] = build_strategy(cell.strategy)
@@ -97,9 +103,14 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
                 board = board_for(tensorboard_dir / cell.key)
         trains = strategy.trains and training.steps > 0
         eval_backend = config.evaluation.backend or training.backend   # None: evaluate with the training sampler
+        if idle_cores and trains:
+            with timer("setup"):
+                lane = lane_for(model, task=cell.task, data_path=config.data_path, model_path=model_path,
+                                evaluation=config.evaluation, seed=cell.seed, backend=eval_backend,
+                                threads=config.threads_per_worker, idle=idle_cores)
         hook = ValEvaluator(model, tokenizer, task, config.evaluation, seed=cell.seed, backend=eval_backend,
                             cache_key=(cell.task, record["model"]["weights_sha256"], model_path), timer=timer,
-                            board=board)
+                            board=board, lane=lane)
         phase = "train"
         if trains:
             total = training.steps
@@ -110,12 +121,14 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
                     board.step(log)
 
             result = train(model, tokenizer, task, strategy, training, seed=cell.seed, hook=hook if hook.active
-                           else None, on_step=on_step, checkpoint=checkpoint, timer=timer)
+                           else None, on_step=on_step, checkpoint=checkpoint, timer=timer,
+                           overlap=idle_cores >= 1 and config.threads_per_worker == 1)
             record["train"] = {"steps": result.steps, "wall_s": round(result.wall_s, 3),
                                "log": [s.to_json() for s in result.log]}
         elif hook.active:
             hook(0, model)
         phase = "evaluate"
+        hook.finish()
         record["trajectory"] = [p.model_dump(mode="json") for p in hook.trajectory]
         record["best_val_step"] = hook.best_step
         with timer("eval"):
@@ -134,6 +147,8 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
     finally:
         if board is not None:
             board.close()
+        if lane is not None:
+            lane.close()
     record["timing"] = timer.rounded()
     record["wall_s"] = round(time.time() - started, 3)
     return CellRecord.model_validate(record).model_dump(mode="json", exclude_none=True), samples

@@ -19,10 +19,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from sdbench.config import RunConfig
 from sdbench.runs.cell import CellSpec, run_cell
+from sdbench.runs.lane import idle_cores
 from sdbench.runs.store import RunStore
 
 
-def _run_and_store(cell: CellSpec, config: RunConfig, root: str, events: Any) -> dict[str, Any]:
+def _run_and_store(cell: CellSpec, config: RunConfig, root: str, events: Any, idle: int = 0) -> dict[str, Any]:
     from pathlib import Path
 
     def report(phase: str, done: int, total: int) -> None:
@@ -32,7 +33,7 @@ def _run_and_store(cell: CellSpec, config: RunConfig, root: str, events: Any) ->
     store = RunStore(Path(root))
     checkpoint = store.checkpoint_path(cell.key)
     board = store.root / "tensorboard" if config.report_to == "tensorboard" else None
-    record, samples = run_cell(cell, config, report, checkpoint=checkpoint, tensorboard_dir=board)
+    record, samples = run_cell(cell, config, report, checkpoint=checkpoint, tensorboard_dir=board, idle_cores=idle)
     store.write_record(cell.key, record, samples)
     checkpoint.unlink(missing_ok=True)   # the record supersedes it
     return {"key": cell.key, "status": record["status"], "failure": record.get("failure")}
@@ -87,14 +88,23 @@ class CellProgress:
             self.console.print(f"[red]cell {outcome['key']} failed[/red]: {outcome['failure'].get('reason')}")
 
 
+def idle_share(workers: int, cells: int, threads: int) -> int:
+    """Cores each worker's cell may use beyond its own threads (its evaluation lane, its teacher thread):
+    the cores the busy workers leave idle, shared among them."""
+    busy = max(1, min(workers, cells))
+    return max(0, idle_cores(busy * threads)) // busy
+
+
 def execute(config: RunConfig, cells: list[CellSpec], store: RunStore, console: Console) -> list[dict[str, Any]]:
     """Run every cell without a record; returns one outcome per cell run now."""
     todo = pending_cells(cells, store, console)
     with CellProgress(console, len(cells), len(cells) - len(todo)) as display:
         on_event, finish = display.on_event, display.finish
-        if config.workers == 1 or len(todo) <= 1:
+        workers = 1 if config.workers == 1 or len(todo) <= 1 else min(config.workers, len(todo))
+        idle = idle_share(workers, len(todo), config.threads_per_worker)
+        if workers == 1:
             for cell in todo:
-                finish(_run_and_store(cell, config, str(store.root), _DirectEvents(on_event)))
+                finish(_run_and_store(cell, config, str(store.root), _DirectEvents(on_event), idle))
             return display.outcomes
 
         ctx = mp.get_context("spawn")
@@ -106,7 +116,7 @@ def execute(config: RunConfig, cells: list[CellSpec], store: RunStore, console: 
             try:
                 pool = ProcessPoolExecutor(max_workers=min(config.workers, len(todo)), mp_context=ctx)
                 try:
-                    futures = [pool.submit(_run_and_store, c, config, str(store.root), events) for c in todo]
+                    futures = [pool.submit(_run_and_store, c, config, str(store.root), events, idle) for c in todo]
                     for future in as_completed(futures):
                         finish(future.result())
                 except BaseException:

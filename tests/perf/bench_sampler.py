@@ -41,7 +41,7 @@ def _methods(cfg: dict) -> dict[str, Callable[[int], int]]:
 
     torch.set_num_threads(1)
     task = load_task("graph_paths")
-    model, tok = load_model(task.base_model())
+    model, tok = load_model(task.base_model(), native=False)   # generate and the reference need transformers'
     info = tokenizer_info(tok)
     prompts = [encode_prompt(tok, p.prompt) for p in task.problems("train", cfg["prompts"], seed=0)]
     g, max_new = cfg["samples"], task.max_new_tokens

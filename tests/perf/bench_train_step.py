@@ -23,7 +23,7 @@ cell  sdbench.runs.cell.run_cell on graph_paths, single_sampled_demo, quick prof
       record["timing"] per stage, for today's routes and (SDBENCH_BENCH_CELL_OLD) the previous ones in
       the same protocol: the trainer's impl="fused" mapped to "fused_padded", the reference sampler
       (`sampling._reference_sample`: transformers calls, each row prefilling its own prompt) and the
-      padded transformers scorer for val's kl_from_base.
+      padded transformers scorer for val's kl_from_base, with the model loaded through transformers.
 """
 
 from __future__ import annotations
@@ -171,6 +171,12 @@ def _cell_worker(old: bool) -> dict:
 
         rollouts.sample = sampling._reference_sample
         _forward.PrefixScorer.supports = staticmethod(lambda model: False)
+        # ... and the model loaded through transformers, as every model was (the reference sampler
+        # needs its KV cache; its import is most of the previous set-up)
+        from sdbench.core import model as model_mod
+
+        real_load = model_mod.load_model
+        model_mod.load_model = lambda path, dtype=None, native=True: real_load(path, native=False)
     steps = int(os.environ.get("SDBENCH_BENCH_CELL_STEPS", "150"))
     config = resolve_config(overrides={"profile": "quick", "tasks": ["graph_paths"], "seeds": 1,
                                        "strategies": ["single_sampled_demo"], "threads_per_worker": 1,
