@@ -20,7 +20,9 @@ step  graph_paths, single_sampled_demo, the quick profile's 16 prompts x 8 rollo
       Reported: new / floor (target <= 4x), old / floor, old / new, and the stages (teacher / student
       forward + loss / backward) of the fastest round of each.
 cell  sdbench.runs.cell.run_cell on graph_paths, single_sampled_demo, quick profile, one seed, with
-      record["timing"] per stage, for today's routes and (SDBENCH_BENCH_CELL_OLD) the previous ones in
+      record["timing"] per stage, for today's routes on one core and with the idle second core a lone
+      `sdbench run` cell has (idle_cores=1: the evaluation lane and the teacher beside the student, the
+      same record), and (SDBENCH_BENCH_CELL_OLD) the previous routes in
       the same protocol: the trainer's impl="fused" mapped to "fused_padded", the reference sampler
       (`sampling._reference_sample`: transformers calls, each row prefilling its own prompt) and the
       padded transformers scorer for val's kl_from_base, with the model loaded through transformers.
@@ -149,7 +151,7 @@ def _step_worker() -> dict:
     return res
 
 
-def _cell_worker(old: bool) -> dict:
+def _cell_worker(old: bool, idle: int = 0) -> dict:
     from sdbench.config import resolve_config
     from sdbench.runs.cell import CellSpec, run_cell
 
@@ -183,8 +185,8 @@ def _cell_worker(old: bool) -> dict:
                                        "training": {"steps": steps}})
     cell = CellSpec("graph_paths", config.strategies[0], 0)
     t0 = time.perf_counter()
-    record, _ = run_cell(cell, config)
-    return {"kind": "cell", "old": old, "steps": steps, "wall_s": time.perf_counter() - t0,
+    record, _ = run_cell(cell, config, idle_cores=idle)
+    return {"kind": "cell", "old": old, "idle": idle, "steps": steps, "wall_s": time.perf_counter() - t0,
             "status": record.get("status"), "timing": record.get("timing")}
 
 
@@ -220,7 +222,9 @@ def test_train_step_perf(benchmark, request: pytest.FixtureRequest) -> None:
 
 def test_quick_cell_perf(benchmark, request: pytest.FixtureRequest) -> None:
     def run() -> list[dict]:
-        runs = [_run_worker({"kind": "cell", "old": False})]
+        # new, then new with the second core as a lone `sdbench run` has it (sdbench.runs.lane + the
+        # teacher beside the student), then the previous routes
+        runs = [_run_worker({"kind": "cell", "old": False}), _run_worker({"kind": "cell", "old": False, "idle": 1})]
         if os.environ.get("SDBENCH_BENCH_CELL_OLD", "1") != "0":
             runs.append(_run_worker({"kind": "cell", "old": True}))
         return runs
@@ -230,7 +234,8 @@ def test_quick_cell_perf(benchmark, request: pytest.FixtureRequest) -> None:
     for res in runs:
         stages = {k: v for k, v in (res["timing"] or {}).items() if v}
         line = (f"quick cell graph_paths single_sampled_demo ({res['steps']} steps"
-                f"{'' if res['steps'] == 150 else ', reduced from 150'}) {'old route' if res['old'] else 'new'}: "
+                f"{'' if res['steps'] == 150 else ', reduced from 150'}) "
+                f"{'old route' if res['old'] else 'new, idle core used' if res.get('idle') else 'new, one core'}: "
                 f"{res['wall_s']:.1f} s [{' '.join(f'{k} {v:.1f}' for k, v in stages.items())}] {res['status']}")
         request.config.sdbench_bench_rows.append(line)  # type: ignore[attr-defined]
         print(line)
@@ -239,6 +244,7 @@ def test_quick_cell_perf(benchmark, request: pytest.FixtureRequest) -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
         cfg = json.loads(sys.argv[2])
-        print(json.dumps(_step_worker() if cfg["kind"] == "step" else _cell_worker(bool(cfg.get("old")))))
+        print(json.dumps(_step_worker() if cfg["kind"] == "step"
+                         else _cell_worker(bool(cfg.get("old")), int(cfg.get("idle", 0)))))
     else:
         sys.exit(__doc__)
