@@ -14,6 +14,10 @@ Seeds: every val point uses the same sampling seed (common random numbers: diffe
 steps are the policy's, not the sampler's), and test / ood use the same seeds at both checkpoints.
 Step 0 is the base model for every strategy of a (task, model, seed), so its val evaluation is
 computed once per worker process and reused (`STEP0_CACHE`, keyed by everything that determines it).
+
+With an evaluation lane (`sdbench.runs.lane`, a cell with an idle core) a val point is a snapshot of the
+weights sent to the helper; points are added to the trajectory in step order as they come back, travel
+in the training checkpoint as weights while pending, and are evaluated here if the lane fails.
 """
 
 from __future__ import annotations
@@ -59,7 +63,6 @@ class ValEvaluator:
         self.best_step: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
         self.lane = lane                                     # sdbench.runs.lane: val on an idle core
-        self.lane_error: str | None = None
         self.snapshots: dict[int, dict[str, torch.Tensor]] = {}   # steps in the lane: their weights
 
     def __call__(self, step: int, model) -> None:
@@ -75,8 +78,8 @@ class ValEvaluator:
                     self.snapshots[step] = snapshot
                     self._collect(block=False)
                     return
-                except LaneFailed as exc:
-                    self.drop_lane(str(exc))
+                except LaneFailed:
+                    self.drop_lane()
             self._collect(block=True)            # (points a failed lane left: evaluated here, in order)
             point = self._evaluate(step, model)
         self._add(point, model.state_dict())
@@ -115,15 +118,15 @@ class ValEvaluator:
                 problems, _, seconds = self.lane.take(("val", step))
                 self.timer.totals["lane_s"] = self.timer.totals.get("lane_s", 0.0) + seconds
                 return EvalPoint(step=step, n=self.evaluation.val_samples, problems=problems)
-            except LaneFailed as exc:
-                self.drop_lane(str(exc))
+            except LaneFailed:
+                self.drop_lane()
         return self._evaluate_weights(step, self.snapshots[step])
 
-    def drop_lane(self, reason: str) -> None:
-        """Evaluate here from now on (the lane's failure reason is kept in `lane_error`)."""
+    def drop_lane(self) -> None:
+        """Evaluate here from now on (the lane failed a job: it is an optimization, never a cause of failure)."""
         if self.lane is not None:
             self.lane.close()
-        self.lane, self.lane_error = None, reason
+        self.lane = None
 
     def finish(self) -> None:
         """Wait for every val point still being evaluated (the trajectory is complete after this)."""
@@ -145,8 +148,8 @@ class ValEvaluator:
             for step, weights in self.snapshots.items():
                 if self.lane is not None:
                     self.lane.submit(("val", step), weights, step=step)
-        except LaneFailed as exc:
-            self.drop_lane(str(exc))
+        except LaneFailed:
+            self.drop_lane()
         if self.lane is None:
             with self.timer("val"):
                 self._collect(block=True)
@@ -188,8 +191,8 @@ def evaluate_checkpoints(model, tokenizer, task: Task, evaluation: EvalConfig, h
             weights = final_state if checkpoint == "final" else hook.best_state
             assert weights is not None
             lane.submit(("eval", checkpoint, split), weights, split=split)
-    except LaneFailed as exc:
-        hook.drop_lane(str(exc))
+    except LaneFailed:
+        hook.drop_lane()
         remote = []
     results: dict[tuple[str, str], tuple[list, list]] = {}
     for checkpoint, split in jobs:
@@ -205,8 +208,8 @@ def evaluate_checkpoints(model, tokenizer, task: Task, evaluation: EvalConfig, h
         try:
             problems, split_samples, seconds = lane.take(("eval", checkpoint, split))
             hook.timer.totals["lane_s"] = hook.timer.totals.get("lane_s", 0.0) + seconds
-        except LaneFailed as exc:          # evaluate it here, as without a lane
-            hook.drop_lane(str(exc))
+        except LaneFailed:                 # evaluate it here, as without a lane
+            hook.drop_lane()
             model.load_state_dict(final_state if checkpoint == "final" else hook.best_state)
             out = evaluate_split(model, tokenizer, task, problem_set(task, split, evaluation.problems),
                                  n=evaluation.samples, seed=hash_seed(seed, split), backend=backend)

@@ -131,7 +131,8 @@ def _serve(conn, spec: dict[str, Any]) -> None:
     from sdbench.task import load_task, problem_set
 
     set_threads(spec["threads"])
-    os.nice(10)        # the cell's own threads first: the lane works in their gaps
+    if hasattr(os, "nice"):
+        os.nice(10)    # the cell's own threads first: the lane works in their gaps
     try:
         task = load_task(spec["task"], data_path=spec["data_path"])
         base, tokenizer = load_model(spec["model_path"])
