@@ -3,7 +3,9 @@
 Each worker is a fresh `spawn`ed process with `threads_per_worker` torch threads; it writes its
 cell's record itself, atomically, so a finished cell survives whatever happens to the parent.
 Progress (training steps, evaluation problems) streams back through a queue into `CellProgress`,
-the display the Ray executor (sdbench.runs.ray_executor) shares.
+the display the Ray executor (sdbench.runs.ray_executor) shares. Cores the workers leave idle
+(`idle_share`: a lone cell, `--workers 1`, more cores than workers) go to the cells, for their
+evaluation lanes and teacher threads (sdbench.runs.lane; the same results either way).
 """
 
 from __future__ import annotations
