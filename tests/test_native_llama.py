@@ -96,6 +96,7 @@ def test_tokenizer_encodes_and_decodes_as_transformers(pair) -> None:
     for attr in ("bos_token", "eos_token", "pad_token", "bos_token_id", "eos_token_id", "pad_token_id",
                  "chat_template"):
         assert getattr(tok, attr) == getattr(hf_tok, attr), attr
+    assert len(tok) == len(hf_tok)
     task = load_task(name)
     for problem in problem_set(task, "val", 30):
         for text in (problem.prompt, problem.prompt + " 3 x\n"):

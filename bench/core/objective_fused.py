@@ -115,22 +115,22 @@ def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[in
     sequences), kept as the reference for tests and benchmarks. Both give the same loss and gradients
     up to float rounding. `overlap`: the teacher's forward runs on a second thread beside the student's
     (for a cell with an idle core; the same numbers), its time in the "teacher" stage overlapping "student"."""
-    pending = None
+    teacher_thread = None
     if overlap and any(it.plan.teachers and it.plan.distill_weight != 0.0 for it in items):
-        pending = _TeacherThread(teacher, teacher_layout(items, lengths), pad_id, forward,
+        teacher_thread = _TeacherThread(teacher, teacher_layout(items, lengths), pad_id, forward,
                                  next(student.parameters()).device, timer)
     with timer("student"):
         head = student.get_output_embeddings().weight
         h_student = student_hidden(student, items, lengths, pad_id, forward).to(head.dtype)
         targets = torch.tensor([t for it in items for t in it.completion_ids], device=h_student.device)
         return _loss_sum(student, teacher, items, lengths, h_student, head, targets, divergence, beta, pad_id,
-                         temperature, estimator, topk, timer, forward, pending)
+                         temperature, estimator, topk, timer, forward, teacher_thread)
 
 
 def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h_student: torch.Tensor,
               head: torch.Tensor, targets: torch.Tensor, divergence: str, beta: float, pad_id: int,
               temperature: float, estimator: str, topk: int | None, timer: StageTimer, forward: str,
-              pending: _TeacherThread | None = None) -> tuple[torch.Tensor, float]:
+              teacher_thread: _TeacherThread | None = None) -> tuple[torch.Tensor, float]:
     from sdbench.core.kernels import fused_linear_divergence
 
     device = h_student.device
@@ -145,8 +145,8 @@ def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h
     distill_stat = 0.0
     token_w = per_token([it.plan.distill_weight if it.plan.teachers else 0.0 for it in items])
     if bool((token_w != 0).any()):
-        if pending is not None:
-            layout, rows = pending.layout, pending.result()
+        if teacher_thread is not None:
+            layout, rows = teacher_thread.layout, teacher_thread.result()
         else:
             layout = teacher_layout(items, lengths)
             with torch.no_grad(), timer.pause("student"), timer("teacher"):

@@ -30,7 +30,7 @@ import torch
 
 from sdbench.config import EvalConfig
 from sdbench.core.timing import NO_TIMER, StageTimer
-from sdbench.eval.evaluate import evaluate_split
+from sdbench.eval.evaluate import SplitResult, evaluate_split
 from sdbench.runs.lane import EvalLane, LaneFailed
 from sdbench.runs.record import EvalPoint
 from sdbench.seeding import hash_seed
@@ -38,6 +38,20 @@ from sdbench.task import Task, problem_set
 
 VAL = "val"
 STEP0_CACHE: dict[tuple, EvalPoint] = {}
+
+
+def evaluate_at_seed(model, tokenizer, task: Task, evaluation: EvalConfig, split: str, *, seed: int,
+                     backend: str = "hf", base_model=None, on_problem: Callable[[int], None] | None = None,
+                     ) -> SplitResult:
+    """One split as protocol v2 evaluates it: val with `val_problems` x `val_samples` (and kl_from_base
+    against `base_model`), test / ood with `problems` x `samples`; the split's own seed, the same at every
+    step and checkpoint. The cell, its fallbacks and the evaluation lane all evaluate through this."""
+    if split == VAL:
+        problems, n = problem_set(task, VAL, evaluation.val_problems), evaluation.val_samples
+    else:
+        problems, n, base_model = problem_set(task, split, evaluation.problems), evaluation.samples, None
+    return evaluate_split(model, tokenizer, task, problems, n=n, seed=hash_seed(seed, split), backend=backend,
+                          base_model=base_model, on_problem=on_problem)
 
 
 def select_best(trajectory: list[EvalPoint]) -> int:
@@ -74,7 +88,7 @@ class ValEvaluator:
             if self.lane is not None:            # evaluated on the idle core; resolved in step order
                 snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 try:
-                    self.lane.submit(("val", step), snapshot, step=step)
+                    self.lane.submit(("val", step), snapshot, split=VAL, step=step)
                     self.snapshots[step] = snapshot
                     self._collect(block=False)
                     return
@@ -85,10 +99,8 @@ class ValEvaluator:
         self._add(point, model.state_dict())
 
     def _evaluate(self, step: int, model) -> EvalPoint:
-        problems = problem_set(self.task, VAL, self.evaluation.val_problems)
-        out = evaluate_split(model, self.tokenizer, self.task, problems, n=self.evaluation.val_samples,
-                             seed=hash_seed(self.seed, VAL), backend=self.backend,
-                             base_model=self.base if step else model)
+        out = evaluate_at_seed(model, self.tokenizer, self.task, self.evaluation, VAL, seed=self.seed,
+                               backend=self.backend, base_model=self.base if step else model)
         return EvalPoint(step=step, n=self.evaluation.val_samples, problems=out.problems)
 
     def _add(self, point: EvalPoint, state: dict[str, torch.Tensor]) -> None:
@@ -147,7 +159,7 @@ class ValEvaluator:
         try:
             for step, weights in self.snapshots.items():
                 if self.lane is not None:
-                    self.lane.submit(("val", step), weights, step=step)
+                    self.lane.submit(("val", step), weights, split=VAL, step=step)
         except LaneFailed:
             self.drop_lane()
         if self.lane is None:
@@ -201,8 +213,7 @@ def evaluate_checkpoints(model, tokenizer, task: Task, evaluation: EvalConfig, h
         if checkpoint == "best_val":
             assert hook.best_state is not None
             model.load_state_dict(hook.best_state)
-        out = evaluate_split(model, tokenizer, task, problem_set(task, split, evaluation.problems), n=evaluation.samples,
-                             seed=hash_seed(seed, split), on_problem=tick, backend=backend)
+        out = evaluate_at_seed(model, tokenizer, task, evaluation, split, seed=seed, backend=backend, on_problem=tick)
         results[checkpoint, split] = (out.problems, out.samples)
     for checkpoint, split in remote:
         try:
@@ -211,8 +222,7 @@ def evaluate_checkpoints(model, tokenizer, task: Task, evaluation: EvalConfig, h
         except LaneFailed:                 # evaluate it here, as without a lane
             hook.drop_lane()
             model.load_state_dict(final_state if checkpoint == "final" else hook.best_state)
-            out = evaluate_split(model, tokenizer, task, problem_set(task, split, evaluation.problems),
-                                 n=evaluation.samples, seed=hash_seed(seed, split), backend=backend)
+            out = evaluate_at_seed(model, tokenizer, task, evaluation, split, seed=seed, backend=backend)
             problems, split_samples = out.problems, out.samples
         tick(len(problems))
         results[checkpoint, split] = (problems, split_samples)

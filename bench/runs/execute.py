@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from sdbench.config import RunConfig
 from sdbench.runs.cell import CellSpec, run_cell
-from sdbench.runs.lane import idle_cores
+from sdbench.runs.lane import spare_cores
 from sdbench.runs.store import RunStore
 
 
@@ -94,7 +94,7 @@ def idle_share(workers: int, cells: int, threads: int) -> int:
     """Cores each worker's cell may use beyond its own threads (its evaluation lane, its teacher thread):
     the cores the busy workers leave idle, shared among them."""
     busy = max(1, min(workers, cells))
-    return max(0, idle_cores(busy * threads)) // busy
+    return max(0, spare_cores(busy * threads)) // busy
 
 
 def execute(config: RunConfig, cells: list[CellSpec], store: RunStore, console: Console) -> list[dict[str, Any]]:

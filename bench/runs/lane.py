@@ -2,7 +2,7 @@
 core the run leaves idle, while the cell trains on.
 
     lane = EvalLane(task="graph_paths", data_path=None, model_path=path, evaluation=cfg, seed=0)
-    lane.submit(("val", 25), state_dict, step=25)      # returns at once
+    lane.submit(("val", 25), state_dict, split="val", step=25)   # returns at once
     problems, samples, seconds = lane.take(("val", 25))   # blocks until that job is done
 
 Why: a lone cell (one strategy on one task, a plugin author's loop) leaves the second core idle while
@@ -36,7 +36,6 @@ import torch
 from sdbench.config import EvalConfig
 
 LANE_MAX_BYTES = 256 * 2**20   # a snapshot per job: larger models evaluate in the cell's own process
-VAL = "val"
 _CLOSE = object()              # stops the writer thread
 _EXITING: list[subprocess.Popen] = []   # closed helpers not yet reaped
 
@@ -46,7 +45,7 @@ class LaneFailed(RuntimeError):
     evaluates it itself, as without a lane."""
 
 
-def idle_cores(busy: int) -> int:
+def spare_cores(busy: int) -> int:
     """Cores of this process's affinity mask beyond `busy`."""
     try:
         cores = len(os.sched_getaffinity(0))
@@ -114,14 +113,11 @@ class EvalLane:
             raise LaneFailed(f"the evaluation lane is gone ({self._broken})")
         self._outbox.put(message)
 
-    def submit(self, key: Hashable, state: dict[str, torch.Tensor], *, step: int | None = None,
-               split: str = VAL) -> None:
-        """Evaluate `split` at these weights: val (with kl_from_base; step 0 is the base itself) or test / ood."""
+    def submit(self, key: Hashable, state: dict[str, torch.Tensor], *, split: str, step: int | None = None) -> None:
+        """Evaluate `split` at these weights (`sdbench.runs.along.evaluate_at_seed`): val with kl_from_base
+        (`step` 0: the base itself), or test / ood."""
         self._send((key, split, step, {k: v.detach().cpu() for k, v in state.items()}))
         self._pending.append(key)
-
-    def pending(self) -> list[Hashable]:
-        return list(self._pending)
 
     def ready(self) -> list[Hashable]:
         """Keys whose results have arrived (without blocking), in submission order."""
@@ -191,9 +187,8 @@ def _serve(conn: Connection, reply: Connection, spec: dict[str, Any]) -> None:
 
     threading.Thread(target=read, daemon=True, name="sdbench-lane-reader").start()
     from sdbench.core.model import load_model, set_threads
-    from sdbench.eval.evaluate import evaluate_split
-    from sdbench.seeding import hash_seed
-    from sdbench.task import load_task, problem_set
+    from sdbench.runs.along import evaluate_at_seed
+    from sdbench.task import load_task
 
     set_threads(spec["threads"])
     if hasattr(os, "nice"):
@@ -212,14 +207,8 @@ def _serve(conn: Connection, reply: Connection, spec: dict[str, Any]) -> None:
         start = time.perf_counter()
         try:
             model.load_state_dict(state)
-            if split == VAL:
-                problems = problem_set(task, VAL, evaluation.val_problems)
-                out = evaluate_split(model, tokenizer, task, problems, n=evaluation.val_samples,
-                                     seed=hash_seed(seed, VAL), base_model=base if step else model)
-            else:
-                problems = problem_set(task, split, evaluation.problems)
-                out = evaluate_split(model, tokenizer, task, problems, n=evaluation.samples,
-                                     seed=hash_seed(seed, split))
+            out = evaluate_at_seed(model, tokenizer, task, evaluation, split, seed=seed,
+                                   base_model=base if step else model)
             reply.send_bytes(_dumps((key, (out.problems, out.samples, time.perf_counter() - start))))
         except Exception:
             reply.send_bytes(_dumps((key, traceback.format_exc())))
