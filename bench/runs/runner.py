@@ -89,6 +89,11 @@ def run_suite(config: RunConfig, console: Console | None = None, *, force_new: b
     cells = plan_cells(config)
     with store.lock(), _terminate_as_interrupt():
         _claim_run_dir(config, store)
+        dead = store.clear_dead_writes()
+        if dead:
+            console.print(f"removed {len(dead)} temp file(s) of an interrupted write (no other writer holds "
+                          f"{store.root}): {', '.join(str(p.relative_to(store.root)) for p in dead[:3])}"
+                          + (" ..." if len(dead) > 3 else ""))
         store.validate()
         atomic_write_json(store.root / "provenance.json", collect_provenance(config, strategies))
         console.print(f"sdbench run: {len(cells)} cells ({len(config.strategies)} strategies x "

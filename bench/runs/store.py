@@ -62,10 +62,17 @@ class RunStore:
         finally:
             os.close(fd)   # closing releases the lock
 
+    def clear_dead_writes(self) -> list[Path]:
+        """Remove the temp files of writes that a killed writer left (records, samples, checkpoints, any
+        depth). Call it only under `lock()`: the lock proves no other writer is alive, so every temp file
+        here belongs to a write whose rename never happened."""
+        dead = sorted(self.root.rglob(".*.tmp"))
+        for tmp in dead:
+            tmp.unlink(missing_ok=True)
+        return dead
+
     def validate(self) -> int:
-        """Read every record (a corrupt or foreign one is a UserError) and drop stale temp files."""
-        for tmp in [*self.cells.glob(".*.tmp"), *self.samples.glob(".*.tmp"), *self.root.glob(".*.tmp")]:
-            tmp.unlink(missing_ok=True)   # a write interrupted by a kill; the rename never happened
+        """Read every record (a corrupt or foreign one is a UserError); returns how many there are."""
         return sum(1 for _ in self.records())
 
     def checkpoint_path(self, key: str) -> Path:
