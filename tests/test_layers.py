@@ -53,6 +53,8 @@ KNOWN: set[tuple[str, str]] = {
     ("sdbench.core._forward", "sdbench.core.objective"),
     ("sdbench.core._forward", "sdbench.core.objective_fused"),
     ("sdbench.core.objective_fused", "sdbench.core.objective"),
+    ("sdbench.core.policy_terms", "sdbench.core.objective"),
+    ("sdbench.core.policy_terms", "sdbench.core.objective_fused"),
     ("sdbench.leaderboard.html", "sdbench.leaderboard.site"),
     ("sdbench.leaderboard.site", "sdbench.leaderboard.html"),
     ("sdbench.runs.along", "sdbench.runs.lane"),
