@@ -39,6 +39,7 @@ with the completion's log-likelihood under the current policy, for likelihood-sh
 
 from __future__ import annotations
 
+import hashlib
 import random
 import statistics
 import warnings
@@ -53,6 +54,10 @@ from sdbench.task import Problem
 
 Combine = Literal["mixture", "logmean"]
 Selection = Literal["random", "first"]
+# Where demos come from (issue 29): the student's own group (the paper's setting), a fixed pool of the base
+# model's correct samples of the problem (the teacher still conditioned, but the demos no longer follow the
+# student: separates compounding from conditioning), or the task's reference solution.
+DemoSource = Literal["student", "base_pool", "reference"]
 T = TypeVar("T")
 
 
@@ -80,6 +85,9 @@ class Group:
     problem: Problem
     rollouts: tuple[Rollout, ...]
     rng: random.Random
+    # the base model's samples of this problem (graded), drawn once from the base weights; the trainer fills
+    # it only for a strategy whose params say `demo_source: base_pool`
+    pool: tuple[Rollout, ...] | None = None
 
     @property
     def correct(self) -> list[Rollout]:
@@ -244,6 +252,19 @@ def success_rate(group: Group) -> float:
     return len(group.correct) / len(group.rollouts) if group.rollouts else 0.0
 
 
+def demo_candidates(group: Group, rollout: Rollout, source: DemoSource = "student") -> list[Rollout]:
+    """The demos rollout i may be taught by: C_i (`student`), the base pool's correct samples (`base_pool`:
+    never one of the student's current rollouts), or the reference solution alone (`reference`)."""
+    if source == "student":
+        return other_correct(group, rollout)
+    if source == "base_pool":
+        if group.pool is None:
+            raise ValueError("demo_source=base_pool needs the base model's pool (Group.pool), which the trainer "
+                             "fills for strategies with a `demo_source` param")
+        return [r for r in group.pool if r.correct]
+    return [Rollout(index=-1, completion=group.problem.reference, correct=True, reward=1.0)]
+
+
 def draw_demos(candidates: Sequence[T], m: int, rng: random.Random, selection: Selection = "random") -> list[T]:
     """Up to m distinct items of `candidates` (fewer if fewer exist), without replacement.
 
@@ -267,6 +288,13 @@ def class_of(rollout: Rollout) -> str:
     return rollout.functional_class if rollout.functional_class is not None else rollout.completion
 
 
+def class_id(functional_class: str) -> str:
+    """A compact id of a class (`class_of`), stable across steps, seeds, arms and processes: 10 hex digits of
+    blake2b (a collision among the few dozen classes of one problem has probability ~1e-10). The class
+    histograms of evaluation and the trainer's demo log both key by it."""
+    return hashlib.blake2b(functional_class.encode(), digest_size=5).hexdigest()
+
+
 def group_advantages(rewards: Sequence[float], *, scale: bool = True, eps: float = 1e-4) -> list[float] | None:
     """GRPO's group-relative advantages (r_i - mean) / (std + eps), or None when every reward is equal.
 
@@ -279,15 +307,17 @@ def group_advantages(rewards: Sequence[float], *, scale: bool = True, eps: float
     return [(r - mean) / (std + eps) if scale else r - mean for r in rewards]
 
 
-def single_demo_plans(group: Group, selection: Selection = "random") -> list[RolloutPlan]:
+def single_demo_plans(group: Group, selection: Selection = "random", source: DemoSource = "student",
+                      ) -> list[RolloutPlan]:
     """The paper's plan (arXiv 2606.26091): per rollout, a teacher shown one demo from C_i, or no signal.
 
     Strategies that build on it (entropy-regularized, RL+SD blend, AntiSD, PMI purification) call it
-    so that the same group rng gives them the very same demos as `single_sampled_demo`.
+    so that the same group rng gives them the very same demos as `single_sampled_demo`. `source` other
+    than `student` draws from `demo_candidates` instead of C_i.
     """
     plans = []
     for rollout in group.rollouts:
-        demos = draw_demos(other_correct(group, rollout), 1, group.rng, selection)
+        demos = draw_demos(demo_candidates(group, rollout, source), 1, group.rng, selection)
         plans.append(RolloutPlan(teachers=(TeacherContext(demos=(demos[0].completion,)),)) if demos else NO_SIGNAL)
     return plans
 

@@ -12,6 +12,8 @@ minimizes D(p_student || p_T) per token. Averaging over demos estimates E_c[p(.|
 one draw of it, which lowers the variance of the teacher but keeps its expectation — and therefore
 keeps the tilt toward the modes that dominate C_i (arXiv 2606.26091).
 
+`demo_source` (student | base_pool | reference) as in `single_sampled_demo` (issue 29).
+
 With M = 1 the plan equals `single_sampled_demo` for the same group rng (the same draws).
 
 Run: `sdbench run --strategies multi_demo`; hyperparameters: `sdbench strategies show multi_demo`.
@@ -26,14 +28,15 @@ from pydantic import Field
 from sdbench.strategy import (
     NO_SIGNAL,
     Combine,
+    DemoSource,
     Group,
     RolloutPlan,
     Selection,
     StrategyBase,
     StrategyParams,
     TeacherContext,
+    demo_candidates,
     draw_demos,
-    other_correct,
     register_strategy,
 )
 
@@ -44,6 +47,9 @@ class MultiDemoParams(StrategyParams):
     concat: bool = Field(default=False, description="one teacher context holding the M demos, concatenated")
     selection: Selection = Field(
         default="random", description="random: without replacement; first: the M lowest-index correct rollouts")
+    demo_source: DemoSource = Field(
+        default="student", description="student: the group's other correct rollouts; base_pool: the base model's "
+                                       "correct samples of the problem (drawn once); reference: the reference")
 
 
 @register_strategy("multi_demo")
@@ -56,8 +62,8 @@ class MultiDemo(StrategyBase):
         p = self.params
         plans = []
         for rollout in group.rollouts:
-            demos = [d.completion for d in draw_demos(other_correct(group, rollout), p.num_demos, group.rng,
-                                                      p.selection)]
+            candidates = demo_candidates(group, rollout, p.demo_source)
+            demos = [d.completion for d in draw_demos(candidates, p.num_demos, group.rng, p.selection)]
             if not demos:
                 plans.append(NO_SIGNAL)
             elif p.concat:

@@ -11,7 +11,10 @@ Because c is drawn from the model's own successes, the dominant modes are also t
 most often: the fixed point tilts pi(y|x) by exp(E_c[pmi(y; c | x)]) and diversity collapses.
 
 Hyperparameters: `selection` — `random` (uniform over C_i) or `first` (the lowest-index correct
-rollout other than y_i, as TRL SDPO does).
+rollout other than y_i, as TRL SDPO does); `demo_source` — `student` (C_i, the paper's setting),
+`base_pool` (a correct sample of the base model for the problem, from a pool drawn once from the base
+weights: the teacher is still conditioned but the demos no longer follow the student — the arm that
+separates compounding from conditioning, issue 29) or `reference` (the reference solution).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Sequence
 from pydantic import Field
 
 from sdbench.strategy import (
+    DemoSource,
     Group,
     RolloutPlan,
     Selection,
@@ -34,7 +38,9 @@ from sdbench.strategy import (
 class SingleSampledDemoParams(StrategyParams):
     selection: Selection = Field(
         default="random", description="random: uniform over the other correct rollouts; first: the lowest-index one")
-
+    demo_source: DemoSource = Field(
+        default="student", description="student: the group's other correct rollouts; base_pool: the base model's "
+                                       "correct samples of the problem (drawn once); reference: the reference")
 
 
 @register_strategy("single_sampled_demo")
@@ -44,4 +50,4 @@ class SingleSampledDemo(StrategyBase):
     Params = SingleSampledDemoParams
 
     def plan(self, group: Group) -> Sequence[RolloutPlan]:
-        return single_demo_plans(group, self.params.selection)
+        return single_demo_plans(group, self.params.selection, self.params.demo_source)

@@ -66,7 +66,7 @@ def test_summary_schema_and_recomputable_numbers(finished_run: Path) -> None:
     from sdbench.eval import pass_at_k
 
     summary = json.loads((finished_run / "summary.json").read_text())
-    assert summary["schema_version"] == 2 and summary["failed"] == []
+    assert summary["schema_version"] == 3 and summary["failed"] == []
     rows = summary["rows"]
     assert {(r["strategy"], r["split"], r["checkpoint"]) for r in rows} == {
         (s, sp, c) for s in STRATEGIES for sp in ("test", "ood") for c in ("final", "best_val")}

@@ -74,7 +74,7 @@ def real_batch(task_name: str, strategy_name: str, prompts: int = 8):
         pool = task.problems("train", cfg.train_problems, seed=0)
         problems = rng.sample(pool, prompts)
         model.eval()
-        items, _ = trainer._rollouts_and_plans(model, tok, task, REGISTRY.get(strategy_name)(), cfg, problems, rng,
+        items, _, _ = trainer._rollouts_and_plans(model, tok, task, REGISTRY.get(strategy_name)(), cfg, problems, rng,
                                                trainer._PromptEncoder(tok), info)
         model.train()
         _BATCHES[key] = (model, _perturbed(model), items, info.pad_id, cfg)

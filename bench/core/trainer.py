@@ -10,6 +10,11 @@ frozen base; or the live student); the learning rate warms up linearly over `cfg
 An `EvalHook` is called at step 0 and every `hook.every` optimizer steps and after the last one
 (evaluation along training); its state travels in the training checkpoint, which is written at
 every evaluation point, so a killed cell resumes with the same trajectory.
+
+The mechanism (issue 29): each step's log keeps, per problem, the classes of the demos drawn and of the
+rollouts they condition (counts only, `demo_log`); a strategy with `demo_source: base_pool` gets a fixed
+pool of the base model's samples per problem (`BasePool`), drawn from the base weights the first time the
+problem comes up (the same samples as drawing them all at step 0, at the cost of the problems used only).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import copy
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +37,7 @@ from sdbench.core.objective import LossItem, LossStats, self_distillation_loss
 from sdbench.core.rollouts import graded_rollouts
 from sdbench.core.timing import NO_TIMER, StageTimer
 from sdbench.seeding import stable_rng
-from sdbench.strategy import Group, Rollout, RolloutPlan, Strategy, TeacherContext
+from sdbench.strategy import Group, Rollout, RolloutPlan, Strategy, TeacherContext, class_id, class_of
 from sdbench.task import Task, problem_set
 
 
@@ -43,6 +49,8 @@ class StepLog:
     entropy: float | None
     reward: float              # mean reward of the step's rollouts
     trained_rollouts: int      # rollouts with a training signal
+    # problem id -> {"demos", "conditioned", "correct": class id -> count, "same": int} (`demo_log`)
+    demos: dict[str, dict] | None = None
 
     def to_json(self) -> dict:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -105,6 +113,54 @@ def plan_group(strategy: Strategy, group: Group) -> list[RolloutPlan]:
     return plans
 
 
+def demo_log(group: Group, plans: list[RolloutPlan]) -> dict | None:
+    """One group's demo log (counts only): the class of every demo drawn (`demos`), of every rollout a demo
+    conditions (`conditioned`, once per rollout), of the group's correct rollouts (`correct`), and how many
+    conditioned rollouts share a class with one of their demos (`same`). Demos are found by text among the
+    group's rollouts and its base pool; the reference (or any other text) is its own class. None: no demo."""
+    known = {r.completion: class_id(class_of(r)) for r in (*group.rollouts, *(group.pool or ()))}
+    demos: Counter[str] = Counter()
+    conditioned: Counter[str] = Counter()
+    same = 0
+    for rollout, plan in zip(group.rollouts, plans, strict=True):
+        drawn = [known.get(d, class_id(d)) for t in plan.teachers for d in t.demos]
+        if drawn:
+            demos.update(drawn)
+            mine = class_id(class_of(rollout))
+            conditioned[mine] += 1
+            same += mine in drawn
+    if not demos:
+        return None
+    correct = Counter(class_id(class_of(r)) for r in group.correct)
+    return {"demos": dict(sorted(demos.items())), "conditioned": dict(sorted(conditioned.items())),
+            "correct": dict(sorted(correct.items())), "same": same}
+
+
+class BasePool:
+    """The base model's graded samples per problem, for `demo_source: base_pool`: drawn from a frozen copy
+    of the base weights the first time a problem comes up, seeded by (seed, problem id), so a resumed run
+    draws the same pool; `size` samples (the group size), never the student's current rollouts."""
+
+    def __init__(self, model, tokenizer, task: Task, *, size: int, seed: int, temperature: float, backend: str,
+                 ) -> None:
+        self.base = copy.deepcopy(model).requires_grad_(False)
+        self.tokenizer, self.task, self.size, self.seed = tokenizer, task, size, seed
+        self.temperature, self.backend = temperature, backend
+        self.pools: dict[str, tuple[Rollout, ...]] = {}
+
+    def __call__(self, problem, encode: Callable[[str], list[int]]) -> tuple[Rollout, ...]:
+        if problem.id not in self.pools:
+            generator = torch.Generator().manual_seed(stable_rng("base-pool", self.seed, problem.id).getrandbits(63))
+            graded = graded_rollouts(self.base, self.tokenizer, self.task, [problem], [encode(problem.prompt)],
+                                     n=self.size, generator=generator, temperature=self.temperature,
+                                     backend=self.backend)[0]
+            self.pools[problem.id] = tuple(
+                Rollout(index=j, completion=t, correct=v.correct, reward=v.reward, functional_class=v.functional_class,
+                        semantic_class=v.semantic_class)
+                for j, (t, v) in enumerate(zip(graded.texts, graded.verdicts, strict=True)))
+        return self.pools[problem.id]
+
+
 def warmup_lr(cfg: TrainingConfig, step: int) -> float:
     """Learning rate of optimizer step `step` (0-based): linear warmup over cfg.warmup_steps, then cfg.lr.
     A function of the step alone, so a resumed run needs no scheduler state."""
@@ -130,6 +186,9 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     divergence = getattr(strategy, "divergence", None) or cfg.divergence   # run_cell records it in cfg too
     encode = _PromptEncoder(tokenizer)
+    base_pool = (BasePool(model, tokenizer, task, size=cfg.rollouts_per_prompt, seed=seed, temperature=cfg.temperature,
+                     backend=cfg.backend)
+            if getattr(getattr(strategy, "params", None), "demo_source", None) == "base_pool" else None)
 
     result = TrainResult(steps=0, wall_s=0.0)
     first = 0
@@ -153,8 +212,8 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
         rng = stable_rng("train-step", seed, step)
         problems = rng.sample(pool, min(cfg.prompts_per_step, len(pool)))
         model.eval()
-        items, rewards = _rollouts_and_plans(model, tokenizer, task, strategy, cfg, problems, rng, encode, info,
-                                             timer)
+        items, rewards, demos = _rollouts_and_plans(model, tokenizer, task, strategy, cfg, problems, rng, encode,
+                                                    info, timer, base_pool)
         model.train()
         loss, stats = self_distillation_loss(   # times its "teacher" and "student" parts itself
             model, teacher, items, divergence=divergence, beta=cfg.jsd_beta, pad_id=info.pad_id,
@@ -176,6 +235,7 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
                 if cfg.teacher == "ema":   # once per optimizer step, as TRL's SDPO (ema_update_rate)
                     _ema_update(teacher, model, cfg.ema_tau)
         log = _log(step, stats, rewards)
+        log.demos = demos
         result.log.append(log)
         result.steps = step + 1
         evaluated = hook is not None and (result.steps % hook.every == 0 or result.steps == cfg.steps)
@@ -206,8 +266,9 @@ class _PromptEncoder:
 
 def _rollouts_and_plans(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig, problems: list,
                         rng: random.Random, encode: _PromptEncoder, info, timer: StageTimer = NO_TIMER,
-                        ) -> tuple[list[LossItem], list[float]]:
-    """Sample G rollouts per problem, grade them, and turn the strategy's plans into loss items."""
+                        base_pool: BasePool | None = None) -> tuple[list[LossItem], list[float], dict | None]:
+    """Sample G rollouts per problem, grade them, and turn the strategy's plans into loss items (and the
+    step's demo log: problem id -> `demo_log`, None when no plan drew a demo)."""
     generator = torch.Generator().manual_seed(rng.getrandbits(63))
     groups = graded_rollouts(model, tokenizer, task, problems, [encode(p.prompt) for p in problems],
                              n=cfg.rollouts_per_prompt, generator=generator, temperature=cfg.temperature,
@@ -216,6 +277,7 @@ def _rollouts_and_plans(model, tokenizer, task: Task, strategy: Strategy, cfg: T
     rewards: list[float] = []
     likelihoods = _likelihoods(model, groups, encode, info, cfg) if getattr(strategy, "needs_logprob", False) \
         else None
+    demos: dict[str, dict] = {}
     for g, graded in enumerate(groups):
         problem = graded.problem
         rollouts = tuple(Rollout(index=j, completion=t, correct=v.correct, reward=v.reward,
@@ -223,14 +285,19 @@ def _rollouts_and_plans(model, tokenizer, task: Task, strategy: Strategy, cfg: T
                                  **({} if likelihoods is None else likelihoods[g][j]))
                          for j, (t, v) in enumerate(zip(graded.texts, graded.verdicts, strict=True)))
         rewards.extend(r.reward for r in rollouts)
-        group = Group(problem=problem, rollouts=rollouts, rng=random.Random(rng.getrandbits(63)))
-        for s, plan in zip(graded.samples, plan_group(strategy, group), strict=True):
+        group = Group(problem=problem, rollouts=rollouts, rng=random.Random(rng.getrandbits(63)),
+                      pool=None if base_pool is None else base_pool(problem, encode))
+        plans = plan_group(strategy, group)
+        entry = demo_log(group, plans)
+        if entry is not None:
+            demos[problem.id] = entry
+        for s, plan in zip(graded.samples, plans, strict=True):
             completion = [*s.token_ids, info.eos_id] if s.finished else list(s.token_ids)
             contexts = tuple(_context_ids(task, problem, c, encode) for c in plan.teachers)
             contrast = () if plan.contrast is None else tuple(_context_ids(task, problem, c, encode)
                                                                 for c in plan.contrast.contexts)
             items.append(LossItem(encode(problem.prompt), completion, plan, contexts, contrast))
-    return items, rewards
+    return items, rewards, demos or None
 
 
 def _context_ids(task: Task, problem, context: TeacherContext, encode: _PromptEncoder) -> list[int]:

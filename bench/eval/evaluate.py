@@ -6,11 +6,14 @@
 
 Per-problem records (`sdbench.runs.record.ProblemCounts`: n, c, distinct functional and semantic
 classes among correct samples, mean token entropy, and with `base_model` the policy's KL from the
-base) are what every stored result keeps, so any metric can be recomputed from them.
+base) are what every stored result keeps, so any metric can be recomputed from them. Schema 3 adds each
+problem's functional-class histograms (all samples, correct samples; `class_histograms`), from which
+`sdbench.eval.mechanism` measures mode amplification.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +23,8 @@ from sdbench.core.model import encode_prompt, tokenizer_info
 from sdbench.core.rollouts import graded_rollouts
 from sdbench.core.sampling import Sample
 from sdbench.runs.record import ProblemCounts
-from sdbench.task import Problem, Task
+from sdbench.strategy import class_id
+from sdbench.task import Problem, Task, Verdict
 
 ProblemResult = ProblemCounts   # the name callers of the evaluator have used
 
@@ -31,6 +35,16 @@ class SampleRecord:
     completion: str
     correct: bool
     functional_class: str | None
+
+
+def class_histograms(texts: Sequence[str], verdicts: Sequence[Verdict]) -> tuple[dict[str, int], dict[str, int]]:
+    """(class id -> count over all samples, over the correct ones); a sample's class is its functional class,
+    its text when the task gives none (as `sdbench.strategy.class_of`). Ids sorted, so equal counts are equal JSON."""
+    ids = [class_id(v.functional_class if v.functional_class is not None else t)
+           for t, v in zip(texts, verdicts, strict=True)]
+    every = Counter(ids)
+    correct = Counter(i for i, v in zip(ids, verdicts, strict=True) if v.correct)
+    return dict(sorted(every.items())), dict(sorted(correct.items()))
 
 
 @dataclass
@@ -62,13 +76,15 @@ def evaluate_split(model, tokenizer, task: Task, problems: Sequence[Problem], *,
               if base_model is not None else None)
         for j, graded in enumerate(groups):
             correct = [v for v in graded.verdicts if v.correct]
+            every, correct_classes = class_histograms(graded.texts, graded.verdicts)
             positions = max(sum(s.num_positions for s in graded.samples), 1)
             results.append(ProblemCounts(
                 id=graded.problem.id, n=n, c=len(correct),
                 distinct_correct=len({v.functional_class for v in correct}),
                 semantic_classes=len({v.semantic_class for v in correct}),
                 entropy=sum(s.entropy_sum for s in graded.samples) / positions,
-                kl_from_base=None if kl is None else float(sum(kl[j * n:(j + 1) * n]) / positions)))
+                kl_from_base=None if kl is None else float(sum(kl[j * n:(j + 1) * n]) / positions),
+                classes=every, correct_classes=correct_classes))
             records.extend(SampleRecord(graded.problem.id, t, v.correct, v.functional_class)
                            for t, v in zip(graded.texts, graded.verdicts, strict=True))
             if on_problem is not None:

@@ -1,4 +1,4 @@
-"""The one versioned results model (schema 2): cell records and summaries, shared by every reader and writer.
+"""The one versioned results model (schema 3; schema 2 read): cell records and summaries, shared by every reader and writer.
 
     from sdbench.runs.record import CellRecord, Summary
     rec = CellRecord.model_validate_json(Path("runs/x/cells/KEY.json").read_text())
@@ -11,6 +11,12 @@ classes, as inspect_ai's one log model serves its writer, reader and viewer. Cou
 provenance allows extra keys. Everything a summary shows is recomputable from the per-problem
 counts kept here: `eval` (test / ood at the final and the best-val checkpoint) and `trajectory`
 (val along training, step 0 being the base model).
+
+Schema 3 adds, per problem, the functional-class histograms (`classes`, `correct_classes`: class id ->
+count, the id a stable hash of the class so it is the same at every step, seed and arm:
+`sdbench.strategy.class_id`)
+that `sdbench.eval.mechanism` measures mode amplification from. Schema-2 documents (the committed
+leaderboard results) are read as they are: no histograms, the mechanism "not measured".
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sdbench.core.timing import TIMING_STAGES
 from sdbench.pydantic_base import OpenModel, StrictModel
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+READABLE_SCHEMAS = Literal[2, 3]   # 2: before the class histograms (read, not written)
 Checkpoint = Literal["final", "best_val"]
 CHECKPOINTS: tuple[Checkpoint, ...] = ("best_val", "final")
 
 
 # --- counts: what every number is recomputed from -------------------------------------------------
+
 
 class ProblemCounts(StrictModel):
     """One problem of one evaluation: n samples, c correct, classes among the correct ones."""
@@ -42,11 +50,20 @@ class ProblemCounts(StrictModel):
     kl_from_base: float | None = Field(
         default=None, description="mean over the policy's own samples and generated positions of the exact "
                                   "KL(pi(.|prefix) || pi_base(.|prefix)), nats/token (val points only)")
+    classes: dict[str, int] | None = Field(
+        default=None, description="schema 3: class id -> count among all n samples (the class of a sample the "
+                                  "task gives none is its text)")
+    correct_classes: dict[str, int] | None = Field(
+        default=None, description="schema 3: class id -> count among the c correct samples")
 
     @model_validator(mode="after")
     def _counts_fit(self) -> ProblemCounts:
         if self.c > self.n or self.distinct_correct > self.c or self.semantic_classes > self.c:
             raise ValueError(f"problem {self.id}: counts must satisfy distinct, semantic <= c <= n")
+        if self.classes is not None and sum(self.classes.values()) != self.n:
+            raise ValueError(f"problem {self.id}: the class histogram must sum to n")
+        if self.correct_classes is not None and sum(self.correct_classes.values()) != self.c:
+            raise ValueError(f"problem {self.id}: the correct-class histogram must sum to c")
         return self
 
 
@@ -90,7 +107,7 @@ class TrainInfo(StrictModel):
 class CellRecord(StrictModel):
     """One (task, strategy, seed) cell: cells/<key>.json of a run directory."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: READABLE_SCHEMAS = SCHEMA_VERSION
     kind: Literal["cell"] = "cell"
     key: str
     task: str
@@ -162,23 +179,30 @@ class FrontierEntry(StrictModel):
 
 
 class Summary(StrictModel):
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: READABLE_SCHEMAS = SCHEMA_VERSION
     config_hash: str | None = None
     rows: list[SummaryRow]
     trajectories: list[TrajectoryEntry] = Field(default_factory=list)
     frontier: list[FrontierEntry] = Field(default_factory=list)
     failed: list[dict[str, Any]] = Field(default_factory=list)
     deltas: list[Delta] = Field(default_factory=list)
+    mechanism: dict[str, Any] | None = Field(
+        default=None, description="schema 3: mode amplification per (task, strategy) (`sdbench.eval.mechanism`)")
     timing: dict[str, float] = Field(default_factory=dict, description="seconds per stage, summed over cells "
                                      "(summary.md and the terminal; not in summary.json, whose bytes depend on "
                                      "results only)")
 
 
 def refuse_old_schema(data: Any, where: str) -> None:
-    """One clear line for a schema-1 document (endpoint-only evaluation, live teacher)."""
+    """One clear line for a document this sdbench does not read: schema 1 (endpoint-only evaluation, live
+    teacher) or a schema newer than this sdbench. Schema 2 is read (no class histograms)."""
     from sdbench.errors import UserError
 
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version == 1:
-        raise UserError(f"{where} is schema 1 (endpoint-only evaluation); sdbench reads schema {SCHEMA_VERSION}",
-                        "re-run it with this sdbench (`sdbench run` with the same config) to get schema 2")
+        raise UserError(f"{where} is schema 1 (endpoint-only evaluation); sdbench reads schemas 2 and "
+                        f"{SCHEMA_VERSION}",
+                        f"re-run it with this sdbench (`sdbench run` with the same config) to get schema {SCHEMA_VERSION}")
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise UserError(f"{where} is schema {version}; this sdbench reads schemas 2 and {SCHEMA_VERSION}",
+                        "upgrade sdbench to read it")

@@ -65,7 +65,7 @@ def _step_worker() -> dict:
     problems = rng.sample(task.problems("train", cfg.train_problems, seed=0), cfg.prompts_per_step)
     model.eval()
     t0 = time.perf_counter()
-    items, _ = trainer._rollouts_and_plans(model, tok, task, STRATEGIES.get("single_sampled_demo")(), cfg, problems,
+    items, _, _ = trainer._rollouts_and_plans(model, tok, task, STRATEGIES.get("single_sampled_demo")(), cfg, problems,
                                            random.Random(rng.getrandbits(63)), trainer._PromptEncoder(tok), info)
     rollout_s = time.perf_counter() - t0
     model.train()
