@@ -163,55 +163,89 @@ def timing_table(summary: Summary) -> tuple[list[str], list[list[str]]]:
     return ["stage", "seconds", "share"], rows + ([["total", f"{total:.1f}", "100.0%"]] if stages else [])
 
 
-# --- terminal --------------------------------------------------------------------------------------
+# --- terminal ---------------------------------------------------------------------------------------
 
-TERMINAL = (("pass@k", MAIN_SPLIT, "pass@{kmax}"), ("gain", MAIN_SPLIT, "pass@gain"),
-            ("distinct", MAIN_SPLIT, "distinct_correct"), ("ood pass@1", OOD_SPLIT, "pass@1"),
-            ("ood pass@k", OOD_SPLIT, "pass@{kmax}"))
+def compact(stat: Stat | None) -> str:
+    """'0.29 ±0.03': mean and half the CI width, two decimals (10 characters for values below 10)."""
+    return "-" if stat is None else f"{stat.mean:.2f} ±{(stat.ci_high - stat.ci_low) / 2:.2f}"
+
+
+def below_n(row: SummaryRow | None) -> str:
+    """The row's pass@k below n (k = n/4: pass@16 at n = 64), never pass@n ('any correct of n')."""
+    return f"pass@{max(kmax(row) // 4, 1)}" if row is not None else "pass@1"
+
+
+# (title of the table, split, checkpoint, columns); "{k}" is the main row's k below n
+TERMINAL = (
+    ("test, final step", MAIN_SPLIT, "final", (("pass@1", "pass@1"), ("pass@{k}", "pass@{k}"),
+                                               ("distinct", "distinct_correct"))),
+    ("test, best-val step (chosen on val)", MAIN_SPLIT, "best_val",
+     (("pass@1", "pass@1"), ("pass@{k}", "pass@{k}"), ("distinct", "distinct_correct"))),
+    ("ood, final step", OOD_SPLIT, "final", (("pass@1", "pass@1"), ("pass@{k}", "pass@{k}"),
+                                             ("distinct", "distinct_correct"))),
+)
 
 
 def rich_tables(summary: Summary) -> list[Table]:
-    """One table per task, one row per strategy at the best-val checkpoint (final where a task has no
-    best-val rows), the final pass@1 beside the best-val one; failed cells in red. The seed count is in
-    the title (a column only where strategies differ in it)."""
+    """Per task, small tables of one line per strategy that fit 80 columns (piped output included): test at
+    the final step, test at the best-val step (with the step), ood at the final step; cells '0.29 ±0.03'
+    (mean ± half-width of the seed-aware 95% CI). Failed cells in red in the first table."""
     rows = rows_by_key(summary)
     tables = []
     for task in tasks_of(summary):
         strategies = [s for s in strategies_of(summary, task)
                       if any((task, s, sp, c) in rows for sp in (MAIN_SPLIT, OOD_SPLIT) for c in CHECKPOINTS)]
-        has_best = any(k[0] == task and k[3] == "best_val" for k in rows)
-        shown: Checkpoint = "best_val" if has_best else "final"
         fails = [f for f in summary.failed if str(f.get("task", "?")) == task]
         failed_labels = [f"{f.get('strategy', '?')} (seed {f.get('seed', '?')})" for f in fails]
         seeds = {s: n_seeds_of(summary, task, s) for s in strategies}
-        uniform = len(set(seeds.values())) <= 1
-        what = ("best-val checkpoint" if has_best else "final checkpoint (no val split: no best-val selection)"
-                if strategies else "no finished cells")
-        n = f", {next(iter(seeds.values()))} seeds" if uniform and seeds else ""
-        table = Table(title=Text(f"{task}: {what}{n}, mean ± half-width of the 95% CI"), title_justify="left",
-                      show_edge=False)
-        # the label is never cut (one line, its full width); in a narrow terminal numbers wrap, then fold
-        table.add_column("strategy", no_wrap=True, min_width=max(map(len, strategies + failed_labels), default=8))
-        if not uniform:
-            table.add_column("seeds", justify="right", overflow="fold")
-        for title in ("pass@1", *(t for t, _, _ in TERMINAL), *(["step"] if has_best else [])):
-            table.add_column(title, justify="right", overflow="fold")
-        for strategy in strategies:
-            main, ood = rows.get((task, strategy, MAIN_SPLIT, shown)), rows.get((task, strategy, OOD_SPLIT, shown))
-            final = rows.get((task, strategy, MAIN_SPLIT, "final"))
-            pass1 = short(metric(main, "pass@1"))
-            if has_best and final is not None:
-                pass1 += f" (final {final.metrics['pass@1'].mean:.2f})"
-            cells = [short(metric(main if split == MAIN_SPLIT else ood, name)) for _, split, name in TERMINAL]
-            any_row = main or ood
-            step = [step_text(any_row.selected_step if any_row else None)] if has_best else []
-            # Text, not markup: a label like `single_sampled_demo[teacher=live]` is shown as it is
-            table.add_row(Text(strategy), *([] if uniform else [str(seeds[strategy] or "-")]), pass1, *cells, *step)
-        for fail, label in zip(fails, failed_labels, strict=True):
-            table.add_row(Text(label), *([] if uniform else ["-"]),
-                          Text(f"FAILED ({fail.get('phase', '?')}): {fail.get('reason', '')}"), style="red")
-        tables.append(table)
+        n = f", {sorted(set(seeds.values()))[0]} seeds" if len(set(seeds.values())) == 1 else ""
+        if not strategies:
+            table = Table(title=Text(f"{task}: no finished cells"), title_justify="left", show_edge=False)
+            table.add_column("strategy", no_wrap=True)
+            table.add_column("failure")
+            for fail, label in zip(fails, failed_labels, strict=True):
+                table.add_row(Text(label), Text(f"FAILED ({fail.get('phase', '?')}): {fail.get('reason', '')}"),
+                              style="red")
+            tables.append(table)
+            continue
+        first = True
+        for title, split, checkpoint, cols in TERMINAL:
+            chosen = {s: rows.get((task, s, split, checkpoint)) for s in strategies}
+            if not any(chosen.values()):
+                continue
+            main = next((r for r in chosen.values() if r is not None), None)
+            k = below_n(main).removeprefix("pass@")
+            what = f"{task}: {title}{n}" + (", mean ±95% CI" if first else "")
+            table = Table(title=Text(what), title_justify="left", show_edge=False, pad_edge=False)
+            # the label is never cut (one line, its full width)
+            table.add_column("strategy", no_wrap=True, min_width=max(map(len, strategies + failed_labels)))
+            if len(set(seeds.values())) > 1:
+                table.add_column("seeds", justify="right", no_wrap=True)
+            cols = tuple(c for c in cols if not (k == "1" and c[1] == "pass@{k}"))   # n < 8: no k below n but 1
+            for head, _ in cols:
+                table.add_column(head.format(k=k), justify="right", no_wrap=True)
+            if checkpoint == "best_val":
+                table.add_column("step", justify="right", no_wrap=True)
+            for strategy, row in chosen.items():
+                cells = [compact(metric(row, name.format(k=k))) for _, name in cols]
+                step = [step_short(row.selected_step if row else None)] if checkpoint == "best_val" else []
+                extra = [str(seeds[strategy] or "-")] if len(set(seeds.values())) > 1 else []
+                table.add_row(Text(strategy), *extra, *cells, *step)
+            if first:
+                for fail, label in zip(fails, failed_labels, strict=True):
+                    table.add_row(Text(label), *([""] if len(set(seeds.values())) > 1 else []),
+                                  Text(f"FAILED ({fail.get('phase', '?')}): {fail.get('reason', '')}"),
+                                  style="red")
+            first = False
+            tables.append(table)
     return tables
+
+
+def step_short(stat: Stat | None) -> str:
+    """The selected step over seeds: '75' when every seed chose it, else its mean '66.7'."""
+    if stat is None:
+        return "–"
+    return f"{stat.mean:g}" if stat.ci_low == stat.ci_high == stat.mean else f"{stat.mean:.1f}"
 
 
 # --- summary.md ------------------------------------------------------------------------------------
