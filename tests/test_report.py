@@ -64,23 +64,43 @@ def test_markdown_holds_both_checkpoints_deltas_frontier_and_timing() -> None:
     md = markdown(hand_built())
     assert md.startswith("# sdbench summary\n")
     sections = [line for line in md.splitlines() if line.startswith("#")]
-    assert sections == ["# sdbench summary", "## best_val checkpoint", "## final checkpoint",
-                        "## Paired deltas against single_sampled_demo", "## Frontier: at matched KL from base",
-                        "### graph_paths", "## Timing"]
-    best, final = md.split("## best_val checkpoint")[1].split("## final checkpoint")
-    assert ("| task | split | strategy | seeds | selected step | pass@1 | pass@2 | pass@auc | pass@gain | "
-            "distinct_correct | semantic_classes | entropy |") in best
-    assert (f"| graph_paths | test | {LIVE} | 3 | 50.0 [25, 75] | 0.530 [0.510, 0.550] | 0.700 [0.600, 0.800] | "
-            "0.600 [0.600, 0.600] | 0.200 [0.100, 0.300] | 3.250 [3.000, 3.500] | 2.000 [2.000, 2.000] | "
-            "0.900 [0.900, 0.900] |") in best
-    assert "selected step" not in final.split("## Paired")[0]
+    # comparisons at matched budgets first: the final step, then the deltas, then best-val
+    assert sections == ["# sdbench summary", "## final checkpoint", "## Paired deltas", "## best_val checkpoint",
+                        "## Frontier: at matched KL from base", "### graph_paths", "## Timing"]
+    final, best = md.split("## best_val checkpoint")[0], md.split("## best_val checkpoint")[1]
+    assert ("| task | split | strategy | seeds | selected step | pass@1 | pass@k (k = n/4) | any correct of 2 | "
+            "pass@auc | pass@gain | distinct_correct | semantic_classes | entropy | pass@1 seed SD / share | "
+            "distinct seed SD / share |") in best
+    assert (f"| graph_paths | test | {LIVE} | 3 | 50.0 [25, 75] | 0.530 [0.510, 0.550] | 0.530 [0.510, 0.550] | "
+            "0.700 [0.600, 0.800] | 0.600 [0.600, 0.600] | 0.200 [0.100, 0.300] | 3.250 [3.000, 3.500] | "
+            "2.000 [2.000, 2.000] | 0.900 [0.900, 0.900] | – | – |") in best
+    assert "selected step" not in final
     assert f"| graph_paths | test | {LIVE} | 3 | 0.510 [0.480, 0.540] |" in final
-    assert f"| best_val | graph_paths | test | {LIVE} | 0.050 [0.010, 0.090] | – | – |" in md
+    assert f"| best_val | graph_paths | test | {LIVE} | single_sampled_demo | 0.050 [0.010, 0.090] | – | – |" in md
     frontier = md.split("### graph_paths")[1].split("## Timing")[0]
     assert "| strategy | KL 0.01 | KL 0.1 |" in frontier
     assert f"| {LIVE} | 0.512 / 3.41 (3/3 seeds) | 0.490 / 2.00 (2/3 seeds) |" in frontier
     assert "| base | – (0/3 seeds) | – (0/3 seeds) |" in frontier
     assert "| sample | 60.0 | 60.0% |" in md and "| total | 100.0 | 100.0% |" in md
+
+
+def test_markdown_matched_budgets_checkpoint_rule_and_seed_share() -> None:
+    from sdbench.runs.record import CheckpointRule, MatchedDelta
+
+    summary = hand_built()
+    summary.rows[0].metrics["pass@1"] = Stat(mean=0.4, ci_low=0.3, ci_high=0.5, seed_sd=0.031, seed_share=0.72)
+    summary = summary.model_copy(update={
+        "matched_deltas": [MatchedDelta(strategy=LIVE, baseline="grpo", task="graph_paths", match="kl_from_base",
+                                        level=0.1, n_seeds=3, n_seeds_baseline=2,
+                                        metrics={"distinct_correct": S(0.2, -0.1, 0.5), "pass@1": S(-0.05)})],
+        "checkpoint_rules": [CheckpointRule(rule="one_se", agreement=0.6, n_pairs=100),
+                             CheckpointRule(rule="argmax", agreement=0.95, n_pairs=100, chosen=True)]})
+    md = markdown(summary)
+    assert "0.031 / 72%" in md
+    assert f"| graph_paths | 0.1 | {LIVE} | grpo | 3 / 2 | 0.200 [-0.100, 0.500] | -0.050 [-0.050, -0.050] | – |" in md
+    assert "Most stable: argmax (95.0% of 100 split pairs agree)." in md
+    assert "| argmax (chosen) | 95.0% | 100 |" in md and "| one_se | 60.0% | 100 |" in md
+    assert md.index("## At matched KL from base") < md.index("## best_val checkpoint") < md.index("## Checkpoint rule")
 
 
 def test_timing_table_in_pipeline_order() -> None:
