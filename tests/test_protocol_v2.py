@@ -218,7 +218,8 @@ def test_a_schema_1_record_is_refused_in_one_line(tmp_path: Path) -> None:
 
 
 def test_aggregation_imports_nothing_heavier_than_numpy() -> None:
-    code = ("import sys; import sdbench.runs.aggregate, sdbench.runs.report, sdbench.runs.record; "
+    code = ("import sys; import sdbench.runs.aggregate, sdbench.runs.report, sdbench.runs.record, "
+            "sdbench.runs.compare, sdbench.eval.intervals; "
             "heavy = [m for m in ('torch', 'transformers', 'sdbench.core.sampling') if m in sys.modules]; "
             "print(heavy); sys.exit(1 if heavy else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -64,23 +64,43 @@ def test_markdown_holds_both_checkpoints_deltas_frontier_and_timing() -> None:
     md = markdown(hand_built())
     assert md.startswith("# sdbench summary\n")
     sections = [line for line in md.splitlines() if line.startswith("#")]
-    assert sections == ["# sdbench summary", "## best_val checkpoint", "## final checkpoint",
-                        "## Paired deltas against single_sampled_demo", "## Frontier: at matched KL from base",
-                        "### graph_paths", "## Timing"]
-    best, final = md.split("## best_val checkpoint")[1].split("## final checkpoint")
-    assert ("| task | split | strategy | seeds | selected step | pass@1 | pass@2 | pass@auc | pass@gain | "
-            "distinct_correct | semantic_classes | entropy |") in best
-    assert (f"| graph_paths | test | {LIVE} | 3 | 50.0 [25, 75] | 0.530 [0.510, 0.550] | 0.700 [0.600, 0.800] | "
-            "0.600 [0.600, 0.600] | 0.200 [0.100, 0.300] | 3.250 [3.000, 3.500] | 2.000 [2.000, 2.000] | "
-            "0.900 [0.900, 0.900] |") in best
-    assert "selected step" not in final.split("## Paired")[0]
+    # comparisons at matched budgets first: the final step, then the deltas, then best-val
+    assert sections == ["# sdbench summary", "## final checkpoint", "## Paired deltas", "## best_val checkpoint",
+                        "## Frontier: at matched KL from base", "### graph_paths", "## Timing"]
+    final, best = md.split("## best_val checkpoint")[0], md.split("## best_val checkpoint")[1]
+    assert ("| task | split | strategy | seeds | selected step | pass@1 | pass@k (k = n/4) | any correct of 2 | "
+            "pass@auc | pass@gain | distinct_correct | semantic_classes | entropy | pass@1 seed SD / share | "
+            "distinct seed SD / share |") in best
+    assert (f"| graph_paths | test | {LIVE} | 3 | 50.0 [25, 75] | 0.530 [0.510, 0.550] | 0.530 [0.510, 0.550] | "
+            "0.700 [0.600, 0.800] | 0.600 [0.600, 0.600] | 0.200 [0.100, 0.300] | 3.250 [3.000, 3.500] | "
+            "2.000 [2.000, 2.000] | 0.900 [0.900, 0.900] | – | – |") in best
+    assert "selected step" not in final
     assert f"| graph_paths | test | {LIVE} | 3 | 0.510 [0.480, 0.540] |" in final
-    assert f"| best_val | graph_paths | test | {LIVE} | 0.050 [0.010, 0.090] | – | – |" in md
+    assert f"| best_val | graph_paths | test | {LIVE} | single_sampled_demo | 0.050 [0.010, 0.090] | – | – |" in md
     frontier = md.split("### graph_paths")[1].split("## Timing")[0]
     assert "| strategy | KL 0.01 | KL 0.1 |" in frontier
     assert f"| {LIVE} | 0.512 / 3.41 (3/3 seeds) | 0.490 / 2.00 (2/3 seeds) |" in frontier
     assert "| base | – (0/3 seeds) | – (0/3 seeds) |" in frontier
     assert "| sample | 60.0 | 60.0% |" in md and "| total | 100.0 | 100.0% |" in md
+
+
+def test_markdown_matched_budgets_checkpoint_rule_and_seed_share() -> None:
+    from sdbench.runs.record import CheckpointRule, MatchedDelta
+
+    summary = hand_built()
+    summary.rows[0].metrics["pass@1"] = Stat(mean=0.4, ci_low=0.3, ci_high=0.5, seed_sd=0.031, seed_share=0.72)
+    summary = summary.model_copy(update={
+        "matched_deltas": [MatchedDelta(strategy=LIVE, baseline="grpo", task="graph_paths", match="kl_from_base",
+                                        level=0.1, n_seeds=3, n_seeds_baseline=2,
+                                        metrics={"distinct_correct": S(0.2, -0.1, 0.5), "pass@1": S(-0.05)})],
+        "checkpoint_rules": [CheckpointRule(rule="one_se", agreement=0.6, n_pairs=100),
+                             CheckpointRule(rule="argmax", agreement=0.95, n_pairs=100, chosen=True)]})
+    md = markdown(summary)
+    assert "0.031 / 72%" in md
+    assert f"| graph_paths | 0.1 | {LIVE} | grpo | 3 / 2 | 0.200 [-0.100, 0.500] | -0.050 [-0.050, -0.050] | – |" in md
+    assert "Most stable: argmax (95.0% of 100 split pairs agree)." in md
+    assert "| argmax (chosen) | 95.0% | 100 |" in md and "| one_se | 60.0% | 100 |" in md
+    assert md.index("## At matched KL from base") < md.index("## best_val checkpoint") < md.index("## Checkpoint rule")
 
 
 def test_timing_table_in_pipeline_order() -> None:
@@ -96,27 +116,20 @@ def _render(summary: Summary, width: int) -> str:
     return out.getvalue()
 
 
-def test_terminal_shows_best_val_with_final_beside_and_full_labels() -> None:
-    text = _render(hand_built(), 200)
-    assert "graph_paths: best-val checkpoint, 3 seeds, mean ± half-width of the 95% CI" in text
-    live = next(line for line in text.splitlines() if LIVE in line)
-    cells = [c.strip() for c in live.split("│") if c.strip()]
-    # strategy, pass@1 (final beside), pass@k, gain, distinct, ood pass@1, ood pass@k, selected step
-    assert cells == [LIVE, "0.53±0.02 (final 0.51)", "0.70±0.10", "0.20±0.10", "3.25±0.25", "0.43±0.02",
-                     "0.70±0.10", "50.0 [25, 75]"]
-    for width in (120, 90):   # narrower terminals wrap (then fold) the numbers, never the label
-        lines = _render(hand_built(), width).splitlines()
-        assert any(line.startswith(f" {LIVE} │") for line in lines), width
-    assert "0.53±0.02" in _render(hand_built(), 120)
-
-
-def test_terminal_without_best_val_rows_says_so_and_shows_final() -> None:
-    summary = hand_built()
-    summary = summary.model_copy(update={"rows": [r for r in summary.rows if r.checkpoint == "final"]})
-    text = _render(summary, 200)
-    assert "final checkpoint (no val split: no best-val selection)" in text
-    live = next(line for line in text.splitlines() if LIVE in line)
-    assert "0.51±0.03" in live and "final 0.51" not in live
+def test_terminal_tables_are_one_line_per_strategy_at_80_columns() -> None:
+    # piped (`sdbench run | tee log`) rich renders at 80 columns: every table line fits, one line per strategy
+    text = _render(hand_built(), 80)
+    assert all(len(line) <= 80 for line in text.splitlines())
+    titles = [line.rstrip() for line in text.splitlines() if line.startswith("graph_paths:")]
+    assert titles == ["graph_paths: test, final step, 3 seeds, mean ±95% CI",
+                      "graph_paths: test, best-val step (chosen on val), 3 seeds",
+                      "graph_paths: ood, final step, 3 seeds"]
+    live = [line for line in text.splitlines() if LIVE in line]
+    assert len(live) == 3   # one line in each table
+    # strategy, pass@1, distinct (n = 2 here: no pass@k below n but pass@1, so no pass@k column)
+    assert [c.strip() for c in live[0].split("│")] == [LIVE, "0.51 ±0.03", "3.25 ±0.25"]
+    assert [c.strip() for c in live[1].split("│")][-1] == "50.0"   # the best-val step: mean over seeds
+    assert _render(hand_built(), 200) == text   # a wide terminal: the same compact tables
 
 
 def test_failed_cells_show_in_red_rows_and_in_markdown() -> None:
@@ -124,6 +137,7 @@ def test_failed_cells_show_in_red_rows_and_in_markdown() -> None:
                                                           "seed": 1, "phase": "train", "reason": "diverged"}]})
     assert "FAILED (train): diverged" in _render(summary, 200)
     only_failed = Summary(rows=[], failed=summary.failed)
+    assert all(len(line) <= 80 for line in _render(summary, 80).splitlines())
     assert "graph_paths: no finished cells" in _render(only_failed, 200)
     assert "rft (seed 1)" in _render(only_failed, 200)
     assert "| graph_paths | - | rft | seed 1 | FAILED: diverged |" in markdown(summary)

@@ -94,12 +94,16 @@ def test_summary_schema_and_recomputable_numbers(finished_run: Path) -> None:
     assert steps == {("base", 0)} | {(s, k) for s in ("single_sampled_demo", "grpo") for k in (0, 2, 3)}
     step0 = [t["metrics"] for t in summary["trajectories"] if t["step"] == 0]
     assert all(m == step0[0] for m in step0) and step0[0]["kl_from_base"]["mean"] == 0.0
-    assert set(step0[0]) == {"pass@1", "pass@8", "distinct_correct", "entropy", "kl_from_base"}
+    assert set(step0[0]) == {"pass@1", "pass@2", "pass@8", "distinct_correct", "entropy", "kl_from_base"}
     assert {(f["strategy"], f["kl_budget"]) for f in summary["frontier"]} == {
-        (s, b) for s in STRATEGIES for b in (0.01, 0.02, 0.05, 0.1, 0.2)}
+        (s, b) for s in STRATEGIES for b in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)}
     assert all(f["n_seeds_reached"] == 0 and f["metrics"] == {} for f in summary["frontier"] if f["strategy"] == "base")
-    deltas = {(d["strategy"], d["split"], d["checkpoint"]) for d in summary["deltas"]}
-    assert deltas == {(s, sp, c) for s in ("base", "grpo") for sp in ("test", "ood") for c in ("final", "best_val")}
+    # paired deltas against the paper's baseline, base and RL, each present one
+    deltas = {(d["strategy"], d["baseline"], d["split"], d["checkpoint"]) for d in summary["deltas"]}
+    assert deltas == {(s, b, sp, c) for b in STRATEGIES for s in STRATEGIES if s != b
+                      for sp in ("test", "ood") for c in ("final", "best_val")}
+    # two seeds: every row CI is seed-aware and says how much of its variance is between seeds
+    assert all(0.0 <= r["metrics"]["pass@1"]["seed_share"] <= 1.0 for r in rows)
 
 
 def test_resume_runs_only_missing_cells_and_gives_the_same_summary(finished_run: Path, tmp_path: Path) -> None:

@@ -197,6 +197,9 @@ def _section(view: TaskView) -> str:
         if view.tables[checkpoint]:
             title = CHECKPOINT_TITLES[checkpoint]
             parts.append(f'<h3>{title}</h3>{_table(view, checkpoint)}')
+    for i, (title, head, rows) in enumerate(view.comparisons):
+        parts.append(f"<h3>{escape(title)}</h3>" + static_table(head, rows, table_id=f"compare-{view.slug}-{i}",
+                                                                 cls="frontier", text_columns=1))
     if view.frontier:
         parts.append("<h3>frontier: val pass@1 / distinct correct at matched KL from base</h3>"
                      + static_table(["run", "strategy", *budget_titles(view)],
@@ -209,12 +212,31 @@ def _section(view: TaskView) -> str:
     return "".join(parts)
 
 
+def _claims(all_results: list[Results]) -> str:
+    """The per-task summary (sdbench.leaderboard.claims): directions only where the seed-aware CI excludes 0."""
+    from sdbench.leaderboard.claims import claims
+
+    groups: dict[str, dict[str, list[str]]] = {}
+    for c in claims(all_results):
+        groups.setdefault(c.task, {}).setdefault(c.where, []).append(c.text())
+    if not groups:
+        return ""
+    items = "".join(f"<li><strong>{escape(task)}</strong><ul>"
+                    + "".join(f"<li>{escape(where)}: {escape('; '.join(texts))}.</li>" for where, texts in g.items())
+                    + "</ul></li>" for task, g in groups.items())
+    return f'<section id="what-it-shows"><h2>What it shows</h2><ul class="claims">{items}</ul></section>'
+
+
 def page(views: list[TaskView], all_results: list[Results]) -> str:
     nav = " ".join(f'<a href="#task-{escape(v.slug)}">{escape(v.title)}</a>' for v in views)
     body = "".join(_section(v) for v in views) or (
         '<p class="note">No results yet: <code>sdbench leaderboard submit RUN_DIR</code>.</p>')
-    lead = (f"{len(all_results)} submitted run(s). Values are means over seeds and problems with 95% "
-            "percentile-bootstrap CIs (small grey). Test and ood are evaluated at the best-val checkpoint (highest "
+    body = _claims(all_results) + body
+    lead = (f"{len(all_results)} submitted run(s). Values are means over seeds and problems with seed-aware 95% "
+            "CIs (small grey; seeds resampled within each arm, problems jointly). Arms are compared first at "
+            "matched budgets: the final step, matched KL from the base and matched val pass@1. "
+            "\"any correct of n\" is pass@n at n samples. Test and ood are evaluated at the best-val checkpoint "
+            "(highest "
             "val pass@1, ties: the earliest step) and at the final step. Each task version is its own section (another "
             "base model or corpus: not comparable). Click a column header to sort; click "
             "again to reverse. Every number can be recomputed from the per-problem counts in <code>results/</code>.")

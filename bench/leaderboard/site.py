@@ -32,9 +32,10 @@ PLOT_KINDS = ("trajectories", "curves", "pareto")
 CHECKPOINT_TITLES = {"best_val": "best-val checkpoint", "final": "final checkpoint"}
 # (column title, metric key in the main split; "ood1" / "ood" read pass@1 / pass@k_max of the OOD split)
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("pass@1", "pass@1"), ("pass@k_max", "pass@kmax"), ("pass@auc", "pass@auc"), ("pass@gain", "pass@gain"),
+    ("pass@1", "pass@1"), ("pass@16", "pass@16"), ("any correct of k_max", "pass@kmax"),
+    ("pass@auc", "pass@auc"), ("pass@gain", "pass@gain"),
     ("distinct_correct", "distinct_correct"), ("semantic_classes", "semantic_classes"),
-    ("ood pass@1", "ood1"), ("ood pass@k_max", "ood"),
+    ("ood pass@1", "ood1"), ("ood any correct of k_max", "ood"),
 )
 STEP_COLUMN = ("selected step", "step")   # best_val tables only
 
@@ -75,6 +76,7 @@ class TaskView:
     budgets: list[float] = field(default_factory=list)
     frontier: list[FrontierRow] = field(default_factory=list)
     svgs: dict[str, str] = field(default_factory=dict)   # plot kind -> SVG text
+    comparisons: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)   # (title, head, rows)
 
     @property
     def entries(self) -> list[Entry]:
@@ -247,6 +249,7 @@ def task_views(all_results: list[Results]) -> list[TaskView]:
                 raise UserError(f"{r.name} measured the {view.task} frontier at other KL budgets than the other runs",
                                 "submit runs of one sdbench version to one leaderboard")
             view.frontier += [FrontierRow(r.name, row[0], row[1:]) for row in frontier_table(r.summary, view.task)[1]]
+        view.comparisons = [c for r in runs for c in comparisons(r, view.task, many_runs)]
         series = [s for r in runs for s in trajectory_series(r.summary, view.task, lambda s, r=r: label(s, r.name))]
         best = view.tables["best_val"] or view.tables["final"]   # tasks without a val split: final only
         plotted = [e for e in best if e.values["pass@1"] and e.values["distinct_correct"]]
@@ -262,6 +265,43 @@ def task_views(all_results: list[Results]) -> list[TaskView]:
         }
     newest_first = sorted(views, key=lambda key: version_key(key[1]), reverse=True)
     return [views[key] for key in sorted(newest_first, key=lambda key: key[0])]   # by task, newest version first
+
+
+def comparisons(results: Results, task: str, many_runs: bool = False) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The matched-budget tables of one run on one task, paired against the paper's baseline: at the final step
+    (test), at matched KL from the base (val) and at matched val pass@1 (iso-accuracy: distinct correct)."""
+    from sdbench.config import PAPER_BASELINE
+    from sdbench.runs.report import fmt
+
+    suffix = f" ({results.name})" if many_runs else ""
+    total = len(results.provenance.seeds)
+    out = []
+    final = [d for d in results.summary.deltas
+             if d.task == task and d.baseline == PAPER_BASELINE and d.split == MAIN_SPLIT and d.checkpoint == "final"]
+    if final:
+        out.append((f"matched step (final, test): paired Δ against {PAPER_BASELINE}{suffix}",
+                    ["strategy", "Δ pass@1", "Δ pass@16", "Δ distinct_correct"],
+                    [[d.strategy, fmt(d.metrics.get("pass@1")), fmt(d.metrics.get("pass@16")),
+                      fmt(d.metrics.get("distinct_correct"))] for d in final]))
+    for match, title, what in (("kl_from_base", "matched KL from base (val)", "KL"),
+                               ("pass@1", "matched val pass@1 (iso-accuracy)", "pass@1")):
+        deltas = [m for m in results.summary.matched_deltas
+                  if m.task == task and m.match == match and m.baseline == PAPER_BASELINE]
+        levels = sorted({m.level for m in deltas})
+        if not levels:
+            continue
+        by = {(m.strategy, m.level): m for m in deltas}
+        rows = []
+        for strategy in dict.fromkeys(m.strategy for m in deltas):
+            cells = []
+            for level in levels:
+                m = by.get((strategy, level))
+                cells.append("–" if m is None else f"{fmt(m.metrics.get('distinct_correct'))} "
+                                                   f"({m.n_seeds}/{total} vs {m.n_seeds_baseline}/{total})")
+            rows.append([strategy, *cells])
+        out.append((f"{title}: paired Δ distinct correct against {PAPER_BASELINE} (seeds reaching it){suffix}",
+                     ["strategy", *(f"{what} {level:g}" for level in levels)], rows))
+    return out
 
 
 def cell_text(entry: Entry, key: str) -> str:
@@ -291,18 +331,22 @@ PLOT_TEXT = {
 
 
 def markdown(views: list[TaskView], all_results: list[Results]) -> str:
+    from sdbench.leaderboard.claims import what_it_shows
     from sdbench.runs.report import md_table
 
     lines = ["# sdbench leaderboard", "",
-             f"{len(all_results)} submitted run(s). Every value is the mean over seeds and problems with its 95% "
-             "percentile-bootstrap CI; every number can be recomputed from the per-problem counts in "
+             f"{len(all_results)} submitted run(s). Every value is the mean over seeds and problems with its "
+             "seed-aware 95% CI (seeds resampled within each arm, problems jointly); every number can be "
+             "recomputed from the per-problem counts in "
              "`results/`. The interactive page is `index.html`. Test and ood are evaluated at two checkpoints "
              "of each seed: best-val (the step with the highest val pass@1; ties: the earliest) and final. Each "
              "task version is its own section (another base model or corpus: its numbers are not comparable "
              "with another version's). The "
              "frontier compares strategies at the same distance moved from the base model: val pass@1 / "
              "distinct correct where each seed's trajectory reaches a KL budget (nats/token), over the seeds "
-             "that reach it.", ""]
+             "that reach it. \"any correct of n\" is pass@n at n samples (1 when any sample is correct).", ""]
+    if all_results:
+        lines += ["**What it shows.** " + what_it_shows(all_results), ""]
     if not views:
         lines.append("No results yet: `sdbench leaderboard submit RUN_DIR`.")
     by_name = {r.name: r for r in all_results}
@@ -317,6 +361,8 @@ def markdown(views: list[TaskView], all_results: list[Results]) -> str:
                      *(cell_text(e, key) for _, key in columns(checkpoint)),
                      provenance_short(by_name[e.run], e.strategy, e.task)] for e in entries]
             lines += ["", f"### {CHECKPOINT_TITLES[checkpoint]}", "", *md_table(header, rows)]
+        for title, head, rows in view.comparisons:
+            lines += ["", f"### {title}", "", *md_table(head, rows)]
         if view.frontier:
             lines += ["", "### frontier: val pass@1 / distinct correct at matched KL from base", "",
                       *md_table(["run", "strategy", *budget_titles(view)],

@@ -150,8 +150,11 @@ def _first_difference(stored: Any, fresh: Any, path: str) -> str | None:
 
 
 # summary part -> the fields that identify one of its items
-KEYS = {"rows": ("strategy", "task", "split", "checkpoint"), "deltas": ("strategy", "task", "split", "checkpoint"),
-        "trajectories": ("strategy", "task", "step"), "frontier": ("strategy", "task", "kl_budget")}
+KEYS = {"rows": ("strategy", "task", "split", "checkpoint"),
+        "deltas": ("strategy", "baseline", "task", "split", "checkpoint"),
+        "trajectories": ("strategy", "task", "step"), "frontier": ("strategy", "task", "kl_budget"),
+        "iso_accuracy": ("strategy", "task", "match", "level"),
+        "matched_deltas": ("strategy", "baseline", "task", "match", "level"), "checkpoint_rules": ("rule",)}
 
 
 def _keyed(items: list[dict[str, Any]], fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:

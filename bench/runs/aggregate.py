@@ -12,9 +12,15 @@
   problem's values, so the CI resamples seeds and problems like every other number here.
 - deltas: paired differences against the paper's baseline (`single_sampled_demo`) on the same problems.
 
-CIs: 95% percentile bootstrap of the mean, resampling seeds and problems (with replacement,
-independently); a fixed bootstrap seed makes summaries reproducible. numpy only: this module and
-everything it imports load no torch (tests/test_aggregate.py checks it in a subprocess).
+- deltas: paired differences against the paper's baseline (`single_sampled_demo`), the untrained
+  base and RL (`grpo`) on the same problems, at both checkpoints; matched-budget comparisons (matched KL,
+  matched val pass@1) and the checkpoint-rule stability are in `sdbench.runs.compare`.
+
+CIs: seed-aware 95% intervals (`sdbench.eval.intervals.seed_aware_interval`: training seeds resampled
+within each arm, problems jointly across the arms of a paired comparison, each part with its Student t
+quantile); each Stat also carries the seed-level SD and the share of its variance between seeds.
+numpy / scipy only: this module and everything it imports load no torch (tests/test_aggregate.py checks
+it in a subprocess).
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from sdbench.config import PAPER_BASELINE
+from sdbench.eval.intervals import seed_aware_interval
 from sdbench.eval.metrics import problem_metrics
 from sdbench.runs.record import CHECKPOINTS, CellRecord, Stat, Summary
 
-BOOTSTRAP_SAMPLES = 1000
-BOOTSTRAP_SEED = 20261128
-KL_BUDGETS = (0.01, 0.02, 0.05, 0.1, 0.2)   # nats/token
+# the trained arms reach the largest budgets late in a 300-step run (full profile), the smallest ones early
+KL_BUDGETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)   # nats/token
+BASE, RL_BASELINE = "base", "grpo"
+DELTA_BASELINES = (PAPER_BASELINE, BASE, RL_BASELINE)   # paired deltas are taken against each present one
 TRAJECTORY_METRICS = ("pass@1", "distinct_correct", "entropy", "kl_from_base")   # + pass@<val_samples>
 
 
@@ -38,22 +46,17 @@ def _round(x: float) -> float:
     return round(float(x), 6)
 
 
-def bootstrap_ci(values: np.ndarray, *, samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED,
-                 ) -> tuple[float, float]:
-    """95% percentile CI of the mean of values [seeds, problems], resampling both axes."""
-    rng = np.random.default_rng(seed)
-    s, p = values.shape
-    seed_idx = rng.integers(0, s, size=(samples, s))
-    prob_idx = rng.integers(0, p, size=(samples, p))
-    means = values[seed_idx[:, :, None], prob_idx[:, None, :]].mean(axis=(1, 2))
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
-
-
 def stat(values: np.ndarray) -> Stat:
-    """Mean and 95% bootstrap CI of values [seeds, problems]."""
-    low, high = bootstrap_ci(values)
-    return Stat(mean=_round(values.mean()), ci_low=_round(low), ci_high=_round(high))
+    """Mean and seed-aware 95% CI of values [seeds, problems]."""
+    return paired_stat([values], (1.0,))
+
+
+def paired_stat(arms: Sequence[np.ndarray], signs: Sequence[float]) -> Stat:
+    """sum_i signs_i * mean(arms_i) with its seed-aware CI; arms_i [seeds_i, problems] on the same problems."""
+    iv = seed_aware_interval(arms, signs)
+    return Stat(mean=_round(iv.mean), ci_low=_round(iv.low), ci_high=_round(iv.high),
+                seed_sd=None if iv.seed_sd is None else _round(iv.seed_sd),
+                seed_share=None if iv.seed_share is None else _round(iv.seed_share))
 
 
 def _stack(per_seed: Sequence[Sequence], what: str) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -90,7 +93,7 @@ def summarize(records: Iterable[CellRecord]) -> Summary:
             continue
         groups[key].append(rec)
 
-    rows, trajectories, frontier, per_problem = [], [], [], {}
+    rows, trajectories, frontier, per_problem, per_step = [], [], [], {}, {}
     for strategy, task in order:
         recs = sorted(groups.get((strategy, task), []), key=lambda r: r.seed)
         if not recs:
@@ -113,12 +116,18 @@ def summarize(records: Iterable[CellRecord]) -> Summary:
                              "metrics": {name: stat(vals) for name, vals in metrics.items()}})
         if all(r.trajectory for r in recs):
             points = _trajectory_metrics(recs, f"{strategy} on {task} (val)")
+            per_step[(strategy, task)] = points
             trajectories += [{"strategy": strategy, "task": task, "step": step, "n_seeds": len(recs),
                               "metrics": {name: stat(vals) for name, vals in metrics.items()}}
                              for step, metrics in points.items()]
             frontier += [{"strategy": strategy, "task": task, **entry} for entry in frontier_entries(points)]
+    from sdbench.runs.compare import checkpoint_rules, matched_comparisons
+
+    iso, matched = matched_comparisons(per_step)
     return Summary.model_validate({"rows": rows, "trajectories": trajectories, "frontier": frontier,
                                    "failed": failed, "deltas": _paired_deltas(per_problem),
+                                   "iso_accuracy": iso, "matched_deltas": matched,
+                                   "checkpoint_rules": checkpoint_rules([r for g in groups.values() for r in g]),
                                    "timing": {k: round(v, 3) for k, v in timing.items()}})
 
 
@@ -130,50 +139,60 @@ def _trajectory_metrics(recs: Sequence[CellRecord], what: str) -> dict[int, dict
         points = [next(p for p in r.trajectory if p.step == step) for r in recs]
         metrics, _ = _stack([p.problems for p in points], what)
         kmax = f"pass@{points[0].n}"
-        out[step] = {name: metrics[name] for name in ("pass@1", kmax, *TRAJECTORY_METRICS[1:])}
+        below = f"pass@{max(points[0].n // 4, 1)}"   # pass@k below n (k = n/4: 16 of 64 on test, 4 of 16 on val)
+        out[step] = {name: metrics[name] for name in dict.fromkeys(("pass@1", below, kmax, *TRAJECTORY_METRICS[1:]))}
     return out
+
+
+def reach(points: dict[int, dict[str, np.ndarray]], key: str, level: float,
+          ) -> tuple[list[int], dict[str, np.ndarray]]:
+    """(seeds that reach `level` of `key`, metric -> [those seeds, problems] interpolated there).
+
+    Seed s's trajectory is the sequence of (its mean `key` over problems, values) over its evaluation points in
+    step order; it reaches the level at the first point whose mean is >= level, and its value there is the
+    linear interpolation between that point and the one before it (exactly the point's value when the mean
+    equals the level). The same weight interpolates every problem's value, so the CI resamples seeds and
+    problems like every other number. A seed that never reaches the level is not counted.
+    """
+    steps = sorted(points)
+    curve = np.stack([points[t][key].mean(axis=1) for t in steps], axis=1)   # [seeds, points]
+    seeds, rows = [], defaultdict(list)
+    for s in range(curve.shape[0]):
+        reached = np.nonzero(curve[s] >= level)[0]
+        if reached.size == 0:
+            continue
+        j = int(reached[0])
+        if j == 0 or curve[s, j] == level:
+            lo, w = j, 0.0
+        else:
+            lo, w = j - 1, (level - curve[s, j - 1]) / (curve[s, j] - curve[s, j - 1])
+        seeds.append(s)
+        for name, per_step in ((n, [points[t][n] for t in steps]) for n in points[steps[0]]):
+            a, b = per_step[lo][s], per_step[min(lo + 1, len(steps) - 1)][s]
+            rows[name].append(a + w * (b - a))
+    return seeds, {name: np.stack(vals) for name, vals in rows.items()}
 
 
 def frontier_entries(points: dict[int, dict[str, np.ndarray]], budgets: Sequence[float] = KL_BUDGETS,
                      ) -> list[dict]:
-    """Per KL budget: pass@1 and distinct_correct interpolated at the budget over the seeds that reach it.
-
-    Seed s's trajectory is the sequence of (mean kl_from_base, values) over its evaluation points in
-    step order; it reaches budget b at the first point whose mean KL is >= b, and its value there is the
-    linear interpolation between that point and the one before it (exactly the point's value when the
-    KL equals b). A seed that never reaches b is not counted (`n_seeds_reached`).
-    """
-    steps = sorted(points)
-    kl = np.stack([points[t]["kl_from_base"].mean(axis=1) for t in steps], axis=1)   # [seeds, points]
+    """Per KL budget: pass@1 and distinct_correct interpolated at the budget over the seeds that reach it."""
     out = []
     for budget in budgets:
-        rows: dict[str, list[np.ndarray]] = {"pass@1": [], "distinct_correct": []}
-        for s in range(kl.shape[0]):
-            reached = np.nonzero(kl[s] >= budget)[0]
-            if reached.size == 0:
-                continue
-            j = int(reached[0])
-            if j == 0 or kl[s, j] == budget:
-                lo, w = j, 0.0
-            else:
-                lo, w = j - 1, (budget - kl[s, j - 1]) / (kl[s, j] - kl[s, j - 1])
-            for name in rows:
-                a = points[steps[lo]][name][s]
-                b = points[steps[min(lo + 1, len(steps) - 1)]][name][s]
-                rows[name].append(a + w * (b - a))
-        metrics = {name: stat(np.stack(vals)) for name, vals in rows.items() if vals}
-        out.append({"kl_budget": budget, "n_seeds_reached": len(rows["pass@1"]), "metrics": metrics})
+        seeds, values = reach(points, "kl_from_base", budget)
+        metrics = {name: stat(values[name]) for name in ("pass@1", "distinct_correct")} if seeds else {}
+        out.append({"kl_budget": budget, "n_seeds_reached": len(seeds), "metrics": metrics})
     return out
 
 
 def _paired_deltas(per_problem: dict[tuple[str, str, str, str], tuple[dict[str, np.ndarray], list[str]]],
                    ) -> list[dict]:
     deltas = []
-    for (strategy, task, split, checkpoint), (metrics, ids) in per_problem.items():
-        base = per_problem.get((PAPER_BASELINE, task, split, checkpoint))
-        if strategy == PAPER_BASELINE or base is None or base[1] != ids:
-            continue
-        out = {name: stat((vals.mean(0) - base[0][name].mean(0))[None, :]) for name, vals in metrics.items()}
-        deltas.append({"strategy": strategy, "baseline": PAPER_BASELINE, "task": task, "split": split,
-                       "checkpoint": checkpoint, "metrics": out})
+    for baseline in DELTA_BASELINES:
+        for (strategy, task, split, checkpoint), (metrics, ids) in per_problem.items():
+            base = per_problem.get((baseline, task, split, checkpoint))
+            if strategy == baseline or base is None or base[1] != ids:
+                continue
+            out = {name: paired_stat([vals, base[0][name]], (1.0, -1.0)) for name, vals in metrics.items()}
+            deltas.append({"strategy": strategy, "baseline": baseline, "task": task, "split": split,
+                           "checkpoint": checkpoint, "metrics": out})
     return deltas

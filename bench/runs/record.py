@@ -132,9 +132,15 @@ class CellRecord(StrictModel):
 # --- summary: what tables, reports and the leaderboard show ---------------------------------------
 
 class Stat(StrictModel):
+    """Mean over seeds x problems and its seed-aware 95% CI (sdbench.eval.intervals)."""
+
     mean: float
     ci_low: float
     ci_high: float
+    seed_sd: float | None = Field(default=None, description="SD of the seed means (deltas: of a one-seed-each "
+                                                            "difference); None with one seed")
+    seed_share: float | None = Field(default=None, description="share of the mean's variance that comes from "
+                                                               "training seeds (the rest: problems)")
 
 
 class SummaryRow(StrictModel):
@@ -178,6 +184,40 @@ class FrontierEntry(StrictModel):
                                                                        "(empty when no seed reached it)")
 
 
+class MatchedEntry(StrictModel):
+    """Val metrics of one arm where each seed's trajectory reaches `level` of `match` (the iso-accuracy view)."""
+
+    strategy: str
+    task: str
+    match: Literal["kl_from_base", "pass@1"]
+    level: float
+    n_seeds_reached: int = Field(ge=0)
+    metrics: dict[str, Stat] = Field(default_factory=dict)
+
+
+class MatchedDelta(StrictModel):
+    """Paired difference strategy - baseline on the val problems, both at the same `level` of `match`."""
+
+    strategy: str
+    baseline: str
+    task: str
+    match: Literal["kl_from_base", "pass@1"]
+    level: float
+    n_seeds: int = Field(ge=1)
+    n_seeds_baseline: int = Field(ge=1)
+    metrics: dict[str, Stat]
+
+
+class CheckpointRule(StrictModel):
+    """How stable a best-val rule is: two random halves of the val problems choose a step each; they agree when
+    the two steps' full-val pass@1 differ by at most one standard error."""
+
+    rule: str
+    agreement: float
+    n_pairs: int = Field(ge=0)
+    chosen: bool = False
+
+
 class Summary(StrictModel):
     schema_version: READABLE_SCHEMAS = SCHEMA_VERSION
     config_hash: str | None = None
@@ -186,6 +226,9 @@ class Summary(StrictModel):
     frontier: list[FrontierEntry] = Field(default_factory=list)
     failed: list[dict[str, Any]] = Field(default_factory=list)
     deltas: list[Delta] = Field(default_factory=list)
+    iso_accuracy: list[MatchedEntry] = Field(default_factory=list)
+    matched_deltas: list[MatchedDelta] = Field(default_factory=list)
+    checkpoint_rules: list[CheckpointRule] = Field(default_factory=list)
     mechanism: dict[str, Any] | None = Field(
         default=None, description="schema 3: mode amplification per (task, strategy) (`sdbench.eval.mechanism`)")
     timing: dict[str, float] = Field(default_factory=dict, description="seconds per stage, summed over cells "

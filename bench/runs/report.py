@@ -24,7 +24,7 @@ from sdbench.runs.record import CHECKPOINTS, TIMING_STAGES, Checkpoint, Frontier
 
 MAIN_SPLIT, OOD_SPLIT = "test", "ood"
 # (column title, metric): "{kmax}" is the row's samples per problem
-CHECKPOINT_COLUMNS = (("pass@1", "pass@1"), ("pass@k_max", "pass@{kmax}"), ("pass@auc", "pass@auc"),
+CHECKPOINT_COLUMNS = (("pass@1", "pass@1"), ("pass@k (k = n/4)", "pass@{kq}"), ("any correct of k_max", "pass@{kmax}"), ("pass@auc", "pass@auc"),
                       ("pass@gain", "pass@gain"), ("distinct_correct", "distinct_correct"),
                       ("semantic_classes", "semantic_classes"), ("entropy", "entropy"))
 
@@ -67,7 +67,18 @@ def kmax(row: SummaryRow) -> int:
 
 
 def metric(row: SummaryRow | None, name: str) -> Stat | None:
-    return None if row is None else row.metrics.get(name.format(kmax=kmax(row)))
+    """The row's stat; "{kmax}" is its n, "{kq}" its k below n (n/4), "{k}" the same."""
+    if row is None:
+        return None
+    kq = max(kmax(row) // 4, 1)
+    return row.metrics.get(name.format(kmax=kmax(row), kq=kq, k=kq))
+
+
+def seed_text(stat: Stat | None) -> str:
+    """'0.031 / 72%': SD of the seed means and the share of the mean's variance between seeds ('–' at one seed)."""
+    if stat is None or stat.seed_sd is None or stat.seed_share is None:
+        return "–"
+    return f"{stat.seed_sd:.3f} / {stat.seed_share:.0%}"
 
 
 # --- what is in a summary --------------------------------------------------------------------------
@@ -127,11 +138,13 @@ def checkpoint_table(summary: Summary, checkpoint: Checkpoint, task: str | None 
     kmaxes = {kmax(r) for r in chosen}
     header = ([] if task else ["task"]) + lead
     header += [t.replace("k_max", str(next(iter(kmaxes)))) if len(kmaxes) == 1 else t for t, _ in CHECKPOINT_COLUMNS]
+    header += ["pass@1 seed SD / share", "distinct seed SD / share"]
     rows = []
     for row in chosen:
         step = [step_text(row.selected_step)] if checkpoint == "best_val" else []
         rows.append([*([] if task else [row.task]), row.split, row.strategy, str(row.n_seeds), *step,
-                     *(fmt(metric(row, m)) for _, m in CHECKPOINT_COLUMNS)])
+                     *(fmt(metric(row, m)) for _, m in CHECKPOINT_COLUMNS),
+                     seed_text(metric(row, "pass@1")), seed_text(metric(row, "distinct_correct"))])
     for fail in summary.failed:
         if task not in (None, str(fail.get("task", "?"))):
             continue
@@ -163,55 +176,95 @@ def timing_table(summary: Summary) -> tuple[list[str], list[list[str]]]:
     return ["stage", "seconds", "share"], rows + ([["total", f"{total:.1f}", "100.0%"]] if stages else [])
 
 
-# --- terminal --------------------------------------------------------------------------------------
+# --- terminal ---------------------------------------------------------------------------------------
 
-TERMINAL = (("pass@k", MAIN_SPLIT, "pass@{kmax}"), ("gain", MAIN_SPLIT, "pass@gain"),
-            ("distinct", MAIN_SPLIT, "distinct_correct"), ("ood pass@1", OOD_SPLIT, "pass@1"),
-            ("ood pass@k", OOD_SPLIT, "pass@{kmax}"))
+def compact(stat: Stat | None) -> str:
+    """'0.29 ±0.03': mean and half the CI width, two decimals (10 characters for values below 10)."""
+    return "-" if stat is None else f"{stat.mean:.2f} ±{(stat.ci_high - stat.ci_low) / 2:.2f}"
+
+
+def below_n(row: SummaryRow | None) -> str:
+    """The row's pass@k below n (k = n/4: pass@16 at n = 64), never pass@n ('any correct of n')."""
+    return f"pass@{max(kmax(row) // 4, 1)}" if row is not None else "pass@1"
+
+
+# (title of the table, split, checkpoint, columns); "{k}" is the main row's k below n
+TERMINAL = (
+    ("test, final step", MAIN_SPLIT, "final", (("pass@1", "pass@1"), ("pass@{k}", "pass@{k}"),
+                                               ("distinct", "distinct_correct"))),
+    ("test, best-val step (chosen on val)", MAIN_SPLIT, "best_val",
+     (("pass@1", "pass@1"), ("pass@{k}", "pass@{k}"), ("distinct", "distinct_correct"))),
+    ("ood, final step", OOD_SPLIT, "final", (("pass@1", "pass@1"), ("pass@{k}", "pass@{k}"),
+                                             ("distinct", "distinct_correct"))),
+)
 
 
 def rich_tables(summary: Summary) -> list[Table]:
-    """One table per task, one row per strategy at the best-val checkpoint (final where a task has no
-    best-val rows), the final pass@1 beside the best-val one; failed cells in red. The seed count is in
-    the title (a column only where strategies differ in it)."""
+    """Per task, small tables of one line per strategy that fit 80 columns (piped output included): test at
+    the final step, test at the best-val step (with the step), ood at the final step; cells '0.29 ±0.03'
+    (mean ± half-width of the seed-aware 95% CI). Failed cells in red in the first table."""
     rows = rows_by_key(summary)
     tables = []
     for task in tasks_of(summary):
         strategies = [s for s in strategies_of(summary, task)
                       if any((task, s, sp, c) in rows for sp in (MAIN_SPLIT, OOD_SPLIT) for c in CHECKPOINTS)]
-        has_best = any(k[0] == task and k[3] == "best_val" for k in rows)
-        shown: Checkpoint = "best_val" if has_best else "final"
         fails = [f for f in summary.failed if str(f.get("task", "?")) == task]
         failed_labels = [f"{f.get('strategy', '?')} (seed {f.get('seed', '?')})" for f in fails]
         seeds = {s: n_seeds_of(summary, task, s) for s in strategies}
-        uniform = len(set(seeds.values())) <= 1
-        what = ("best-val checkpoint" if has_best else "final checkpoint (no val split: no best-val selection)"
-                if strategies else "no finished cells")
-        n = f", {next(iter(seeds.values()))} seeds" if uniform and seeds else ""
-        table = Table(title=Text(f"{task}: {what}{n}, mean ± half-width of the 95% CI"), title_justify="left",
-                      show_edge=False)
-        # the label is never cut (one line, its full width); in a narrow terminal numbers wrap, then fold
-        table.add_column("strategy", no_wrap=True, min_width=max(map(len, strategies + failed_labels), default=8))
-        if not uniform:
-            table.add_column("seeds", justify="right", overflow="fold")
-        for title in ("pass@1", *(t for t, _, _ in TERMINAL), *(["step"] if has_best else [])):
-            table.add_column(title, justify="right", overflow="fold")
-        for strategy in strategies:
-            main, ood = rows.get((task, strategy, MAIN_SPLIT, shown)), rows.get((task, strategy, OOD_SPLIT, shown))
-            final = rows.get((task, strategy, MAIN_SPLIT, "final"))
-            pass1 = short(metric(main, "pass@1"))
-            if has_best and final is not None:
-                pass1 += f" (final {final.metrics['pass@1'].mean:.2f})"
-            cells = [short(metric(main if split == MAIN_SPLIT else ood, name)) for _, split, name in TERMINAL]
-            any_row = main or ood
-            step = [step_text(any_row.selected_step if any_row else None)] if has_best else []
-            # Text, not markup: a label like `single_sampled_demo[teacher=live]` is shown as it is
-            table.add_row(Text(strategy), *([] if uniform else [str(seeds[strategy] or "-")]), pass1, *cells, *step)
-        for fail, label in zip(fails, failed_labels, strict=True):
-            table.add_row(Text(label), *([] if uniform else ["-"]),
-                          Text(f"FAILED ({fail.get('phase', '?')}): {fail.get('reason', '')}"), style="red")
-        tables.append(table)
+        n = f", {sorted(set(seeds.values()))[0]} seeds" if len(set(seeds.values())) == 1 else ""
+        if not strategies:
+            table = Table(title=Text(f"{task}: no finished cells"), title_justify="left", show_edge=False)
+            table.add_column("strategy", no_wrap=True)
+            table.add_column("failure")
+            for fail, label in zip(fails, failed_labels, strict=True):
+                table.add_row(Text(label), Text(f"FAILED ({fail.get('phase', '?')}): {fail.get('reason', '')}"),
+                              style="red")
+            tables.append(table)
+            continue
+        first = True
+        for title, split, checkpoint, cols in TERMINAL:
+            chosen = {s: rows.get((task, s, split, checkpoint)) for s in strategies}
+            if not any(chosen.values()):
+                continue
+            main = next((r for r in chosen.values() if r is not None), None)
+            k = below_n(main).removeprefix("pass@")
+            what = f"{task}: {title}{n}" + (", mean ±95% CI" if first else "")
+            table = Table(title=Text(what), title_justify="left", show_edge=False, pad_edge=False)
+            # the label is never cut (one line, its full width)
+            table.add_column("strategy", no_wrap=True, min_width=max(map(len, strategies + failed_labels)))
+            if len(set(seeds.values())) > 1:
+                table.add_column("seeds", justify="right", no_wrap=True)
+            cols = tuple(c for c in cols if not (k == "1" and c[1] == "pass@{k}"))   # n < 8: no k below n but 1
+            for head, _ in cols:
+                table.add_column(head.format(k=k), justify="right", no_wrap=True)
+            if checkpoint == "best_val":
+                table.add_column("step", justify="right", no_wrap=True)
+            for strategy, row in chosen.items():
+                cells = [compact(metric(row, name.format(k=k))) for _, name in cols]
+                step = [step_short(row.selected_step if row else None)] if checkpoint == "best_val" else []
+                extra = [str(seeds[strategy] or "-")] if len(set(seeds.values())) > 1 else []
+                table.add_row(Text(strategy), *extra, *cells, *step)
+            if first:
+                for fail, label in zip(fails, failed_labels, strict=True):
+                    table.add_row(Text(label), *([""] if len(set(seeds.values())) > 1 else []),
+                                  Text(f"FAILED ({fail.get('phase', '?')}): {fail.get('reason', '')}"),
+                                  style="red")
+            first = False
+            tables.append(table)
     return tables
+
+
+def _below_n(metrics: dict[str, Stat]) -> Stat | None:
+    """pass@k with the largest k below the largest n in `metrics` that is n/4 (pass@16 of 64, pass@4 of 16)."""
+    ks = sorted(int(m[5:]) for m in metrics if m.startswith("pass@") and m[5:].isdigit())
+    return metrics.get(f"pass@{ks[-1] // 4}") if ks and ks[-1] >= 8 else None   # n < 8: no k in 2..n-1 at n/4
+
+
+def step_short(stat: Stat | None) -> str:
+    """The selected step over seeds: '75' when every seed chose it, else its mean '66.7'."""
+    if stat is None:
+        return "–"
+    return f"{stat.mean:g}" if stat.ci_low == stat.ci_high == stat.mean else f"{stat.mean:.1f}"
 
 
 # --- summary.md ------------------------------------------------------------------------------------
@@ -227,25 +280,55 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 CHECKPOINT_TEXT = {
     "best_val": "the checkpoint with the highest val pass@1 (ties: the earliest step), chosen per seed",
-    "final": "after the last training step",
+    "final": "after the last training step (a matched budget: every arm trained the same steps)",
 }
 
 
 def markdown(summary: Summary, title: str = "sdbench summary") -> str:
-    lines = [f"# {title}", "", "Mean over seeds and problems, with 95% percentile-bootstrap CIs."]
-    for checkpoint in CHECKPOINTS:
+    """summary.md: comparisons at matched budgets first (final step, matched KL, matched val pass@1), then
+    best-val, the checkpoint rule's stability, the frontier and the timing."""
+    lines = [f"# {title}", "", "Mean over seeds and problems, with seed-aware 95% CIs (training seeds resampled within "
+             "each arm, problems jointly across the arms of a paired comparison; `sdbench.eval.intervals`). "
+             "\"seed SD / share\": the SD of the seed means and the share of the mean's variance between seeds. "
+             "\"any correct of n\" is pass@n at n samples."]
+    order = ("final", "best_val")
+    for checkpoint in order[:1]:
         header, rows = checkpoint_table(summary, checkpoint)
-        if not rows:
-            continue
-        lines += ["", f"## {checkpoint} checkpoint", "", f"Test and ood at {CHECKPOINT_TEXT[checkpoint]}.", "",
-                  *md_table(header, rows)]
-    if summary.deltas:
-        lines += ["", f"## Paired deltas against {summary.deltas[0].baseline}", "",
-                  *md_table(["checkpoint", "task", "split", "strategy", "Δ pass@1", "Δ pass@gain",
+        if rows:
+            lines += ["", f"## {checkpoint} checkpoint", "", f"Test and ood at {CHECKPOINT_TEXT[checkpoint]}.", "",
+                      *md_table(header, rows)]
+    deltas = sorted(summary.deltas, key=lambda d: (d.checkpoint != "final", d.baseline, d.task, d.split))
+    if deltas:
+        lines += ["", "## Paired deltas", "", "Strategy minus baseline on the same problems; final step first.", "",
+                  *md_table(["checkpoint", "task", "split", "strategy", "baseline", "Δ pass@1", "Δ pass@k (n/4)",
                              "Δ distinct_correct"],
-                            [[d.checkpoint, d.task, d.split, d.strategy, fmt(d.metrics.get("pass@1")),
-                              fmt(d.metrics.get("pass@gain")), fmt(d.metrics.get("distinct_correct"))]
-                             for d in summary.deltas])]
+                            [[d.checkpoint, d.task, d.split, d.strategy, d.baseline, fmt(d.metrics.get("pass@1")),
+                              fmt(_below_n(d.metrics)), fmt(d.metrics.get("distinct_correct"))] for d in deltas])]
+    for match, title_text, what in (("kl_from_base", "At matched KL from base", "KL"),
+                                    ("pass@1", "At matched val pass@1 (iso-accuracy)", "pass@1")):
+        matched = [m for m in summary.matched_deltas if m.match == match]
+        if matched:
+            lines += ["", f"## {title_text}", "", f"Val, paired on the val problems, both arms interpolated where "
+                      f"each seed reaches the {what} level (seeds that reach it: strategy / baseline).", "",
+                      *md_table(["task", "level", "strategy", "baseline", "seeds", "Δ distinct_correct",
+                                 "Δ pass@1" if match != "pass@1" else "Δ kl_from_base", "Δ pass@k (n/4)"],
+                                [[m.task, f"{m.level:g}", m.strategy, m.baseline,
+                                  f"{m.n_seeds} / {m.n_seeds_baseline}", fmt(m.metrics.get("distinct_correct")),
+                                  fmt(m.metrics.get("pass@1" if match != "pass@1" else "kl_from_base")),
+                                  fmt(_below_n(m.metrics))] for m in matched])]
+    header, rows = checkpoint_table(summary, "best_val")
+    if rows:
+        lines += ["", "## best_val checkpoint", "", f"Test and ood at {CHECKPOINT_TEXT['best_val']}.", "",
+                  *md_table(header, rows)]
+    if summary.checkpoint_rules:
+        chosen = next((r for r in summary.checkpoint_rules if r.chosen), summary.checkpoint_rules[0])
+        lines += ["", "## Checkpoint rule", "",
+                  "Two random halves of the val problems each choose a step; they agree when the two steps' val "
+                  "pass@1 differ by at most one standard error. Val only; test and ood are never looked at. "
+                  f"Most stable: {chosen.rule} ({chosen.agreement:.1%} of {chosen.n_pairs} split pairs agree).", "",
+                  *md_table(["rule", "agreement", "split pairs"],
+                            [[r.rule + (" (chosen)" if r.chosen else ""), f"{r.agreement:.1%}", str(r.n_pairs)]
+                             for r in summary.checkpoint_rules])]
     if summary.frontier:
         lines += ["", "## Frontier: at matched KL from base", "",
                   "Val pass@1 / distinct correct where each seed's trajectory reaches the KL budget (nats/token, "

@@ -67,7 +67,8 @@ def render(summary: Summary, title: str = "sdbench run report") -> str:
     if summary.timing:
         header, rows = timing_table(summary)
         body.append("<h2>timing</h2>" + static_table(header, rows, table_id="timing", cls="timing"))
-    lead = ("Means over seeds and problems with 95% percentile-bootstrap CIs. The frontier compares strategies "
+    lead = ("Means over seeds and problems with seed-aware 95% CIs (seeds resampled within each arm, problems "
+            "jointly). The frontier compares strategies "
             "at the same KL from the base model: each seed's val trajectory interpolated at the budget "
             "(nats/token), over the seeds that reach it.")
     if summary.config_hash:

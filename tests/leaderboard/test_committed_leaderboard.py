@@ -109,7 +109,7 @@ def test_headline_shows_the_newest_task_version_once(committed: list[Results]) -
     for cell in new.cells:
         if cell.task == task:
             cell.task_version = "10"   # newer than any committed version, and "10" > "9" as numbers
-    rows = [r for r in new.summary.rows if r.task == task and r.split == "test" and r.checkpoint == "best_val"]
+    rows = [r for r in new.summary.rows if r.task == task and r.split == "test" and r.checkpoint == "final"]
     for row in rows:
         row.metrics["pass@1"] = row.metrics["pass@1"].model_copy(update={"mean": 0.123})
     _, before, score_before = headline_cells([old])
@@ -120,5 +120,25 @@ def test_headline_shows_the_newest_task_version_once(committed: list[Results]) -
             others = {t: c for t, c in cells[row.strategy].items() if t != task}
             assert others == {t: c for t, c in before[row.strategy].items() if t != task}
             old_pass1 = next(r.metrics["pass@1"].mean for r in old.summary.rows if (r.task, r.strategy, r.split,
-                             r.checkpoint) == (task, row.strategy, "test", "best_val"))
+                             r.checkpoint) == (task, row.strategy, "test", "final"))
             assert score[row.strategy] == pytest.approx(score_before[row.strategy] - old_pass1 + 0.123)
+
+
+def test_the_readme_what_it_shows_is_generated_from_the_results(committed: list[Results]) -> None:
+    """README.md's "What it shows" is exactly `what_it_shows` of the committed results (no quoted number can drift),
+    and every claimed direction has a seed-aware 95% CI that excludes 0 (otherwise: "no detectable difference")."""
+    from sdbench.leaderboard.claims import claims, what_it_shows
+
+    if not committed:
+        pytest.skip("no committed results")
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("<!-- what-it-shows:start -->\n")[1].split("\n<!-- what-it-shows:end -->")[0]
+    assert section == what_it_shows(committed), "regenerate README's What it shows from sdbench.leaderboard.claims"
+    found = claims(committed)
+    assert found and {c.other for c in found} == {"base", "grpo"}
+    assert {c.where.split(" (")[0] for c in found} >= {"final step", "KL 0.1"}
+    for c in found:
+        excludes_zero = c.stat.ci_low > 0 or c.stat.ci_high < 0
+        assert (c.direction != "no detectable difference") == excludes_zero, c
+        assert (c.direction == "higher") == (c.stat.ci_low > 0), c
+        assert c.text() in section

@@ -29,8 +29,8 @@ def _column(page: Any, table: str, col: int) -> list[str]:
                                      f"rows => rows.map(r => r.cells[{col}].getAttribute('data-sort'))")
 
 
-HEADERS = ["run", "strategy", "pass@1", "pass@8", "pass@auc", "pass@gain", "distinct_correct", "semantic_classes",
-           "ood pass@1", "ood pass@8"]
+HEADERS = ["run", "strategy", "pass@1", "pass@16", "any correct of 8", "pass@auc", "pass@gain", "distinct_correct",
+           "semantic_classes", "ood pass@1", "ood any correct of 8"]
 
 
 def test_both_checkpoint_tables_with_one_row_per_run_and_strategy(browser_page: tuple) -> None:
@@ -47,8 +47,24 @@ def test_both_checkpoint_tables_with_one_row_per_run_and_strategy(browser_page: 
         *HEADERS, "selected step", "provenance"]
     assert page.eval_on_selector_all("#table-graph_paths-final thead th", heads) == [*HEADERS, "provenance"]
     headings = page.eval_on_selector_all("#task-graph_paths h3", heads)
-    assert headings == ["best-val checkpoint", "final checkpoint",
-                        "frontier: val pass@1 / distinct correct at matched KL from base"]
+    assert headings[:2] == ["best-val checkpoint", "final checkpoint"]
+    assert headings[-1] == "frontier: val pass@1 / distinct correct at matched KL from base"
+    # the matched-budget comparisons come before the frontier: final step, matched KL, matched val pass@1
+    kinds = [h.split(":")[0] for h in headings[2:-1]]
+    assert {"matched step (final, test)", "matched KL from base (val)",
+            "matched val pass@1 (iso-accuracy)"} <= set(kinds)
+
+
+def test_what_it_shows_and_matched_comparisons_are_on_the_page(browser_page: tuple) -> None:
+    page, _, _ = browser_page
+    section = page.locator("#what-it-shows")
+    assert section.is_visible() and section.locator("h2").inner_text() == "What it shows"
+    text = section.inner_text()
+    assert "final step (test)" in text and ("no detectable difference" in text or " than " in text)
+    table = page.locator("#compare-graph_paths-0")
+    assert table.is_visible()
+    heads = page.eval_on_selector_all("#compare-graph_paths-0 thead th", "ths => ths.map(h => h.textContent)")
+    assert heads == ["strategy", "Δ pass@1", "Δ pass@16", "Δ distinct_correct"]
 
 
 def test_clicking_a_header_reorders_rows(browser_page: tuple) -> None:
@@ -58,12 +74,12 @@ def test_clicking_a_header_reorders_rows(browser_page: tuple) -> None:
     page.click(f"#{table} thead th:nth-child(2)")                                # strategy, ascending
     strategies = _column(page, table, 1)
     assert strategies == sorted(before) and strategies != before
-    page.click(f"#{table} thead th:nth-child(7)")                                # distinct_correct, best first
-    diversity = [float(v) for v in _column(page, table, 6)]
+    page.click(f"#{table} thead th:nth-child(8)")                                # distinct_correct, best first
+    diversity = [float(v) for v in _column(page, table, 7)]
     assert diversity == sorted(diversity, reverse=True)
-    assert page.get_attribute(f"#{table} thead th:nth-child(7)", "aria-sort") == "descending"
-    page.click(f"#{table} thead th:nth-child(7)")                                # again: reversed
-    assert [float(v) for v in _column(page, table, 6)] == sorted(diversity)
+    assert page.get_attribute(f"#{table} thead th:nth-child(8)", "aria-sort") == "descending"
+    page.click(f"#{table} thead th:nth-child(8)")                                # again: reversed
+    assert [float(v) for v in _column(page, table, 7)] == sorted(diversity)
     # each provenance row travels with its entry
     runs = page.eval_on_selector_all(f"#{table} tbody", "bs => bs.map(b => [b.rows[0].cells[0].textContent, "
                                                         "b.rows[1].textContent.includes('run' + b.rows[0].cells[0]"
@@ -90,7 +106,7 @@ def test_frontier_table(browser_page: tuple) -> None:
     page, _, _ = browser_page
     table = page.locator("#frontier-graph_paths")
     assert page.eval_on_selector_all("#frontier-graph_paths thead th", "ths => ths.map(h => h.textContent)") == [
-        "run", "strategy", "KL 0.01", "KL 0.02", "KL 0.05", "KL 0.1", "KL 0.2"]
+        "run", "strategy", "KL 0.01", "KL 0.02", "KL 0.05", "KL 0.1", "KL 0.2"]   # the synthetic frontier
     assert table.locator("tbody tr").count() == 5 + 2
     base = table.locator("tbody tr").filter(has_text="base").first.locator("td")
     # the synthetic summaries have 3 seeds; base never moves from the base model
