@@ -57,6 +57,8 @@ KNOWN: set[tuple[str, str]] = {
     ("sdbench.core.policy_terms", "sdbench.core.objective_fused"),
     ("sdbench.leaderboard.html", "sdbench.leaderboard.site"),
     ("sdbench.leaderboard.site", "sdbench.leaderboard.html"),
+    ("sdbench.leaderboard.claims", "sdbench.leaderboard.site"),
+    ("sdbench.runs.compare", "sdbench.runs.aggregate"),
     ("sdbench.runs.along", "sdbench.runs.lane"),
     ("sdbench.runs.lane", "sdbench.runs.along"),
     # upward imports
