@@ -24,7 +24,7 @@ from sdbench.errors import UserError, did_you_mean
 from sdbench.pydantic_base import FrozenModel
 
 TeacherWeights = Literal["live", "frozen", "ema"]
-ProfileName = Literal["smoke", "quick", "full"]
+ProfileName = Literal["smoke", "quick", "full", "real-quick"]
 
 DEFAULT_TASKS = ["graph_paths", "arith_target", "code_synth"]
 # `sdbench run` with no strategies: the paper's comparison (no training, SD with one sampled demo, RL);
@@ -56,6 +56,8 @@ class TrainingConfig(FrozenModel):
     loss_impl: Literal["fused", "materialized"] = "fused"   # "materialized": full logits (debugging)
     checkpoint_every: int = Field(default=0, ge=0, description="save training state every N steps (0: never)")
     backend: Literal["hf", "vllm"] = Field(default="hf", description="sampler: transformers (any device) or vLLM (GPU)")
+    max_new_tokens: int | None = Field(default=None, ge=1, le=8192,
+                                       description="completion budget of rollouts and evaluation (None: the task's)")
 
     @model_validator(mode="after")
     def _estimator_fits(self) -> TrainingConfig:
@@ -145,6 +147,14 @@ PROFILES: dict[str, dict[str, Any]] = {
     # "Metrics"): a t-interval over 3 seeds is 2x as wide as one over 5 (t_0.975,2 / sqrt 3 vs t_0.975,4 / sqrt 5).
     "full": {"seeds": 5, "training": {"steps": 300, "prompts_per_step": 16, "rollouts_per_prompt": 8, "lr": 3e-4},
              "evaluation": {"problems": 200, "samples": 64, "every": 25, "val_problems": 64, "val_samples": 16}},
+    # A real pretrained model (SmolLM2-135M-Instruct, `--model smollm2-135m-instruct`) on 2 CPU cores: a few dozen
+    # steps of 4 prompts x 8 rollouts, completions of at most 16 tokens, full fine-tuning at a learning rate
+    # for a pretrained 135M model (1e-5, the order of TRL's and OPSD's defaults for full fine-tuning), val every
+    # 8 steps, test on 100 problems x 16 samples. README "Real models and real data" has what a cell costs.
+    "real-quick": {"seeds": 3, "training": {"steps": 24, "prompts_per_step": 4, "rollouts_per_prompt": 8, "lr": 1e-5,
+                                            "warmup_steps": 2, "train_problems": 256, "max_new_tokens": 16},
+                   "evaluation": {"problems": 100, "samples": 16, "every": 8, "val_problems": 32, "val_samples": 8,
+                                  "splits": ["test", "ood"]}},
 }
 
 
@@ -194,6 +204,8 @@ class RunConfig(FrozenModel):
                                                                    "report_to", "suite"})
         if data["training"].get("backend") == "hf":
             del data["training"]["backend"]     # the default sampler keeps hashes from before the field
+        if data["training"].get("max_new_tokens") is None:
+            del data["training"]["max_new_tokens"]   # None (the task's budget) keeps hashes from before the field
         if data["evaluation"].get("backend") is None:
             del data["evaluation"]["backend"]   # likewise: None (= the training backend) keeps older hashes
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -245,7 +257,7 @@ def resolve_config(file_data: dict[str, Any] | None = None, overrides: dict[str,
             merged[key] = value
     profile = merged.get("profile", "quick")
     if profile not in PROFILES:
-        hint = did_you_mean(str(profile), PROFILES) or "use smoke, quick or full"
+        hint = did_you_mean(str(profile), PROFILES) or "use smoke, quick, full or real-quick"
         raise UserError(f"unknown profile {profile!r}", hint)
     defaults = PROFILES[profile]
     merged.setdefault("seeds", defaults["seeds"])

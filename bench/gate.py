@@ -5,7 +5,8 @@
     report.passed, report.metrics, report.checks
     sdbench tasks check graph_paths [--model PATH] [--json] [--problems N] [--samples N] [--write]
 
-On `budget.problems` train problems (fixed seed), with `budget.samples` student rollouts each at T = 1:
+On `budget.problems` train problems (fixed seed), with `budget.samples` student rollouts each at the task's
+sampling temperature (its `temperature` attribute; T = 1 when it has none), teacher samples too:
 - student: pass@1, pass@n - pass@1 (n = samples; 32 by default), mean distinct correct functional classes;
 - teacher = the same model on `task.teacher_prompt(problem, [demo])`, demo a correct student rollout drawn
   uniformly (problems without one are skipped): pass@1 as a policy, copy rate (a sample *copies* when its
@@ -40,7 +41,7 @@ import numpy as np
 import torch
 
 from sdbench.atomic import atomic_write_bytes
-from sdbench.core.model import encode_prompt, load_model, tokenizer_info
+from sdbench.core.model import encode_prompt, load_model, prompt_format, tokenizer_info
 from sdbench.core.objective import gather_at
 from sdbench.core.sampling import sample
 from sdbench.eval.passk import pass_at_k
@@ -202,10 +203,11 @@ class _Graded:
 
 def _sample_graded(model, tok, task: Task, problems: Sequence[Problem], contexts: Sequence[list[int]],
                    n: int, seed: int) -> list[_Graded]:
-    """n samples per context at T = 1, decoded and graded (code runs only in the task's sandbox)."""
+    """n samples per context at the task's temperature, decoded and graded (code runs only in the sandbox)."""
     info = tokenizer_info(tok)
     samples = sample(model, contexts, num_samples=n, max_new_tokens=task.max_new_tokens, eos_id=info.eos_id,
-                     pad_id=info.pad_id, generator=torch.Generator().manual_seed(seed))
+                     pad_id=info.pad_id, generator=torch.Generator().manual_seed(seed),
+                     temperature=float(getattr(task, "temperature", 1.0)))
     groups = [samples[i * n:(i + 1) * n] for i in range(len(contexts))]
     texts = [[tok.decode(list(s.token_ids), skip_special_tokens=True) for s in g] for g in groups]
     out = []
@@ -227,8 +229,9 @@ def run_gate(task_name: str, model_path: str | None = None, budget: GateBudget |
     model_path = model_path or task.base_model()
     model, tok = load_model(model_path)
     info = tokenizer_info(tok)
+    fmt = prompt_format(task)          # the task's prompt format (chat template or plain), student and teacher alike
     problems = task.problems("train", budget.problems, seed=budget.seed)
-    student = _sample_graded(model, tok, task, problems, [encode_prompt(tok, p.prompt) for p in problems],
+    student = _sample_graded(model, tok, task, problems, [encode_prompt(tok, p.prompt, fmt) for p in problems],
                              budget.samples, budget.seed)
 
     n = budget.samples
@@ -245,8 +248,8 @@ def run_gate(task_name: str, model_path: str | None = None, budget: GateBudget |
             if not plan.teachers:
                 continue
             demo = by_text[plan.teachers[0].demos[0]]
-            contexts.append(encode_prompt(tok, task.teacher_prompt(problem, [demo.completion])))
-            students.append(encode_prompt(tok, problem.prompt))
+            contexts.append(encode_prompt(tok, task.teacher_prompt(problem, [demo.completion]), fmt))
+            students.append(encode_prompt(tok, problem.prompt, fmt))
             completions.append(g.token_ids[r.index])
             positional = (None if r.correct or first_invalid is None else
                           positional_copy(problem, r.completion, g.finished[r.index], demo.completion, first_invalid))
@@ -262,7 +265,7 @@ def run_gate(task_name: str, model_path: str | None = None, budget: GateBudget |
     demos = [draw_demos([r for r in student[i].rollouts if r.correct], 1,
                         stable_rng("gate", budget.seed, problems[i].id, "policy"))[0] for i in with_demo]
     teacher = _sample_graded(model, tok, task, [problems[i] for i in with_demo],
-                             [encode_prompt(tok, task.teacher_prompt(problems[i], [d.completion]))
+                             [encode_prompt(tok, task.teacher_prompt(problems[i], [d.completion]), fmt)
                               for i, d in zip(with_demo, demos, strict=True)],
                              budget.teacher_samples, budget.seed + 1) if with_demo else []
     t_samples = [(r, class_of(r) == class_of(d) if r.correct else False)
@@ -298,7 +301,7 @@ def run_gate(task_name: str, model_path: str | None = None, budget: GateBudget |
     notes = {"positional_copy_share": NO_FIRST_INVALID.get(task.name, "no per-token notion of a first invalid "
                                                                      "token is implemented for this task")
              } if first_invalid is None else {}
-    checks = _checks(metrics, student_ref, notes)
+    checks = _checks(metrics, student_ref, notes, real_model=getattr(task, "gate", None) == "real_model")
     details = {
         "budget": asdict(budget), "wall_s": round(time.perf_counter() - start, 1), "notes": notes,
         "student_pass1_on_demo_problems": student_ref, "pass_gain_k": n,
@@ -322,7 +325,15 @@ def _rounded(metrics: dict[str, float | None]) -> dict[str, float | None]:
     return {k: _round(v) for k, v in metrics.items()}
 
 
-def _checks(m: dict[str, float | None], student_ref: float | None, notes: dict[str, str]) -> list[Check]:
+# A task on a real pretrained model (`gate = "real_model"` on its class) is held to issue 30's gate: pass@1 in
+# [0.15, 0.60] (a 135M chat model solves little of any natural-language task), Δ-AUC >= 0.60; copy rate, the
+# Δ of non-copies and positional copying are reported beside it, not checked (the embedded testbeds shape them
+# in their pretraining corpus; a real model's are what they are).
+REAL_MODEL_INFO = ("delta_noncopy_correct_mean", "copy_rate", "positional_copy_share")
+
+
+def _checks(m: dict[str, float | None], student_ref: float | None, notes: dict[str, str],
+            real_model: bool = False) -> list[Check]:
     """The issue's thresholds; a metric that could not be measured (None) fails, except a threshold
     that does not apply to the task (positional copying without a per-token notion)."""
 
@@ -332,13 +343,15 @@ def _checks(m: dict[str, float | None], student_ref: float | None, notes: dict[s
     ref = None if student_ref is None else student_ref - 0.02
     incorrect = m["delta_incorrect_mean"]
     out = [
-        check("student_pass1", m["student_pass1"], "in [0.25, 0.60]", lambda v: 0.25 <= v <= 0.60),
+        check("student_pass1", m["student_pass1"], "in [0.15, 0.60]" if real_model else "in [0.25, 0.60]",
+              lambda v: (0.15 if real_model else 0.25) <= v <= 0.60),
         check("pass_gain", m["pass_gain"], ">= 0.30", lambda v: v >= 0.30),
         check("distinct_correct", m["distinct_correct"], ">= 3", lambda v: v >= 3),
         check("teacher_noncopy_pass1", m["teacher_noncopy_pass1"],
               ">= student pass@1 on the same problems - 0.02" + ("" if ref is None else f" = {ref:.3f}"),
               lambda v: ref is not None and v >= ref),
-        check("delta_auc", m["delta_auc"], ">= 0.70", lambda v: v >= 0.70),
+        check("delta_auc", m["delta_auc"], ">= 0.60" if real_model else ">= 0.70",
+              lambda v: v >= (0.60 if real_model else 0.70)),
         check("delta_noncopy_correct_mean", m["delta_noncopy_correct_mean"],
               "> delta_incorrect_mean" + ("" if incorrect is None else f" = {incorrect:.3f}"),
               lambda v: incorrect is not None and v > incorrect),
@@ -349,6 +362,10 @@ def _checks(m: dict[str, float | None], student_ref: float | None, notes: dict[s
                          None))
     else:
         out.append(check("positional_copy_share", m["positional_copy_share"], "<= 0.05", lambda v: v <= 0.05))
+    if real_model:
+        out = [Check(c.name, c.value, f"{c.threshold} (reported, not checked on a real model)", None)
+               if c.name in REAL_MODEL_INFO else c for c in out]
+        notes = {**notes, **{name: "real model" for name in REAL_MODEL_INFO}}
     # An unmeasurable value (no correct rollouts, no demo, ...) fails: nothing to judge is no pass.
     return [c if c.passed is not None or c.name in notes else
             Check(c.name, c.value, c.threshold + " (not measurable)", False) for c in out]

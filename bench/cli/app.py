@@ -10,7 +10,7 @@ import typer
 
 from sdbench.cli import eval as eval_cli
 from sdbench.cli import export as export_cli
-from sdbench.cli import leaderboard, pretrain, run, sandbox, strategies, tasks, verify
+from sdbench.cli import leaderboard, models, pretrain, run, sandbox, strategies, tasks, verify
 
 app = typer.Typer(name="sdbench", no_args_is_help=True, add_completion=False,
                   help="Benchmark demonstration strategies for on-policy self-distillation.")
@@ -21,6 +21,7 @@ app.command("verify")(verify.verify_command)
 app.command("eval")(eval_cli.eval_command)
 app.add_typer(strategies.app, name="strategies")
 app.add_typer(tasks.app, name="tasks")
+app.add_typer(models.app, name="models")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(leaderboard.app, name="leaderboard")
 app.add_typer(export_cli.app, name="export")

@@ -25,7 +25,7 @@ def run_command(
     suite: str | None = typer.Option(None, "--suite", help="without --strategies: default (base, "
                                      "single_sampled_demo, grpo) or all (every built-in strategy)"),
     seeds: int | None = typer.Option(None, "--seeds", help="number of seeds (0..N-1)"),
-    profile: str | None = typer.Option(None, "--profile", help="smoke | quick | full"),
+    profile: str | None = typer.Option(None, "--profile", help="smoke | quick | full | real-quick"),
     out: str | None = typer.Option(None, "--out", help="run directory (default runs/<name>)"),
     name: str | None = typer.Option(None, "--name", help="run name"),
     workers: int | None = typer.Option(None, "--workers", help="parallel worker processes"),
@@ -62,6 +62,10 @@ def run_command(
         from sdbench.core.vllm_sampler import require_vllm
 
         require_vllm()      # one clear line before anything is written, not a failed record per cell
+    if resolved.model is not None and not print_config:
+        from sdbench.models import resolve_model
+
+        resolve_model(resolved.model)   # a named model not yet prepared: one line, before anything is written
     if print_config:
         print(json.dumps(resolved.model_dump(mode="json"), indent=2))
         return

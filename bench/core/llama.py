@@ -230,14 +230,15 @@ class NativeCausalLM(nn.Module):
 
 
 class NativeTokenizer:
-    """The slice of transformers' fast-tokenizer interface sdbench uses, over tokenizer.json."""
-
-    chat_template = None
+    """The slice of transformers' fast-tokenizer interface sdbench uses, over tokenizer.json (and the chat
+    template, from chat_template.jinja or tokenizer_config.json, rendered as transformers renders it)."""
 
     def __init__(self, root: Path, special: dict[str, Any]) -> None:
         from tokenizers import Tokenizer
 
         self._tok = Tokenizer.from_file(str(root / "tokenizer.json"))
+        template_file = root / "chat_template.jinja"
+        self.chat_template = template_file.read_text() if template_file.is_file() else special.get("chat_template")
         for role in ("bos", "eos", "pad", "unk"):
             token = special.get(f"{role}_token")
             token = token.get("content") if isinstance(token, dict) else token
@@ -253,6 +254,20 @@ class NativeTokenizer:
             return {"input_ids": ids, "attention_mask": [1] * len(ids)}
         encoded = [e.ids for e in self._tok.encode_batch(list(text), add_special_tokens=add_special_tokens)]
         return {"input_ids": encoded, "attention_mask": [[1] * len(ids) for ids in encoded]}
+
+    def apply_chat_template(self, messages: list[dict[str, str]], tokenize: bool = False,
+                            add_generation_prompt: bool = False) -> str:
+        """The rendered conversation (text only): transformers' renderer, a sandboxed jinja2 environment with
+        trim_blocks and lstrip_blocks, the special tokens as variables (tests/test_native_llama.py compares)."""
+        if tokenize or not self.chat_template:
+            raise ValueError("the native tokenizer renders a chat template to text only (tokenize=False)")
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                            extensions=["jinja2.ext.loopcontrols"])
+        return env.from_string(self.chat_template).render(
+            messages=messages, add_generation_prompt=add_generation_prompt, bos_token=self.bos_token or "",
+            eos_token=self.eos_token or "", pad_token=self.pad_token or "", unk_token=self.unk_token or "")
 
     def convert_tokens_to_ids(self, tokens: str | list[str]) -> int | None | list[int | None]:
         if isinstance(tokens, str):
@@ -272,8 +287,6 @@ def tokenizer_reason(root: Path) -> str | None:
     if not (root / "tokenizer.json").is_file() or not config_file.is_file():
         return "no tokenizer.json"
     special = json.loads(config_file.read_text())
-    if special.get("chat_template") or (root / "chat_template.jinja").is_file():
-        return "a chat template"
     if special.get("clean_up_tokenization_spaces") or special.get("tokenizer_class") not in ("TokenizersBackend",
                                                                                              "PreTrainedTokenizerFast"):
         return "a tokenizer class or decoding clean-up of its own"

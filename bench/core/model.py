@@ -1,9 +1,11 @@
 """Loading causal LMs and their tokenizers, offline unless the user names a hub id.
 
 `load_model(path)` takes a local transformers directory (the embedded base models shipped under
-sdbench/tasks/assets/, or any saved checkpoint) or a hub id. Local paths never touch the network.
-Local llama / qwen2 directories load through `sdbench.core.llama` (no transformers import); the rest,
-and hub ids, through transformers.
+sdbench/tasks/assets/, or any saved checkpoint), a prepared model's name (`sdbench.models`, e.g.
+`smollm2-135m-instruct`) or a hub id. Local paths never touch the network. Local llama / qwen2
+directories load through `sdbench.core.llama` (no transformers import); the rest, and hub ids, through
+transformers. `encode_prompt` renders a prompt in a task's `PromptFormat` (chat template or plain,
+system turn or none), which every cell records.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -58,6 +61,9 @@ def load_model(path: str, dtype: torch.dtype = torch.float32, *, native: bool = 
     A local llama / qwen2 directory that `sdbench.core.llama` implements exactly (the embedded testbeds'
     models among them) is read without importing transformers, unless `native=False` (tests that need
     transformers' own forward with its KV cache, as the reference sampler does)."""
+    from sdbench.models import resolve_model
+
+    path = resolve_model(path)
     local = is_local(path)
     if local and not (Path(path).expanduser() / "config.json").is_file():
         raise UserError(f"{path!r} is not a model directory (no config.json)",
@@ -92,17 +98,58 @@ def tokenizer_info(tok) -> TokenizerInfo:
     return TokenizerInfo(bos_id=tok.bos_token_id, eos_id=eos, pad_id=pad)
 
 
-def encode_prompt(tok, text: str) -> list[int]:
+@dataclass(frozen=True)
+class PromptFormat:
+    """How a task's prompt text becomes the model's context (a task setting: `prompt_format` on its class).
+
+    chat: True renders the text as one user turn of the tokenizer's chat template plus the generation
+    prompt; False the plain text; None (the default) the chat template when the tokenizer has one.
+    system: a system turn put before the user turn (chat only); None gives none, so the template's own
+    default applies where it has one (SmolLM2's inserts "You are a helpful AI assistant named SmolLM...").
+    examples: few-shot (question, answer) pairs put before the prompt: as user / assistant turns in chat form,
+    as "question\nanswer\n\n" blocks in plain form. Student and teacher contexts get the same ones.
+    """
+
+    chat: bool | None = None
+    system: str | None = None
+    examples: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "examples", tuple(tuple(e) for e in self.examples))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"chat": self.chat, "system": self.system, "examples": [list(e) for e in self.examples]}
+
+
+def prompt_format(task: Any) -> PromptFormat:
+    """The task's prompt format (`prompt_format` class attribute: a PromptFormat or its dict), else the default."""
+    fmt = getattr(task, "prompt_format", None)
+    if fmt is None:
+        return PromptFormat()
+    return fmt if isinstance(fmt, PromptFormat) else PromptFormat(**fmt)
+
+
+def encode_prompt(tok, text: str, fmt: PromptFormat | None = None) -> list[int]:
     """Token ids of a prompt — student and teacher contexts alike, so both see the same template.
 
-    A tokenizer with a chat template renders the text as one user turn plus the generation prompt
-    (a student/teacher template mismatch is a known pitfall of OPSD implementations); otherwise the
-    plain text, with BOS where the tokenizer has one and does not add it itself.
+    In chat form (fmt.chat, or by default when the tokenizer has a chat template) the text is one user
+    turn (after fmt.system, when given) plus the generation prompt (a student/teacher template mismatch
+    is a known pitfall of OPSD implementations); otherwise the plain text, with BOS where the tokenizer
+    has one and does not add it itself.
     """
-    if getattr(tok, "chat_template", None):
-        rendered = tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                           add_generation_prompt=True)
+    fmt = fmt or PromptFormat()
+    has_template = bool(getattr(tok, "chat_template", None))
+    if fmt.chat and not has_template:
+        raise UserError("the task's prompt format asks for a chat template, but the tokenizer has none",
+                        "use a chat model (e.g. --model smollm2-135m-instruct) or a plain-format task")
+    if has_template if fmt.chat is None else fmt.chat:
+        turns = ([{"role": "system", "content": fmt.system}] if fmt.system is not None else [])
+        for question, answer in fmt.examples:
+            turns += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        turns.append({"role": "user", "content": text})
+        rendered = tok.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
         return tok(rendered, add_special_tokens=False)["input_ids"]
+    text = "".join(f"{q}\n{a}\n\n" for q, a in fmt.examples) + text
     ids = tok(text, add_special_tokens=False)["input_ids"]
     if tok.bos_token_id is not None and (not ids or ids[0] != tok.bos_token_id):
         ids = [tok.bos_token_id, *ids]
@@ -111,7 +158,9 @@ def encode_prompt(tok, text: str) -> list[int]:
 
 def weights_hash(path: str) -> str:
     """sha256 over a model directory's weight files (provenance); '' for hub ids not on disk."""
-    root = Path(path)
+    from sdbench.models import resolve_model
+
+    root = Path(resolve_model(path))
     if not root.is_dir():
         return ""
     digest = hashlib.sha256()

@@ -13,6 +13,11 @@ is torch.multinomial's own (argmax of p / Exp(1) noise over the whole chunk at e
 random stream is the same as `_reference_sample`'s — the previous implementation, kept for tests
 and benchmarks — and so are the samples, up to float rounding of the logits. The policy's entropy at
 each generated position is recorded alongside (the `entropy` metric).
+
+Stop strings: `stop_ids` (from `stop_token_ids(tokenizer, task.stop)`) are the tokens whose text holds a stop
+string; a row that samples one ends there, keeping that token (the policy chose it; nothing after it is
+sampled or trained), with `finished` False (no EOS was sampled). A stop string spread over several tokens is
+not caught here; the task's verifier cuts the text at the first stop string anyway.
 """
 
 from __future__ import annotations
@@ -50,22 +55,32 @@ def exponential_noise(shape: tuple[int, ...], generator: torch.Generator) -> tor
     return torch.empty(shape, dtype=torch.float64).uniform_(generator=generator).neg_().log1p_().neg_().float()
 
 
+def stop_token_ids(tokenizer, stops: Sequence[str]) -> frozenset[int]:
+    """The ids of the tokens whose decoded text contains one of `stops` (empty when there are none)."""
+    if not stops:
+        return frozenset()
+    return frozenset(i for i in range(len(tokenizer))
+                     if any(s in tokenizer.decode([i], skip_special_tokens=False) for s in stops))
+
+
 @torch.no_grad()
 def sample(model, prompts: Sequence[Sequence[int]], *, num_samples: int, max_new_tokens: int,
            eos_id: int, pad_id: int, generator: torch.Generator, temperature: float = 1.0,
-           batch_size: int = 512) -> list[Sample]:
-    """`num_samples` completions per prompt, in order: prompt 0's samples first."""
+           batch_size: int = 512, stop_ids: frozenset[int] = frozenset()) -> list[Sample]:
+    """`num_samples` completions per prompt, in order: prompt 0's samples first. A row ends at EOS (dropped from
+    token_ids, finished) or at a token of `stop_ids` (kept, not finished)."""
     jobs = [i for i in range(len(prompts)) for _ in range(num_samples)]
     decoder = make_decoder(model)       # per call: the trainer changes the weights between calls
     out: list[Sample] = []
     for start in range(0, len(jobs), batch_size):
         out.extend(_sample_chunk(decoder, prompts, jobs[start:start + batch_size], max_new_tokens, eos_id, pad_id,
-                                 generator, temperature))
+                                 generator, temperature, stop_ids))
     return out
 
 
 def _sample_chunk(decoder, prompts: Sequence[Sequence[int]], jobs: list[int], max_new_tokens: int, eos_id: int,
-                  pad_id: int, generator: torch.Generator, temperature: float) -> list[Sample]:
+                  pad_id: int, generator: torch.Generator, temperature: float,
+                  stop_ids: frozenset[int] = frozenset()) -> list[Sample]:
     distinct = sorted(set(jobs))                       # jobs are prompt-major: a chunk holds a run of prompts
     slot = {p: j for j, p in enumerate(distinct)}
     width = max(len(prompts[p]) for p in distinct)
@@ -86,6 +101,7 @@ def _sample_chunk(decoder, prompts: Sequence[Sequence[int]], jobs: list[int], ma
         logits = decoder.start(ids, valid, rows, max_new_tokens)
     active: torch.Tensor | None = None                 # chunk rows still in the decode batch (None: all)
     alive = torch.ones(batch, dtype=torch.bool)        # over the decode batch's rows
+    stops = torch.tensor(sorted(stop_ids), dtype=torch.long) if stop_ids else None
     for t in range(max_new_tokens):
         logp = torch.log_softmax(logits.float() / temperature, dim=-1)
         probs = logp.exp()
@@ -107,6 +123,8 @@ def _sample_chunk(decoder, prompts: Sequence[Sequence[int]], jobs: list[int], ma
             lengths[active] += alive.long()
             generated[active, t] = token
         alive &= token != eos_id
+        if stops is not None:
+            alive &= ~torch.isin(token, stops)
         n_alive = int(alive.sum())
         if n_alive == 0 or t + 1 == max_new_tokens:
             break

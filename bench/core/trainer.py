@@ -32,7 +32,7 @@ import torch
 
 from sdbench.config import TrainingConfig
 from sdbench.core.checkpoint import load_checkpoint, save_checkpoint
-from sdbench.core.model import encode_prompt, tokenizer_info
+from sdbench.core.model import PromptFormat, encode_prompt, prompt_format, tokenizer_info
 from sdbench.core.objective import LossItem, LossStats, self_distillation_loss
 from sdbench.core.rollouts import graded_rollouts
 from sdbench.core.timing import NO_TIMER, StageTimer
@@ -185,7 +185,7 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
     reference = _reference_for(strategy, model, teacher, cfg)   # before a resume loads weights: the base's
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     divergence = getattr(strategy, "divergence", None) or cfg.divergence   # run_cell records it in cfg too
-    encode = _PromptEncoder(tokenizer)
+    encode = _PromptEncoder(tokenizer, prompt_format(task))
     base_pool = (BasePool(model, tokenizer, task, size=cfg.rollouts_per_prompt, seed=seed, temperature=cfg.temperature,
                      backend=cfg.backend)
             if getattr(getattr(strategy, "params", None), "demo_source", None) == "base_pool" else None)
@@ -254,13 +254,13 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
 class _PromptEncoder:
     """Token ids of prompt texts, cached: the same prompts and demos recur across steps."""
 
-    def __init__(self, tokenizer) -> None:
-        self.tokenizer = tokenizer
+    def __init__(self, tokenizer, fmt: PromptFormat | None = None) -> None:
+        self.tokenizer, self.fmt = tokenizer, fmt     # fmt: the task's prompt format (chat or plain, system turn)
         self.cache: dict[str, list[int]] = {}
 
     def __call__(self, text: str) -> list[int]:
         if text not in self.cache:
-            self.cache[text] = encode_prompt(self.tokenizer, text)
+            self.cache[text] = encode_prompt(self.tokenizer, text, self.fmt)
         return self.cache[text]
 
 

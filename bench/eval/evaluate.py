@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sdbench.core.model import encode_prompt, tokenizer_info
+from sdbench.core.model import encode_prompt, prompt_format, tokenizer_info
 from sdbench.core.rollouts import graded_rollouts
 from sdbench.core.sampling import Sample
 from sdbench.runs.record import ProblemCounts
@@ -68,7 +68,7 @@ def evaluate_split(model, tokenizer, task: Task, problems: Sequence[Problem], *,
     records: list[SampleRecord] = []
     for start in range(0, len(problems), per_batch):
         chunk = problems[start:start + per_batch]
-        prompts = [encode_prompt(tokenizer, p.prompt) for p in chunk]
+        prompts = [encode_prompt(tokenizer, p.prompt, prompt_format(task)) for p in chunk]
         groups = graded_rollouts(model, tokenizer, task, chunk, prompts, n=n, generator=generator, backend=backend,
                                  batch_size=batch_size)
         samples = [s for g in groups for s in g.samples]

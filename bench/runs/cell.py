@@ -67,7 +67,7 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
     `idle_cores`: cores the run leaves free for this cell; with enough of them its evaluations run in an
     evaluation lane (`sdbench.runs.lane`) beside training, and (with one thread per op) the teacher's
     forward beside the student's (`overlap`), with the same results."""
-    from sdbench.core.model import load_model, set_threads, weights_hash
+    from sdbench.core.model import load_model, prompt_format, set_threads, weights_hash
     from sdbench.core.timing import StageTimer
     from sdbench.core.trainer import TrainingDiverged, train
     from sdbench.runs.along import ValEvaluator, evaluate_checkpoints
@@ -93,6 +93,12 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
                 record["training"] = training.model_dump(mode="json")
             task = load_task(cell.task, data_path=config.data_path)
             record["task_version"] = str(getattr(task, "version", "")) or None
+            if training.max_new_tokens is not None:   # the run's completion budget replaces the task's
+                task.max_new_tokens = training.max_new_tokens
+            record["prompt_format"] = prompt_format(task).to_json()
+            if getattr(task, "temperature", None) is not None:   # part of the testbed: every arm samples at it
+                training = training.model_copy(update={"temperature": float(task.temperature)})
+                record["training"] = training.model_dump(mode="json")
             model_path = config.model or task.base_model()
             record["model"] = {"path": model_path, "weights_sha256": weights_hash(model_path)}
             torch.manual_seed(cell.seed)

@@ -119,6 +119,8 @@ class CellRecord(StrictModel):
     training: dict[str, Any] | None = Field(default=None, description="the training settings this cell ran with "
                                                                       "(run defaults + the arm's overrides)")
     task_version: str | None = None
+    prompt_format: dict[str, Any] | None = Field(default=None, description="how prompts became contexts: chat "
+                                                 "template or plain, system turn (sdbench.core.model.PromptFormat)")
     wall_s: float | None = None
     train: TrainInfo | None = None
     trajectory: list[EvalPoint] = Field(default_factory=list, description="val along training, from step 0")
