@@ -105,10 +105,10 @@ def convert_gguf(gguf_path: Path, out_dir: Path, provenance: dict) -> Path:
     `out_dir` (built in a temporary sibling, renamed into place), with `provenance` as provenance.json."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging  # quiet, as sdbench.core.model.quiet_transformers (a layer above)
 
-    from sdbench.core.model import quiet_transformers
-
-    quiet_transformers()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
     gguf_path = Path(gguf_path)
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
                                                   dtype=torch.float32, local_files_only=True)

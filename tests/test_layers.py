@@ -10,7 +10,7 @@ by itself. Layers, lowest first (a module may import its own layer and the ones 
 
     0 foundation      sdbench (the lazy facade), errors, atomic, pydantic_base, seeding
     1 sandbox         sdbench.sandbox.*
-    2 plugin API      registry, task, strategy, testing
+    2 plugin API      registry, task, strategy, testing, models (the catalogue of preparable real models)
     3 built-ins       sdbench.strategies.*, sdbench.tasks.*
     4 core            sdbench.core.*
     5 evaluation      sdbench.eval.*
@@ -36,7 +36,7 @@ PACKAGES = {"sdbench": ROOT / "bench", "sdbench.strategies": ROOT / "strategies"
 LAYERS: list[tuple[str, ...]] = [
     ("sdbench", "sdbench.errors", "sdbench.atomic", "sdbench.pydantic_base", "sdbench.seeding"),
     ("sdbench.sandbox",),
-    ("sdbench.registry", "sdbench.task", "sdbench.strategy", "sdbench.testing"),
+    ("sdbench.registry", "sdbench.task", "sdbench.strategy", "sdbench.testing", "sdbench.models"),
     ("sdbench.strategies", "sdbench.tasks"),
     ("sdbench.core",),
     ("sdbench.eval",),
