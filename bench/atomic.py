@@ -24,8 +24,10 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)     # a full disk names the file it could not write (sdbench.errors.disk_full)
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:

@@ -32,6 +32,8 @@ DEFAULT_TASKS = ["graph_paths", "arith_target", "code_synth"]
 DEFAULT_SUITE = ("base", "single_sampled_demo", "grpo")
 SUITES = ("default", "all")
 PAPER_BASELINE = "single_sampled_demo"   # paired deltas are taken against it
+MAX_LIST = 1000            # tasks or strategies in one run: more is a mistake (or an attack), refused at once
+MAX_CONFIG_BYTES = 2**20   # a config file: 1 000 strategies with parameters fit in a tenth of it
 
 
 class TrainingConfig(FrozenModel):
@@ -186,9 +188,21 @@ class RunConfig(FrozenModel):
                 err = exc.errors()[0]
                 where = ".".join(str(p) for p in err["loc"]) or "training"
                 raise ValueError(f"strategy {spec.label!r}: training.{where}: {err['msg']}") from None
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"strategy {max(labels, key=labels.count)!r} is listed twice")
+        for kind, names in (("strategy", labels), ("task", self.tasks)):
+            seen: set[str] = set()
+            for name in names:          # linear: the first repeat, in order
+                if name in seen:
+                    raise ValueError(f"{kind} {name!r} is listed twice")
+                seen.add(name)
         return self
+
+    @field_validator("name", "out", "model", "data_path")
+    @classmethod
+    def _no_control_characters(cls, v: str | None) -> str | None:
+        bad = next((i for i, ch in enumerate(v or "") if ord(ch) < 32 or ord(ch) == 127), None)
+        if bad is not None:
+            raise ValueError(f"contains a control character ({v[bad]!r} at position {bad})")
+        return v
 
     def training_for(self, spec: StrategySpec) -> TrainingConfig:
         """The training settings of one arm: the run's, with that strategy's overrides."""
@@ -225,6 +239,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise UserError(f"cannot read config file {str(path)!r}: {exc.strerror}",
                         "check the path and its permissions") from None
+    if len(text) > MAX_CONFIG_BYTES:
+        raise UserError(f"config file {path.name!r} is {len(text)} characters; at most {MAX_CONFIG_BYTES} are read",
+                        f"a run lists at most {MAX_LIST} tasks or strategies: split it into several runs")
     if not text.strip():
         raise UserError(f"config file {path.name!r} is empty",
                         "write at least one key (e.g. `profile: smoke`), or drop --config")
@@ -232,7 +249,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         if path.suffix == ".toml":
             data = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml", ".json"):
-            data = yaml.safe_load(text)
+            _check_yaml_lists(text, path.name)
+            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
         else:
             raise UserError(f"config file {path.name!r} is neither YAML nor TOML", "use .yaml, .yml or .toml")
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
@@ -243,6 +261,40 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"config file {path.name!r} must hold a mapping of keys", "see `sdbench run --print-config`")
     return data
+
+
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML's safe loader, refusing a key given twice in one mapping (at any depth) as TOML does."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise UserError(f"config key {key!r} is given twice (lines {seen[key]} and {line})",
+                                "keep one of them: YAML would silently take the last")
+            seen.setdefault(key, line)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_yaml_lists(text: str, name: str) -> None:
+    """Refuse a list of more than MAX_LIST entries while parsing, before building it (a million entries
+    would take a minute to load)."""
+    counts: list[list[int] | None] = []    # per open collection: [items so far, its line] (None: a mapping)
+    for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        if isinstance(event, yaml.CollectionEndEvent):
+            counts.pop()
+            continue
+        if counts and counts[-1] is not None and isinstance(event, yaml.NodeEvent):
+            counts[-1][0] += 1
+            if counts[-1][0] > MAX_LIST:
+                raise UserError(f"config file {name!r}: the list at line {counts[-1][1]} has more than {MAX_LIST} "
+                                "entries", f"a run lists at most {MAX_LIST} tasks or strategies")
+        if isinstance(event, yaml.SequenceStartEvent):
+            counts.append([0, event.start_mark.line + 1])
+        elif isinstance(event, yaml.MappingStartEvent):
+            counts.append(None)
 
 
 def resolve_config(file_data: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None,
@@ -275,6 +327,10 @@ def resolve_config(file_data: dict[str, Any] | None = None, overrides: dict[str,
         merged["strategies"] = list(DEFAULT_SUITE) if suite == "default" else list(all_strategies())
     if isinstance(merged.get("tasks"), str):
         merged["tasks"] = [t for t in merged["tasks"].split(",") if t]
+    for key in ("tasks", "strategies"):
+        if isinstance(merged.get(key), list | tuple) and len(merged[key]) > MAX_LIST:
+            raise UserError(f"{key} lists {len(merged[key])} entries; at most {MAX_LIST} are allowed",
+                            f"split the suite into several runs of at most {MAX_LIST} {key}")
     try:
         return RunConfig.model_validate(merged)
     except ValidationError as exc:

@@ -34,3 +34,21 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> UserError:
     known = sorted(known)
     hint = did_you_mean(name, known) or ("known: " + ", ".join(known) if known else None)
     return UserError(f"unknown {kind} {name!r}", hint)
+
+
+def disk_full(path: object, detail: object = None) -> UserError:
+    """One line for a write that failed for want of space (ENOSPC and kin): the path, the free space
+    left on its filesystem, and the fix."""
+    import os
+    from pathlib import Path
+
+    where = Path(str(path))
+    probe = next((p for p in (where, *where.parents) if p.exists()), Path("."))
+    try:
+        stat = os.statvfs(probe)
+        free = f"{stat.f_bavail * stat.f_frsize / 2**20:.1f} MiB free there"
+    except OSError:
+        free = "free space unknown"
+    reason = f": {detail}" if detail else ""
+    return UserError(f"cannot write {where}{reason} ({free})",
+                     "free space on that disk (or pass another --out), then run the same command again to resume")

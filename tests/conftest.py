@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from toy import ToyPick, build_tiny_model
 
@@ -16,6 +18,7 @@ def toy_task(toy_model_dir: str) -> ToyPick:
     from sdbench.task import TASKS
 
     ToyPick.model_dir = toy_model_dir
+    os.environ["TOY_MODEL_DIR"] = toy_model_dir    # for cell workers (spawned: they import toy afresh)
     if "toy_pick" not in TASKS:
         TASKS.register("toy_pick", ToyPick, distribution="sdbench-tests")
     return ToyPick()

@@ -7,6 +7,7 @@ tokenizer built by `tokenizers`, saved to a directory like every sdbench base mo
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,7 +49,8 @@ class ToyPick:
         return " ".join(f"demo {d} ;" for d in demos) + " :"
 
     def base_model(self) -> str:
-        return self.model_dir
+        # a cell's worker process imports this module afresh: the fixture's path reaches it through the environment
+        return self.model_dir or os.environ.get("TOY_MODEL_DIR", "")
 
     def pretraining_texts(self, rng: random.Random, count: int) -> list[str]:
         return []

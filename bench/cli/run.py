@@ -13,6 +13,8 @@ from pathlib import Path
 
 import typer
 
+MAX_WORKER_HOURS = 100   # a run estimated above this asks first (--yes)
+
 
 def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
@@ -38,6 +40,14 @@ def run_command(
     report_to: str | None = typer.Option(None, "--report-to", help="none | tensorboard (per-step logs in the run dir)"),
     print_config: bool = typer.Option(False, "--print-config", help="print the resolved config and exit"),
     force_new: bool = typer.Option(False, "--force-new", help="discard a previous run in the run directory"),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="recompute failed cells (transient "
+                                      "failures are retried on every resume anyway)"),
+    cell_timeout: float | None = typer.Option(None, "--cell-timeout", help="seconds a cell may run before it is "
+                                              "stopped (default: 10x the costliest cell's estimate, >= 600)"),
+    cell_memory: str | None = typer.Option(None, "--cell-memory", help="resident memory a cell may hold, e.g. 4G "
+                                           "or 512M (default: 80% of RAM over the workers)"),
+    yes: bool = typer.Option(False, "--yes", help=f"run even when the estimate exceeds {MAX_WORKER_HOURS} "
+                             "worker-hours"),
 ) -> None:
     """Run the benchmark suite and write a run directory with records and a summary."""
     from sdbench.config import read_config_file, resolve_config
@@ -71,8 +81,62 @@ def run_command(
         return
     from sdbench.runs import run_suite
 
-    summary = run_suite(resolved, force_new=force_new)
+    if not yes:
+        _confirm_cost(resolved)
+    limits = None
+    if cell_timeout is not None or cell_memory is not None:
+        from sdbench.runs.cell import plan_cells
+        from sdbench.runs.cost import default_limits
+
+        limits = default_limits(resolved, plan_cells(resolved), timeout_s=_positive(cell_timeout, "--cell-timeout"),
+                                memory_bytes=parse_bytes(cell_memory) if cell_memory is not None else None)
+    summary = run_suite(resolved, force_new=force_new, limits=limits, retry_failed=retry_failed)
     if summary["failed"]:
         keys = ", ".join(f["key"] for f in summary["failed"])
         print(f"error: {len(summary['failed'])} cell(s) failed: {keys}", file=sys.stderr)
+        if any(f.get("kind") == "transient" for f in summary["failed"]):
+            print("hint: the transient ones are retried when you run the same command again", file=sys.stderr)
         raise typer.Exit(1)
+
+
+def _confirm_cost(config) -> None:
+    """A run estimated over MAX_WORKER_HOURS (sdbench.runs.cost) prints its estimate and asks; without a
+    terminal to ask on it is refused (pass --yes)."""
+    from sdbench.errors import UserError
+    from sdbench.runs.cell import plan_cells
+    from sdbench.runs.cost import run_seconds
+
+    cells = plan_cells(config)
+    total, _ = run_seconds(config, cells)
+    hours = total / 3600
+    if hours <= MAX_WORKER_HOURS:
+        return
+    estimate = (f"this run is estimated at {hours:,.0f} worker-hours ({len(cells)} cells, from the measured "
+                f"per-step costs), over the {MAX_WORKER_HOURS} worker-hour threshold")
+    if sys.stdin.isatty() and typer.confirm(estimate + "; run it?", default=False, err=True):
+        return
+    raise UserError(estimate, "pass --yes to run it anyway, or lower seeds, steps, problems or samples")
+
+
+def _positive(value: float | None, option: str) -> float | None:
+    from sdbench.errors import UserError
+
+    if value is not None and not value > 0:
+        raise UserError(f"invalid value for {option!r}: {value} (must be > 0)", "pass seconds, e.g. 3600")
+    return value
+
+
+def parse_bytes(text: str) -> int:
+    """'4G', '512M', '1.5GiB', '100000000' -> bytes (powers of 1024)."""
+    from sdbench.errors import UserError
+
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    raw = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = raw[-1:] if raw[-1:] in units and raw[-1:] else ""
+    try:
+        value = float(raw[:-1] if unit else raw) * units[unit]
+    except ValueError:
+        value = -1
+    if not value > 0:
+        raise UserError(f"invalid value for '--cell-memory': {text!r}", "pass a size such as 4G or 512M")
+    return int(value)

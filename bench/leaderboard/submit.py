@@ -6,17 +6,22 @@
 Validation refuses, each with one line: a wrong schema version, a non-finite number, a document the
 schema rejects, failed or missing cells, inconsistent config hashes, a summary that differs from the
 one recomputed from the per-problem counts, and a duplicate (same name, or the same run's counts
-already filed under another name). Results and run directories of schema 1 (endpoint-only
+already filed under another name: checked and written under an flock on the results directory, so two
+submitters at once cannot both file). A run directory's records and samples are checked against their
+hashes, and its per-problem counts against its stored samples. Results and run directories of schema 1 (endpoint-only
 evaluation) are refused with one line naming the fix: re-run with this sdbench.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +109,10 @@ def results_from_run(run_dir: Path, name: str | None = None) -> dict[str, Any]:
     summary = _read_json(run_dir / "summary.json")
     _old_schema(summary, str(run_dir / "summary.json"))
     cells = []
-    for rec in RunStore(run_dir).records():
+    store = RunStore(run_dir)
+    for rec in store.records():     # each record checked against its hash as it is read
+        if (store.samples / f"{rec.key}.jsonl.gz").is_file():
+            _check_counts(rec, store.read_samples(rec.key, rec), store.record_path(rec.key))
         cell = dict(rec) if isinstance(rec, dict) else rec.model_dump(mode="json")
         _old_schema(cell, str(run_dir / "cells" / f"{cell.get('key')}.json"))
         if isinstance(cell.get("train"), dict):   # the per-step log stays in the run directory
@@ -130,6 +138,22 @@ def results_from_run(run_dir: Path, name: str | None = None) -> dict[str, Any]:
         "config": config.get("config", config), "provenance": provenance,
         "summary": summary, "cells": cells,
     }
+
+
+def _check_counts(record: Any, samples: list[dict[str, Any]], where: Path) -> None:
+    """Every per-problem (n, c) of `record` that its stored samples cover must be what they count."""
+    from collections import Counter
+
+    drawn = Counter((s.get("checkpoint"), s.get("split"), s.get("problem_id")) for s in samples)
+    right = Counter((s.get("checkpoint"), s.get("split"), s.get("problem_id")) for s in samples if s.get("correct"))
+    for checkpoint, splits in record.eval.items():
+        for split, evaluation in splits.items():
+            for problem in evaluation.problems:
+                key = (checkpoint, split, problem.id)
+                if key in drawn and (problem.n, problem.c) != (drawn[key], right[key]):
+                    raise UserError(f"record {where}: {checkpoint}/{split}/{problem.id} says n={problem.n}, "
+                                    f"c={problem.c} but its samples count n={drawn[key]}, c={right[key]}",
+                                    "delete that record and its samples, and re-run that cell")
 
 
 def _first_difference(stored: Any, fresh: Any, path: str) -> str | None:
@@ -241,8 +265,6 @@ def load_results(path: Path) -> Results:
 
 def submit(source: Path, results_dir: Path, name: str | None = None) -> Path:
     """Validate a run directory or results file and write results_dir/<name>.json atomically."""
-    from sdbench.runs.store import atomic_write_json
-
     if source.is_dir():
         doc: Any = results_from_run(source, name)
     else:
@@ -250,6 +272,26 @@ def submit(source: Path, results_dir: Path, name: str | None = None) -> Path:
         if name and isinstance(doc, dict):
             doc["name"] = name
     results = validate(doc, str(source))
+    results_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(results_dir):      # check-then-write, one submitter at a time
+        return _file(results, results_dir)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """An exclusive flock on the directory itself (no lock file among the published results); a second
+    submitter waits for the first, then sees its file."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _file(results: Results, results_dir: Path) -> Path:
+    from sdbench.runs.store import atomic_write_json
+
     target = results_dir / f"{results.name}.json"
     if target.exists():
         raise UserError(f"results named {results.name!r} are already submitted ({target})",

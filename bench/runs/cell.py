@@ -2,7 +2,8 @@
 
 `run_cell` is what executors call, in a worker process or in-process. It returns the record and
 the evaluation samples; the executor writes them through the RunStore. A cell that diverges or
-whose strategy raises becomes a record with status "failed" and the reason, never an exception
+whose strategy raises becomes a record with status "failed", the reason and its kind ("permanent";
+"transient" where a full or failing disk is behind it: a resume retries those), never an exception
 that takes other cells down.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 
 from sdbench.config import RunConfig, StrategySpec
+from sdbench.errors import disk_full
 from sdbench.runs.store import cell_key
 
 Progress = Callable[[str, int, int], None]   # (phase, done, total)
@@ -32,6 +34,20 @@ class CellSpec:
     @property
     def key(self) -> str:
         return cell_key(self.task, self.strategy.label, self.seed)
+
+
+def _disk_error(exc: BaseException) -> OSError | None:
+    """The OSError of a full or failing disk behind `exc` (its cause / context chain), if any: such a
+    failure is transient (a resume retries the cell once space is back)."""
+    from sdbench.runs.contain import DISK_ERRNOS
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def plan_cells(config: RunConfig) -> list[CellSpec]:
@@ -120,6 +136,7 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
         phase = "train"
         if trains:
             total = training.steps
+            report("train", 0, total)     # the phase a worker stopped in (sdbench.runs.contain) is "train" now
 
             def on_step(log: Any) -> None:
                 report("train", log.step + 1, total)
@@ -143,12 +160,16 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
                                                            on_problem=report)
         record["status"] = "ok"
     except TrainingDiverged as exc:
-        record.update(status="failed", failure={"phase": phase, "step": exc.step, "reason": str(exc)})
+        record.update(status="failed", failure={"phase": phase, "kind": "permanent", "step": exc.step,
+                                                "reason": str(exc)})
         samples = []
     except Exception as exc:  # a plugin or evaluation crash fails this cell only
         last = traceback.extract_tb(exc.__traceback__)[-1]
+        disk = _disk_error(exc)
+        reason = f"{type(exc).__name__}: {exc}" if disk is None else disk_full(disk.filename or "?", disk.strerror).message
         record.update(status="failed", failure={
-            "phase": phase, "reason": f"{type(exc).__name__}: {exc}", "where": f"{last.filename}:{last.lineno}"})
+            "phase": phase, "kind": "permanent" if disk is None else "transient", "reason": reason,
+            "where": f"{last.filename}:{last.lineno}"})
         samples = []
     finally:
         if board is not None:

@@ -1,8 +1,10 @@
-"""The local executor: run cells in a process pool (or in-process), with rich progress bars.
+"""The local executor: run cells in worker processes (sdbench.runs.contain), with rich progress bars.
 
-Each worker is a fresh `spawn`ed process with `threads_per_worker` torch threads; it writes its
-cell's record itself, atomically, so a finished cell survives whatever happens to the parent.
-Progress (training steps, evaluation problems) streams back through a queue into `CellProgress`,
+Each worker is a `spawn`ed process with `threads_per_worker` torch threads, even with `--workers 1`: a
+cell that hangs, grows without bound or is killed takes only itself down (its limits: `--cell-timeout`,
+`--cell-memory`). The worker writes its cell's record itself, atomically, so a finished cell survives
+whatever happens to the parent. Progress (training steps, evaluation problems) streams back on the
+worker's pipe into `CellProgress`,
 the display the Ray executor (sdbench.runs.ray_executor) shares. Cores the workers leave idle
 (`idle_share`: a lone cell, `--workers 1`, more cores than workers) go to the cells, for their
 evaluation lanes and teacher threads (sdbench.runs.lane; the same results either way).
@@ -10,17 +12,16 @@ evaluation lanes and teacher threads (sdbench.runs.lane; the same results either
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import queue as queue_mod
-import threading
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import sys
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from sdbench.config import RunConfig
+from sdbench.core.checkpoint import checkpoint_problem
 from sdbench.runs.cell import CellSpec, run_cell
+from sdbench.runs.contain import CellPool, Limits
 from sdbench.runs.lane import spare_cores
 from sdbench.runs.store import RunStore
 
@@ -34,19 +35,42 @@ def _run_and_store(cell: CellSpec, config: RunConfig, root: str, events: Any, id
 
     store = RunStore(Path(root))
     checkpoint = store.checkpoint_path(cell.key)
+    if checkpoint.is_file() and (problem := checkpoint_problem(checkpoint)) is not None:
+        # One checkpoint per cell is kept, so there is no earlier good one: the cell restarts from step 0.
+        checkpoint.unlink()
+        line = f"checkpoint {checkpoint} fails its integrity check ({problem}): cell {cell.key} restarts from step 0"
+        getattr(events, "note", lambda text: print(text, file=sys.stderr))(line)
     board = store.root / "tensorboard" if config.report_to == "tensorboard" else None
     record, samples = run_cell(cell, config, report, checkpoint=checkpoint, tensorboard_dir=board, idle_cores=idle)
     store.write_record(cell.key, record, samples)
-    checkpoint.unlink(missing_ok=True)   # the record supersedes it
+    if failure_kind(record.get("failure")) != "transient":
+        checkpoint.unlink(missing_ok=True)   # the record supersedes it (a transient failure resumes from it)
     return {"key": cell.key, "status": record["status"], "failure": record.get("failure")}
 
 
-def pending_cells(cells: list[CellSpec], store: RunStore, console: Console) -> list[CellSpec]:
-    """The cells without a record (what a run still has to do), saying so when it resumes."""
-    todo = [c for c in cells if not store.has_record(c.key)]
-    if len(todo) < len(cells):
-        console.print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already finished")
+def pending_cells(cells: list[CellSpec], store: RunStore, console: Console, *,
+                  retry_failed: bool = False) -> list[CellSpec]:
+    """What a run still has to do, saying so when it resumes: cells without a record, cells that failed
+    for a transient reason (a full disk, a dead worker, a checkpoint that failed its check), and with
+    `retry_failed` every failed cell."""
+    todo, retry = [], 0
+    for cell in cells:
+        if not store.has_record(cell.key):
+            todo.append(cell)
+            continue
+        record = store.read_record(cell.key)
+        if record.status != "ok" and (retry_failed or failure_kind(record.failure) == "transient"):
+            todo.append(cell)
+            retry += 1
+    if len(todo) < len(cells) or retry:
+        again = f"; retrying {retry} failed cell(s)" if retry else ""
+        console.print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already finished{again}")
     return todo
+
+
+def failure_kind(failure: dict[str, Any] | None) -> str:
+    """'transient' or 'permanent' (records from before the kinds were recorded: permanent)."""
+    return (failure or {}).get("kind", "permanent")
 
 
 class CellProgress:
@@ -97,59 +121,29 @@ def idle_share(workers: int, cells: int, threads: int) -> int:
     return max(0, spare_cores(busy * threads)) // busy
 
 
-def execute(config: RunConfig, cells: list[CellSpec], store: RunStore, console: Console) -> list[dict[str, Any]]:
-    """Run every cell without a record; returns one outcome per cell run now."""
-    todo = pending_cells(cells, store, console)
+def execute(config: RunConfig, cells: list[CellSpec], store: RunStore, console: Console,
+            limits: Limits | None = None, retry_failed: bool = False) -> list[dict[str, Any]]:
+    """Run every cell still to do, each in a worker process under `limits` (sdbench.runs.contain);
+    returns one outcome per cell run now."""
+    from sdbench.runs.cost import default_limits
+
+    todo = pending_cells(cells, store, console, retry_failed=retry_failed)
+    limits = limits or default_limits(config, cells)
     with CellProgress(console, len(cells), len(cells) - len(todo)) as display:
-        on_event, finish = display.on_event, display.finish
         workers = 1 if config.workers == 1 or len(todo) <= 1 else min(config.workers, len(todo))
         idle = idle_share(workers, len(todo), config.threads_per_worker)
-        if workers == 1:
-            for cell in todo:
-                finish(_run_and_store(cell, config, str(store.root), _DirectEvents(on_event), idle))
-            return display.outcomes
-
-        ctx = mp.get_context("spawn")
-        with ctx.Manager() as manager:
-            events = manager.Queue()
-            stop = threading.Event()
-            drain = threading.Thread(target=_drain, args=(events, on_event, stop), daemon=True)
-            drain.start()
-            try:
-                pool = ProcessPoolExecutor(max_workers=min(config.workers, len(todo)), mp_context=ctx)
-                try:
-                    futures = [pool.submit(_run_and_store, c, config, str(store.root), events, idle) for c in todo]
-                    for future in as_completed(futures):
-                        finish(future.result())
-                except BaseException:
-                    # Abandon running cells: their records were never written, so a re-run redoes them.
-                    for process in list(getattr(pool, "_processes", {}).values()):
-                        process.terminate()
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
-                pool.shutdown(wait=True)
-            finally:
-                stop.set()
-                drain.join()
+        pool = CellPool(workers, limits, display.on_event, lambda line: console.print(line))
+        jobs = [(cell, config, str(store.root), idle) for cell in todo]
+        for outcome in pool.run(jobs, lambda *a: store_failure(store, config, *a)):
+            display.finish(outcome)
     return display.outcomes
 
 
-class _DirectEvents:
-    """The in-process stand-in for the progress queue."""
-
-    def __init__(self, callback: Any) -> None:
-        self.callback = callback
-
-    def put(self, event: tuple[str, str, int, int]) -> None:
-        self.callback(*event)
-
-
-def _drain(events: Any, callback: Any, stop: threading.Event) -> None:
-    while True:
-        try:
-            callback(*events.get(timeout=0.1))
-        except queue_mod.Empty:
-            if stop.is_set():
-                return
-        except (EOFError, OSError):
-            return
+def store_failure(store: RunStore, config: RunConfig, cell: CellSpec, phase: str, kind: str,
+                  reason: str) -> dict[str, Any]:
+    """The record of a cell its worker could not finish (a limit, a dead worker); its checkpoint stays."""
+    failure = {"phase": phase, "kind": kind, "reason": reason}
+    store.write_record(cell.key, {"key": cell.key, "task": cell.task, "seed": cell.seed, "status": "failed",
+                                  "strategy": {"name": cell.strategy.name, "label": cell.strategy.label},
+                                  "config_hash": config.config_hash(), "failure": failure}, [])
+    return {"key": cell.key, "status": "failed", "failure": failure}

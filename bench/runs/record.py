@@ -1,7 +1,8 @@
 """The one versioned results model (schema 3; schema 2 read): cell records and summaries, shared by every reader and writer.
 
     from sdbench.runs.record import CellRecord, Summary
-    rec = CellRecord.model_validate_json(Path("runs/x/cells/KEY.json").read_text())
+    from sdbench.runs.store import RunStore
+    rec = RunStore(Path("runs/x")).read_record(KEY)    # cells/KEY.json, its `integrity` hashes checked and set aside
     rec.eval["best_val"]["test"].problems[0].c
 
 The run directory's writer (`sdbench.runs.store`), the aggregator (`sdbench.runs.aggregate`), the

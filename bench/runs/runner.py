@@ -17,9 +17,11 @@ from typing import Any
 from rich.console import Console
 
 from sdbench.config import RunConfig
-from sdbench.errors import UserError
+from sdbench.errors import UserError, disk_full
 from sdbench.runs.aggregate import summarize
 from sdbench.runs.cell import build_strategy, plan_cells
+from sdbench.runs.contain import DISK_ERRNOS, Limits, WorkerError
+from sdbench.runs.cost import default_limits
 from sdbench.runs.execute import execute
 from sdbench.runs.provenance import collect as collect_provenance
 from sdbench.runs.report import markdown, rich_tables
@@ -70,41 +72,67 @@ def _claim_run_dir(config: RunConfig, store: RunStore) -> None:
 
 
 def _start_fresh(store: RunStore) -> None:
-    """--force-new: remove a previous run in this directory (only if it is one)."""
+    """--force-new: remove a previous run in this directory (only if it is one). Called under the run
+    lock: a run still using the directory makes this one stop before anything is deleted."""
     root = store.root
-    if not root.exists():
-        return
-    if not (root / "config.json").is_file() and any(root.iterdir()):
+    entries = [p for p in root.iterdir() if p.name != ".lock"]
+    if entries and not (root / "config.json").is_file():
         raise UserError(f"{root} exists and is not an sdbench run directory", "pass another --out")
-    shutil.rmtree(root)
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
-def run_suite(config: RunConfig, console: Console | None = None, *, force_new: bool = False) -> dict[str, Any]:
-    """Run (or resume) every cell of `config`, then aggregate; SIGINT/SIGTERM stop it cleanly."""
-    console = console or Console()
+def run_suite(config: RunConfig, console: Console | None = None, *, force_new: bool = False,
+              limits: Limits | None = None, retry_failed: bool = False) -> dict[str, Any]:
+    """Run (or resume) every cell of `config`, then aggregate; SIGINT/SIGTERM stop it cleanly; a full disk
+    is one error line (sdbench.errors.disk_full)."""
+    try:
+        return _run_suite(config, console or Console(), force_new=force_new, limits=limits,
+                          retry_failed=retry_failed)
+    except OSError as exc:
+        if exc.errno in DISK_ERRNOS:
+            raise disk_full(exc.filename or config.run_dir, exc.strerror) from exc
+        raise
+    except WorkerError as exc:
+        if exc.kind == "disk":
+            raise disk_full(exc.detail["path"], exc.detail["message"]) from None
+        raise RuntimeError(f"a cell worker failed outside its cell:\n{exc.detail['message']}") from None
+
+
+def _run_suite(config: RunConfig, console: Console, *, force_new: bool, limits: Limits | None,
+               retry_failed: bool) -> dict[str, Any]:
     strategies = _check_inputs(config)
     store = RunStore(config.run_dir)
-    if force_new:
-        _start_fresh(store)
+    root = store.root
+    if force_new and root.is_dir() and not (root / "config.json").is_file() \
+            and any(p.name != ".lock" for p in root.iterdir()):     # before the lock creates anything there
+        raise UserError(f"{root} exists and is not an sdbench run directory", "pass another --out")
     cells = plan_cells(config)
     with store.lock(), _terminate_as_interrupt():
+        if force_new:
+            _start_fresh(store)
         _claim_run_dir(config, store)
         dead = store.clear_dead_writes()
         if dead:
             console.print(f"removed {len(dead)} temp file(s) of an interrupted write (no other writer holds "
-                          f"{store.root}): {', '.join(str(p.relative_to(store.root)) for p in dead[:3])}"
+                          f"{root}): {', '.join(str(p.relative_to(root)) for p in dead[:3])}"
                           + (" ..." if len(dead) > 3 else ""))
         store.validate()
-        atomic_write_json(store.root / "provenance.json", collect_provenance(config, strategies))
+        limits = limits or default_limits(config, cells)
+        atomic_write_json(root / "provenance.json",
+                          {**collect_provenance(config, strategies), "limits": limits.to_json()})
         console.print(f"sdbench run: {len(cells)} cells ({len(config.strategies)} strategies x "
-                      f"{len(config.tasks)} tasks x {config.seeds} seeds, profile {config.profile}) -> {store.root}")
+                      f"{len(config.tasks)} tasks x {config.seeds} seeds, profile {config.profile}) -> {root}")
         try:
             if config.executor == "ray":
                 from sdbench.runs.ray_executor import execute_ray
 
                 execute_ray(config, cells, store, console)
             else:
-                execute(config, cells, store, console)
+                execute(config, cells, store, console, limits=limits, retry_failed=retry_failed)
         except KeyboardInterrupt:
             done = sum(store.has_record(c.key) for c in cells)
             console.print(f"[yellow]interrupted[/yellow]: {done} of {len(cells)} cells are finished and saved; "

@@ -8,6 +8,8 @@
 
 Every file is written to a temporary file in the same directory, fsynced, and renamed over its
 name, so a killed run never leaves half a record; re-running the same command skips finished cells.
+A record carries the sha256 of its own content and of its samples file (`integrity`), checked on
+every read: an edited count or a damaged samples file is one error line, not a different result.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gzip
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -26,6 +29,11 @@ from sdbench.errors import UserError
 from sdbench.runs.record import SCHEMA_VERSION, CellRecord, refuse_old_schema
 
 __all__ = ["SCHEMA_VERSION", "RunStore", "atomic_write_bytes", "atomic_write_json", "cell_key"]
+
+
+def record_digest(data: dict[str, Any]) -> str:
+    """sha256 of a record's JSON data (without its `integrity` field), canonical: sorted keys, no spaces."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def cell_key(task: str, strategy_label: str, seed: int) -> str:
@@ -40,6 +48,7 @@ class RunStore:
         self.root = root
         self.cells = root / "cells"
         self.samples = root / "samples"
+        self._hashes: dict[str, dict[str, str]] = {}    # key -> the `integrity` of its record file
 
     def record_path(self, key: str) -> Path:
         return self.cells / f"{key}.json"
@@ -72,8 +81,18 @@ class RunStore:
         return dead
 
     def validate(self) -> int:
-        """Read every record (a corrupt or foreign one is a UserError); returns how many there are."""
-        return sum(1 for _ in self.records())
+        """Read every record and check it and its samples file against their hashes (a corrupt, edited or
+        foreign one is a UserError); returns how many there are."""
+        count = 0
+        for record in self.records():
+            if self._hashes.get(record.key, {}).get("samples") is not None:
+                try:
+                    self._samples_bytes(record)
+                except FileNotFoundError:
+                    raise UserError(f"samples file of record {self.record_path(record.key)} is missing",
+                                    "delete that record to re-run its cell") from None
+            count += 1
+        return count
 
     def checkpoint_path(self, key: str) -> Path:
         return self.root / "checkpoints" / f"{key}.pt"
@@ -86,10 +105,15 @@ class RunStore:
         """Validate the record against the schema, then write samples and record (samples first: a
         record on disk always has its samples beside it)."""
         model = record if isinstance(record, CellRecord) else CellRecord.model_validate(record)
+        data = model.model_dump(mode="json", exclude_none=True)
+        integrity = {}
         if samples is not None:
             lines = "".join(json.dumps(s, sort_keys=True) + "\n" for s in samples).encode()
-            atomic_write_bytes(self.samples / f"{key}.jsonl.gz", gzip.compress(lines, mtime=0))
-        atomic_write_json(self.record_path(key), model.model_dump(mode="json", exclude_none=True))
+            packed = gzip.compress(lines, mtime=0)
+            atomic_write_bytes(self.samples / f"{key}.jsonl.gz", packed)
+            integrity["samples"] = hashlib.sha256(packed).hexdigest()
+        integrity["record"] = record_digest(data)
+        atomic_write_json(self.record_path(key), {**data, "integrity": integrity})
 
     def read_record(self, key: str) -> CellRecord:
         return self._read(self.record_path(key))
@@ -98,9 +122,21 @@ class RunStore:
         for path in sorted(self.cells.glob("*.json")):
             yield self._read(path)
 
-    def read_samples(self, key: str) -> list[dict[str, Any]]:
-        path = self.samples / f"{key}.jsonl.gz"
-        return [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
+    def read_samples(self, key: str, record: CellRecord | None = None) -> list[dict[str, Any]]:
+        """A cell's samples, checked against the hash its record holds (`record`, or read here)."""
+        packed = self._samples_bytes(record or self.read_record(key))
+        return [json.loads(line) for line in gzip.decompress(packed).splitlines()]
+
+    def _samples_bytes(self, record: CellRecord) -> bytes:
+        path = self.samples / f"{record.key}.jsonl.gz"
+        packed = path.read_bytes()
+        if record.key not in self._hashes:
+            self.read_record(record.key)
+        expected = self._hashes.get(record.key, {}).get("samples")
+        if expected is not None and hashlib.sha256(packed).hexdigest() != expected:
+            raise UserError(f"samples file {path} fails its integrity check (its sha256 differs from the one "
+                            "its record holds)", "delete it and its record to re-run that cell")
+        return packed
 
     def _read(self, path: Path) -> CellRecord:
         from pydantic import ValidationError
@@ -113,8 +149,14 @@ class RunStore:
         if not isinstance(data, dict) or data.get("kind") != "cell":
             raise UserError(f"{path} is not an sdbench cell record", "delete it, or use another --out directory")
         refuse_old_schema(data, f"record {path}")
+        stored = data.pop("integrity", None)      # kept beside the record model (not part of the schema)
+        if isinstance(stored, dict) and stored.get("record") != record_digest(data):
+            raise UserError(f"record {path} fails its integrity check (its content changed after it was written)",
+                            "delete that file to re-run its cell")
         try:
-            return CellRecord.model_validate(data)
+            record = CellRecord.model_validate(data)
         except ValidationError as exc:
             raise UserError(f"{path} is not an sdbench cell record of schema {SCHEMA_VERSION}",
                             "delete it, or use another --out directory") from exc
+        self._hashes[record.key] = stored if isinstance(stored, dict) else {}
+        return record
