@@ -12,7 +12,9 @@ reference solution and the student's rollouts with verdicts) it answers, per rol
       + kl_coef        · k3(p_base(y_t) / p_student(y_t))  (KL to the frozen base weights, arXiv 2402.03300)
       − sft_weight     · log p_student^{T=1}(y_t)          (cross-entropy on the own sample, untempered: SSD)
     where the gate g_t is 1 unless `teacher_entropy_gate = (lo, hi)` keeps only the tokens whose
-    teacher entropy H(p_teacher) lies in [lo, hi]; `divergence_clip` None means no clip; a_t is the
+    teacher entropy H(p_teacher) lies in [lo, hi] and, with `teacher_entropy_weight` = β, is multiplied by
+    exp(−β·H(p_teacher)) normalized to mean 1 over the batch's tokens that have such a weight (SRPO's
+    entropy-aware dynamic weighting); `divergence_clip` None means no clip; a_t is the
     rollout's `advantage`, or with a `HintContrast` the advantage modulated per token by the contrast
     of two teacher contexts (RLCSD, see `HintContrast`); k3(r) = r − log r − 1 ≥ 0.
   Weights are normalized to sum to 1. `logmean` weights may be negative: (1, -a, +a) on the
@@ -146,6 +148,7 @@ class RolloutPlan:
     advantage: float | None = None
     teacher_entropy_gate: tuple[float, float] | None = None
     divergence_clip: float | None = None
+    teacher_entropy_weight: float | None = None
     kl_coef: float = 0.0
     sft_weight: float = 0.0
     contrast: HintContrast | None = None
@@ -159,6 +162,8 @@ class RolloutPlan:
             raise ValueError("divergence_clip must be > 0 (None: no clip)")
         if self.kl_coef < 0:
             raise ValueError("kl_coef must be >= 0")
+        if self.teacher_entropy_weight is not None and self.teacher_entropy_weight < 0:
+            raise ValueError("teacher_entropy_weight must be >= 0 (None: no weighting)")
         if self.contrast is not None and self.advantage is None:
             raise ValueError("a hint contrast modulates the advantage: set `advantage` too")
 

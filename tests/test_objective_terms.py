@@ -147,6 +147,36 @@ def test_divergence_clip_caps_each_tokens_divergence(model_tok, impl: str) -> No
     model.zero_grad()
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_teacher_entropy_weight_is_exp_minus_beta_h_normalized_over_the_batch(model_tok, impl: str) -> None:
+    model, tok = model_tok
+    ctx = (TeacherContext(demos=("c",)),)
+    texts = [DEMO, "demo e ; pick a c e :"]
+    beta = 1.0
+    items = [item(tok, RolloutPlan(teachers=ctx, teacher_entropy_weight=beta), teachers=[t]) for t in texts]
+    got, _ = loss(model, tok, items, impl)
+    divs, ents = [], []
+    for it in items:
+        n = len(it.completion_ids)
+        ids = torch.tensor([[*it.prompt_ids, *it.completion_ids]])
+        tids = torch.tensor([[*it.teacher_prompt_ids[0], *it.completion_ids]])
+        with torch.no_grad():
+            s = model(input_ids=ids).logits[0, -n - 1:-1].double().log_softmax(-1)
+            t = model(input_ids=tids).logits[0, -n - 1:-1].double().log_softmax(-1)
+        divs.append(token_divergence(s, t, "reverse_kl", 0.5))
+        ents.append(-(t.exp() * t).sum(-1))
+    div, ent = torch.cat(divs), torch.cat(ents)
+    w = torch.exp(-beta * ent)
+    w = w / w.mean()                                  # mean 1 over the weighted tokens of the batch
+    assert float(w.max() / w.min()) > 1.01, "the teacher entropies differ, so the weights do"
+    assert float(got) == pytest.approx(float((w * div).mean()), rel=1e-5)
+    plain, _ = loss(model, tok, [item(tok, RolloutPlan(teachers=ctx), teachers=[t]) for t in texts], impl)
+    assert float(plain) == pytest.approx(float(div.mean()), rel=1e-5)
+    zero, _ = loss(model, tok, [item(tok, RolloutPlan(teachers=ctx, teacher_entropy_weight=0.0), teachers=[t])
+                                for t in texts], impl)
+    assert float(zero) == pytest.approx(float(plain), rel=1e-6)
+
+
 # --- the trainer's side: base weights for kl_coef, rollout likelihoods for needs_logprob -------------
 
 def _training(**update: object):

@@ -53,8 +53,10 @@ def test_srpo_routes_correct_rollouts_to_grpo_and_failed_ones_to_distillation() 
             assert plan.teachers == () and plan.advantage == pytest.approx((1 - mean) / (std + 1e-4))
         else:    # SD: one demo from the correct rollouts, the same draw as single_sampled_demo, no advantage
             assert plan.advantage is None and plan.teachers == single[i].teachers
+            assert plan.teacher_entropy_weight == 1.0   # DW-SDPO's β
             assert plan.teachers[0].demos[0] in {"y0", "y2", "y3", "y5"}
     assert make_strategy("srpo").divergence == "jsd"
+    assert all(p.teacher_entropy_weight is None for p in make_strategy("srpo", dw_beta=0.0).plan(make_group(MIXED)))
 
 
 def test_srpo_without_a_mixed_group_has_no_signal() -> None:

@@ -190,7 +190,7 @@ def score_logits(model, prefixes: Sequence[Sequence[int]], completions: Sequence
 def _materialized_loss(student, teacher, items: Sequence[LossItem], lengths: list[int], divergence: str, beta: float,
                     pad_id: int, temperature: float, timer: StageTimer, forward: str = "padded", reference=None,
                     ) -> tuple[torch.Tensor, LossStats]:
-    from sdbench.core.policy_terms import sampled_token_terms, token_advantages
+    from sdbench.core.policy_terms import entropy_weights, sampled_token_terms, token_advantages
 
     student_logits = score_logits(student, [it.prompt_ids for it in items], [it.completion_ids for it in items],
                                   pad_id, forward)
@@ -219,6 +219,9 @@ def _materialized_loss(student, teacher, items: Sequence[LossItem], lengths: lis
             hi = per_token([g[1] if g else float("inf") for g in gates])
             teacher_entropy = entropy(teacher_logp)
             div = torch.where((teacher_entropy >= lo) & (teacher_entropy <= hi), div, torch.zeros_like(div))
+        dynamic = entropy_weights(items, lengths, entropy(teacher_logp))
+        if dynamic is not None:
+            div = div * dynamic
         loss_tok = loss_tok + per_token([it.plan.distill_weight for it in items]) * div
         stats_div = float(div.detach()[distill_mask].mean())
     ent = entropy(student_logp)

@@ -130,12 +130,32 @@ def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[in
                          temperature, estimator, topk, timer, forward, teacher_thread, reference)
 
 
+@torch.no_grad()
+def _teacher_entropy(items: Sequence[LossItem], layout: TeacherLayout, stack: torch.Tensor, weights: torch.Tensor,
+                     head: torch.Tensor, temperature: float, dtype: torch.dtype, chunk: int = 256) -> torch.Tensor:
+    """H(p_teacher) [N] of the combined teacher at the tokens of plans with `teacher_entropy_weight` (0
+    elsewhere), in chunks of `chunk` tokens so [tokens x vocab] teacher logits never exist for the batch."""
+    from sdbench.core.divergence import combine_teachers, entropy
+
+    out = torch.zeros(stack.shape[1], dtype=dtype, device=stack.device)
+    for mode in sorted({it.plan.combine for it in items}):
+        picked = [torch.arange(layout.offsets[i], layout.offsets[i + 1]) for i, it in enumerate(items)
+                  if it.plan.combine == mode and it.plan.teacher_entropy_weight is not None]
+        if not picked:
+            continue
+        for part in torch.cat(picked).split(chunk):
+            logits = (stack[:, part.to(stack.device)] @ head.T).to(dtype) / temperature
+            out[part.to(out.device)] = entropy(combine_teachers(logits.log_softmax(-1),
+                                                                weights[:, part].to(dtype).to(logits.device), mode))
+    return out
+
+
 def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h_student: torch.Tensor,
               head: torch.Tensor, targets: torch.Tensor, divergence: str, beta: float, pad_id: int,
               temperature: float, estimator: str, topk: int | None, timer: StageTimer, forward: str,
               teacher_thread: _TeacherThread | None = None, reference=None) -> tuple[torch.Tensor, float]:
     from sdbench.core.kernels import fused_linear_divergence
-    from sdbench.core.policy_terms import sampled_token_terms, token_advantages
+    from sdbench.core.policy_terms import entropy_weights, sampled_token_terms, token_advantages
 
     device = h_student.device
 
@@ -165,6 +185,11 @@ def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h
             gate = (per_token([g[0] if g else float("-inf") for g in gates]),
                     per_token([g[1] if g else float("inf") for g in gates]))
         modes = [it.plan.combine for it in items]
+        if any(it.plan.teacher_entropy_weight is not None for it in items):
+            entropy = _teacher_entropy(items, layout, stack, weights, teacher_head if teacher_head is not None
+                                       else head, temperature, math_dtype)
+            dynamic = entropy_weights(items, lengths, entropy)
+            token_w, coef = token_w * dynamic, coef / dynamic   # the entropy bonus keeps its own scale
         clips = [it.plan.divergence_clip for it in items]
         # A clip needs each token's divergence before the weight: the kernel's per-token reduction with unit
         # weights (0 keeps padding rows skipped), clamped, then weighted (no entropy bonus here: fused_supported).

@@ -57,6 +57,24 @@ def score_sampled(model, prefixes: Sequence[Sequence[int]], completions: Sequenc
         return chunked_token_logprob(hidden.to(head.dtype), head, targets, temperature)
 
 
+def entropy_weights(items: Sequence[LossItem], lengths: list[int], teacher_entropy: torch.Tensor,
+                    ) -> torch.Tensor | None:
+    """Per-token multipliers of the divergence for plans with `teacher_entropy_weight` β: exp(−β·H_t),
+    normalized to mean 1 over all such tokens of the batch (SRPO's dynamic weighting, THU-BPM/RLCSD
+    core_algos.py `compute_policy_loss_srpo`: max-shifted before exp, for stability); 1 elsewhere.
+    None when no plan asks for it."""
+    betas = [it.plan.teacher_entropy_weight for it in items]
+    if all(b is None for b in betas):
+        return None
+    h = teacher_entropy.detach()
+    beta = _per_token([0.0 if b is None else b for b in betas], lengths, h)
+    routed = _per_token([0.0 if b is None else 1.0 for b in betas], lengths, h) > 0
+    log_w = -beta * h
+    w = torch.exp((log_w - log_w[routed].max()).clamp(max=50.0))
+    w = w / w[routed].mean().clamp_min(1e-12)
+    return torch.where(routed, w, torch.ones_like(w))
+
+
 def _per_token(values: Sequence[float], lengths: Sequence[int], like: torch.Tensor) -> torch.Tensor:
     return torch.tensor([v for v, n in zip(values, lengths, strict=True) for _ in range(n)],
                         dtype=like.dtype, device=like.device)
