@@ -100,6 +100,12 @@ def test_summary_schema_and_recomputable_numbers(finished_run: Path) -> None:
     assert all(f["n_seeds_reached"] == 0 and f["metrics"] == {} for f in summary["frontier"] if f["strategy"] == "base")
     deltas = {(d["strategy"], d["split"], d["checkpoint"]) for d in summary["deltas"]}
     assert deltas == {(s, sp, c) for s in ("base", "grpo") for sp in ("test", "ood") for c in ("final", "best_val")}
+    # issue 29: every arm's mechanism from the val histograms; step 0 is the base model for all of them
+    arms = {a["strategy"]: a for a in summary["mechanism"]["arms"]}
+    assert set(arms) == set(STRATEGIES) and all(a["seeds"] == [0, 1] and a["problems"] == 8 for a in arms.values())
+    assert len({json.dumps(a["steps"][0]) for a in arms.values()}) == 1
+    share = arms["base"]["steps"][0]["dominant_share"]
+    assert share is None or 0.0 <= share["ci_low"] <= share["mean"] <= share["ci_high"] <= 1.0
 
 
 def test_resume_runs_only_missing_cells_and_gives_the_same_summary(finished_run: Path, tmp_path: Path) -> None:

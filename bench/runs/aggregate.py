@@ -117,8 +117,11 @@ def summarize(records: Iterable[CellRecord]) -> Summary:
                               "metrics": {name: stat(vals) for name, vals in metrics.items()}}
                              for step, metrics in points.items()]
             frontier += [{"strategy": strategy, "task": task, **entry} for entry in frontier_entries(points)]
+    from sdbench.runs.mechanism_report import section   # issue 29: mode amplification, from the histograms
+
+    mechanism = section([(s, t, sorted(groups.get((s, t), []), key=lambda r: r.seed)) for s, t in order])
     return Summary.model_validate({"rows": rows, "trajectories": trajectories, "frontier": frontier,
-                                   "failed": failed, "deltas": _paired_deltas(per_problem),
+                                   "failed": failed, "deltas": _paired_deltas(per_problem), "mechanism": mechanism,
                                    "timing": {k: round(v, 3) for k, v in timing.items()}})
 
 
