@@ -1,6 +1,6 @@
 # sdbench: the two README commands.
 #   make bench   set up .venv and run `sdbench run` on the embedded default suite
-#   make test    set up .venv and run the test suite (one pytest-xdist worker per core)
+#   make test    set up .venv, run ruff, then the test suite (one pytest-xdist worker per core)
 # On a machine without an NVIDIA GPU, torch==2.13.0 (the CPU wheel) is installed first so pip does not
 # pull a multi-GB CUDA build; on GPU machines the normal dependency brings the CUDA build.
 
@@ -22,6 +22,7 @@ bench: $(STAMP)
 	$(VENV)/bin/sdbench run $(ARGS)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -n auto --dist loadfile --durations=15 $(ARGS)
 
 clean:

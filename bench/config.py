@@ -31,10 +31,11 @@ DEFAULT_TASKS = ["graph_paths", "arith_target", "code_synth"]
 # `--suite all` runs every built-in strategy.
 DEFAULT_SUITE = ("base", "single_sampled_demo", "grpo")
 # `--suite mechanism` (issue 29): the paper's comparison plus the arms that separate compounding from
-# conditioning: demos from a fixed pool of the base model's correct samples, and the frozen base teacher.
+# conditioning: demos from a fixed pool of the base model's correct samples, and the frozen base teacher; and
+# the KL-regularized RL the paper contrasts with (grpo with the GRPO paper's beta = 0.04, arXiv 2402.03300).
 MECHANISM_SUITE: tuple[str | dict[str, Any], ...] = (
     *DEFAULT_SUITE, {"name": "single_sampled_demo", "demo_source": "base_pool"},
-    {"name": "single_sampled_demo", "training": {"teacher": "frozen"}})
+    {"name": "single_sampled_demo", "training": {"teacher": "frozen"}}, {"name": "grpo", "kl_coef": 0.04})
 SUITES = ("default", "all", "mechanism")
 PAPER_BASELINE = "single_sampled_demo"   # paired deltas are taken against it
 

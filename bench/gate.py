@@ -46,8 +46,7 @@ from sdbench.core.model import encode_prompt, load_model, tokenizer_info
 from sdbench.core.objective import gather_at
 from sdbench.core.sampling import sample
 from sdbench.eval.passk import pass_at_k
-from sdbench.strategies.single_sampled_demo import single_demo_plans
-from sdbench.strategy import Group, Rollout, class_of, draw_demos
+from sdbench.strategy import Group, Rollout, class_of, draw_demos, single_demo_plans
 from sdbench.task import Problem, Task, load_task, stable_rng, verify_groups
 
 METRIC_KEYS = ("student_pass1", "pass_gain", "distinct_correct", "teacher_pass1", "teacher_noncopy_pass1",

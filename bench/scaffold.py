@@ -64,7 +64,15 @@ dependencies = ["sdbench"]
 packages = ["{package}"]
 '''
 
-INIT = '''"""The `{name}` strategy plugin for sdbench (the strategy lives in `{package}.strategy`)."""
+INIT = '''"""The `{name}` strategy plugin for sdbench (the strategy lives in `{package}.strategy`).
+
+Worked examples of every plan term are sdbench's built-ins (`sdbench strategies show NAME`):
+demos and teachers: single_sampled_demo, multi_demo, ground_truth_demo, diversity_weighted,
+pmi_purified (signed log-mean), sc_sdpo (distill_weight), opsd (divergence_clip); policy gradient:
+grpo (kl_coef), passk_grpo, unlikeliness_grpo (needs_logprob), rft, rlcsd (HintContrast);
+both per rollout: srpo (routing), sd_rl_blend, antisd (teacher_entropy_gate), entropy_regularized;
+ssd (sft_weight); base (trains = False).
+"""
 '''
 
 STRATEGY = '''"""`{name}`: <its method and source>. As written, the teacher of rollout i sees one demo c_i drawn

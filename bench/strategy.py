@@ -6,11 +6,15 @@ reference solution and the student's rollouts with verdicts) it answers, per rol
   * how several teachers combine: `mixture`  p_T = sum_j w_j p_j          (probabilities)
                                   `logmean`  p_T ∝ exp(sum_j w_j log p_j)  (geometric mean)
   * which extra loss terms the core applies (all per token of the rollout y):
-        distill_weight · g_t · D(p_student || p_teacher)   (negative ascends, as AntiSD does)
+        distill_weight · g_t · min(D(p_student || p_teacher), divergence_clip)   (negative ascends, as AntiSD)
       − entropy_coef  · H(p_student)
-      − advantage      · log p_student(y_t)                (policy gradient: GRPO, RFT)
+      − a_t            · log p_student(y_t)                (policy gradient: GRPO, RFT)
+      + kl_coef        · k3(p_base(y_t) / p_student(y_t))  (KL to the frozen base weights, arXiv 2402.03300)
+      − sft_weight     · log p_student^{T=1}(y_t)          (cross-entropy on the own sample, untempered: SSD)
     where the gate g_t is 1 unless `teacher_entropy_gate = (lo, hi)` keeps only the tokens whose
-    teacher entropy H(p_teacher) lies in [lo, hi].
+    teacher entropy H(p_teacher) lies in [lo, hi]; `divergence_clip` None means no clip; a_t is the
+    rollout's `advantage`, or with a `HintContrast` the advantage modulated per token by the contrast
+    of two teacher contexts (RLCSD, see `HintContrast`); k3(r) = r − log r − 1 ≥ 0.
   Weights are normalized to sum to 1. `logmean` weights may be negative: (1, -a, +a) on the
   contexts (c, x), (c alone), (x alone) gives p_T ∝ p(.|c,x) · (p(.|x) / p(.|c))^a, subtracting a
   demonstration-only teacher as PMI purification does. `mixture` weights must be >= 0.
@@ -18,7 +22,11 @@ reference solution and the student's rollouts with verdicts) it answers, per rol
 Everything a strategy author needs is importable from here, and this module is its one home:
 the types above, `StrategyBase` / `StrategyParams`, `register_strategy`, and the helpers the
 built-ins share — `other_correct` (C_i, the demo candidates of rollout i), `draw_demos`,
-`class_of`, `group_advantages` (GRPO) and `single_demo_plans` (the paper's one-demo plan).
+`other_wrong` (the failed rollouts other than it: wrong hints), `class_of`, `group_advantages` (GRPO),
+`success_rate` (the group's p) and `single_demo_plans` (the paper's one-demo plan).
+Two optional strategy attributes ask the core for more: `needs_logprob` (fill `Rollout.logprob`
+with the completion's log-likelihood under the current policy, for likelihood-shaped rewards) and
+`needs_reference` (keep a frozen copy of the base weights, for plans with `kl_coef`).
 `sdbench.testing.make_group` builds a `Group` by hand to test a plan.
 
     from sdbench.strategy import NO_SIGNAL, RolloutPlan, StrategyBase, TeacherContext, other_correct, register_strategy
@@ -63,6 +71,11 @@ class Rollout:
     reward: float
     functional_class: str | None = None
     semantic_class: str | None = None
+    # Filled by the core only for strategies with `needs_logprob`: sum over the completion's tokens
+    # (EOS included when it ended) of log pi(y_t | x, y_<t) under the current policy at the sampling
+    # temperature, and that token count; None otherwise.
+    logprob: float | None = None
+    length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,38 @@ class TeacherContext:
 
 
 @dataclass(frozen=True)
+class HintContrast:
+    """A per-token modulation of the rollout's advantage by two teacher contexts (RLCSD, arXiv 2606.11709).
+
+    With lp_c = log pi_T(y_t | positive, x, y_<t) and lp_k = log pi_T(y_t | negatives[k], x, y_<t)
+    (teacher weights, no gradient), per token t:
+        e_t = lp_c − log((1/K) sum_k exp(lp_k))            the contrast of a correct and a wrong hint
+        r_t = clip(scale · tanh(e_t / tau), lo, hi),  kept only where |r_t| > threshold (else 0)
+        a_t = A + r_t, then clamped to A's sign: max(a_t, 0) if A > 0, min(a_t, 0) if A < 0, 0 if A = 0
+    so the verifier decides the direction of every token's update and the hints only its size.
+    The plan's `advantage` is A and must be set.
+    """
+
+    positive: TeacherContext
+    negatives: tuple[TeacherContext, ...]
+    scale: float = 0.5
+    tau: float = 0.02
+    clip: tuple[float, float] = (-2.0, 2.0)
+    threshold: float = 0.02
+
+    def __post_init__(self) -> None:
+        if not self.negatives:
+            raise ValueError("a hint contrast needs at least one negative context")
+        if self.tau <= 0 or self.clip[0] > self.clip[1] or self.threshold < 0:
+            raise ValueError("a hint contrast needs tau > 0, clip lo <= hi and threshold >= 0")
+
+    @property
+    def contexts(self) -> tuple[TeacherContext, ...]:
+        """The contexts the core scores, positive first."""
+        return (self.positive, *self.negatives)
+
+
+@dataclass(frozen=True)
 class RolloutPlan:
     """The loss terms for one rollout. The empty plan means: no training signal from it."""
 
@@ -100,16 +145,27 @@ class RolloutPlan:
     entropy_coef: float = 0.0
     advantage: float | None = None
     teacher_entropy_gate: tuple[float, float] | None = None
+    divergence_clip: float | None = None
+    kl_coef: float = 0.0
+    sft_weight: float = 0.0
+    contrast: HintContrast | None = None
 
     def __post_init__(self) -> None:
         if self.combine == "mixture" and any(t.weight < 0 for t in self.teachers):
             raise ValueError("mixture weights must be >= 0 (negative weights need combine='logmean')")
         if self.teachers and sum(t.weight for t in self.teachers) <= 0:
             raise ValueError("teacher weights must sum to a positive number")
+        if self.divergence_clip is not None and self.divergence_clip <= 0:
+            raise ValueError("divergence_clip must be > 0 (None: no clip)")
+        if self.kl_coef < 0:
+            raise ValueError("kl_coef must be >= 0")
+        if self.contrast is not None and self.advantage is None:
+            raise ValueError("a hint contrast modulates the advantage: set `advantage` too")
 
     @property
     def active(self) -> bool:
-        return bool(self.teachers) or self.advantage is not None or self.entropy_coef != 0.0
+        return (bool(self.teachers) or self.advantage is not None or self.entropy_coef != 0.0
+                or self.kl_coef != 0.0 or self.sft_weight != 0.0)
 
 
 NO_SIGNAL = RolloutPlan()
@@ -126,6 +182,14 @@ class AdvantageParams(StrategyParams):
 
     scale_rewards: bool = Field(default=True, description="divide by the group's reward std (False: Dr. GRPO)")
     eps: float = Field(default=1e-4, gt=0, description="added to the reward std")
+
+
+class KLParams(StrategyParams):
+    """`kl_coef` for policy-gradient strategies: β of a per-token KL to the frozen base weights (k3, GRPO's)."""
+
+    kl_coef: float = Field(default=0.0, ge=0.0, le=10.0,
+                           description="β: per-token KL to the frozen base model, k3 estimator (0: none; "
+                                       "arXiv 2402.03300 used 0.04)")
 
 
 @runtime_checkable
@@ -156,6 +220,13 @@ class StrategyBase:
     Params: ClassVar[type[BaseModel]] = StrategyParams
     trains: ClassVar[bool] = True
     divergence: ClassVar[str | None] = None     # None: the run's `training.divergence`
+    needs_logprob: ClassVar[bool] = False        # True: Rollout.logprob is filled before plan()
+
+    @property
+    def needs_reference(self) -> bool:
+        """True when plans set `kl_coef` (the core then keeps the base weights frozen beside the student):
+        by default, when the params have a positive `kl_coef` (`KLParams`)."""
+        return float(getattr(self.params, "kl_coef", 0.0) or 0.0) > 0.0
 
     def __init__(self, params: BaseModel | None = None, **overrides: object) -> None:
         self.params = params if params is not None else self.Params(**overrides)
@@ -182,6 +253,16 @@ def demo_candidates(group: Group, rollout: Rollout, source: DemoSource = "studen
                              "fills for strategies with a `demo_source` param")
         return [r for r in group.pool if r.correct]
     return [Rollout(index=-1, completion=group.problem.reference, correct=True, reward=1.0)]
+
+
+def other_wrong(group: Group, rollout: Rollout) -> list[Rollout]:
+    """The group's failed rollouts other than `rollout`, in index order (wrong hints; never its own)."""
+    return [r for r in group.rollouts if not r.correct and r.index != rollout.index]
+
+
+def success_rate(group: Group) -> float:
+    """p: the share of the group's rollouts that are correct."""
+    return len(group.correct) / len(group.rollouts) if group.rollouts else 0.0
 
 
 def draw_demos(candidates: Sequence[T], m: int, rng: random.Random, selection: Selection = "random") -> list[T]:

@@ -17,7 +17,8 @@ from sdbench.strategy import NO_SIGNAL, STRATEGIES, RolloutPlan, TeacherContext
 from sdbench.testing import make_group, make_strategy
 
 BUILTINS = ["antisd", "base", "diversity_weighted", "entropy_regularized", "ground_truth_demo", "grpo", "multi_demo",
-            "pmi_purified", "rft", "sd_rl_blend", "single_sampled_demo"]
+            "opsd", "passk_grpo", "pmi_purified", "rft", "rlcsd", "sc_sdpo", "sd_rl_blend", "single_sampled_demo",
+            "srpo", "ssd", "unlikeliness_grpo"]
 
 
 def demos_of(plan: RolloutPlan) -> list[tuple[str, ...]]:

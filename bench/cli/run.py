@@ -24,7 +24,7 @@ def run_command(
     strategies: str | None = typer.Option(None, "--strategies", help="comma-separated strategy names"),
     suite: str | None = typer.Option(None, "--suite", help="without --strategies: default (base, "
                                      "single_sampled_demo, grpo), all (every built-in strategy) or "
-                                     "mechanism (default + demo_source=base_pool + teacher=frozen)"),
+                                     "mechanism (default + demo_source=base_pool, teacher=frozen, grpo kl_coef=0.04)"),
     seeds: int | None = typer.Option(None, "--seeds", help="number of seeds (0..N-1)"),
     profile: str | None = typer.Option(None, "--profile", help="smoke | quick | full"),
     out: str | None = typer.Option(None, "--out", help="run directory (default runs/<name>)"),

@@ -1,13 +1,16 @@
 """The one self-distillation objective every strategy runs through.
 
 For each student rollout y (tokens y_1..y_T after the prompt x) and the strategy's plan for it:
-    loss_t = distill_weight · g_t · D(p_student(·|x, y<t) || p_teacher(·|c, x, y<t))
+    loss_t = distill_weight · g_t · min(D(p_student(·|x, y<t) || p_teacher(·|c, x, y<t)), divergence_clip)
            − entropy_coef  · H(p_student(·|x, y<t))
-           − advantage      · log p_student(y_t|x, y<t)
+           − a_t            · log p_student(y_t|x, y<t)
+           + kl_coef        · k3(p_base(y_t) / p_student(y_t))  − sft_weight · log p_student^{T=1}(y_t)
 where the teacher is the same network (live, frozen or EMA weights) given the demonstration
 context c instead of x, p_teacher combines several contexts (mixture or log-mean), and the gate g_t
-keeps only tokens whose teacher entropy lies in the plan's `teacher_entropy_gate`. The batch
-loss is the mean of loss_t over every token of every rollout that has a signal.
+keeps only tokens whose teacher entropy lies in the plan's `teacher_entropy_gate`; a_t is the plan's
+advantage (modulated per token by a `HintContrast`), and the KL to the frozen base weights and the
+cross-entropy term are sdbench.core.policy_terms'. The batch loss is the mean of loss_t over every
+token of every rollout that has a signal.
 
 `loss_impl="materialized"` materializes the (small-vocabulary) logits; `"fused"` hands hidden states
 and the output head to sdbench.core.kernels so [tokens x vocab] logits never exist for the batch.
@@ -39,6 +42,7 @@ class LossItem:
     completion_ids: Sequence[int]           # generated tokens, EOS included when the rollout ended
     plan: RolloutPlan
     teacher_prompt_ids: tuple[Sequence[int], ...] = ()   # parallel to plan.teachers
+    contrast_prompt_ids: tuple[Sequence[int], ...] = ()  # parallel to plan.contrast.contexts (if any)
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,7 @@ def fill_stack(layout: TeacherLayout, rows: torch.Tensor, default: torch.Tensor,
 def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, divergence: str, beta: float,
                            pad_id: int, temperature: float = 1.0, impl: str = "materialized",
                            estimator: str = "full", topk: int | None = None, timer: StageTimer = NO_TIMER,
-                           overlap: bool = False) -> tuple[torch.Tensor, LossStats]:
+                           overlap: bool = False, reference=None) -> tuple[torch.Tensor, LossStats]:
     """Mean per-token loss over the rollouts whose plan is active (see the module docstring).
 
     impl="fused" computes the same loss without the batch's logits (sdbench.core.objective_fused)
@@ -135,7 +139,8 @@ def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, diver
     `estimator` ("full", "topk" with `topk`, "sampled_token") is the fused kernel's; the materialized
     path computes the full divergence only. `timer` gets the "teacher" (teacher forward) and
     "student" (student forward and the loss) stages. `overlap` (impl="fused"): the teacher's forward on a
-    second thread beside the student's, for a cell with an idle core; the same numbers.
+    second thread beside the student's, for a cell with an idle core; the same numbers. `reference`: the
+    frozen base weights, needed by plans with `kl_coef`.
     """
     items = [it for it in items if it.plan.active and len(it.completion_ids) > 0]
     if not items:
@@ -152,7 +157,8 @@ def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, diver
         if fused_supported(items):
             total, distill = fused_loss_sum(student, teacher, items, lengths, divergence=divergence, beta=beta,
                                             pad_id=pad_id, temperature=temperature, estimator=estimator,
-                                            topk=topk, timer=timer, forward=forward, overlap=overlap)
+                                            topk=topk, timer=timer, forward=forward, overlap=overlap,
+                                            reference=reference)
             loss = total / sum(lengths)
             return loss, LossStats(float(loss.detach()), distill, None, sum(lengths), len(items))
     if estimator != "full":
@@ -160,7 +166,7 @@ def self_distillation_loss(student, teacher, items: Sequence[LossItem], *, diver
                          "without a teacher) use the materialized path, which computes the full divergence only")
     with timer("student"):
         return _materialized_loss(student, teacher, items, lengths, divergence, beta, pad_id, temperature, timer,
-                               forward)
+                               forward, reference)
 
 
 IMPLS = ("materialized", "fused", "fused_padded")
@@ -182,8 +188,10 @@ def score_logits(model, prefixes: Sequence[Sequence[int]], completions: Sequence
 
 
 def _materialized_loss(student, teacher, items: Sequence[LossItem], lengths: list[int], divergence: str, beta: float,
-                    pad_id: int, temperature: float, timer: StageTimer, forward: str = "padded",
+                    pad_id: int, temperature: float, timer: StageTimer, forward: str = "padded", reference=None,
                     ) -> tuple[torch.Tensor, LossStats]:
+    from sdbench.core.policy_terms import sampled_token_terms, token_advantages
+
     student_logits = score_logits(student, [it.prompt_ids for it in items], [it.completion_ids for it in items],
                                   pad_id, forward)
     student_logits = upcast(student_logits)
@@ -202,6 +210,9 @@ def _materialized_loss(student, teacher, items: Sequence[LossItem], lengths: lis
             teacher_logp = _teacher_logp(teacher, items, lengths, student_logp, pad_id, temperature, forward)
         div = token_divergence(student_logp, teacher_logp, divergence, beta)
         div = torch.where(distill_mask, div, torch.zeros_like(div))
+        clips = [it.plan.divergence_clip for it in items]
+        if any(c is not None for c in clips):
+            div = torch.minimum(div, per_token([float("inf") if c is None else c for c in clips]))
         gates = [it.plan.teacher_entropy_gate for it in items]
         if any(g is not None for g in gates):
             lo = per_token([g[0] if g else float("-inf") for g in gates])
@@ -215,8 +226,23 @@ def _materialized_loss(student, teacher, items: Sequence[LossItem], lengths: lis
     if bonus.any():
         loss_tok = loss_tok - bonus * ent
     advantage = per_token([it.plan.advantage or 0.0 for it in items])
+    sampled = None
     if advantage.any():
-        loss_tok = loss_tok - advantage * student_logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        if any(it.plan.contrast is not None for it in items):   # the teacher scores the hints
+            with timer.pause("student"), timer("teacher"):
+                advantage = token_advantages(items, lengths, advantage, teacher, pad_id=pad_id,
+                                             temperature=temperature, impl="materialized")
+        sampled = student_logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        loss_tok = loss_tok - advantage * sampled
+
+    def logprob(t: float) -> torch.Tensor:
+        logp = student_logp if t == temperature else torch.log_softmax(student_logits / t, dim=-1)
+        return logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+    extra = sampled_token_terms(items, lengths, sampled, logprob, reference, pad_id=pad_id, temperature=temperature,
+                                impl="materialized")
+    if extra is not None:
+        loss_tok = loss_tok + extra
     loss = loss_tok.mean()
     stats = LossStats(float(loss.detach()), stats_div, float(ent.detach().mean()), int(targets.numel()), len(items))
     return loss, stats

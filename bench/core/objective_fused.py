@@ -4,8 +4,11 @@ Same loss as `sdbench.core.objective` (its module docstring has the formula), co
 [tokens x vocab] logits of the batch: the divergence and the entropy bonus go through
 `fused_linear_divergence` (chunked, gradients formed in the same pass; teacher-entropy gates and
 signed log-mean weights included), the policy-gradient term through a chunked log-prob whose
-chunks are recomputed in backward. The one plan the kernel does not express — an entropy bonus on
-a rollout without a teacher — is answered by the reference path instead (`fused_supported`).
+chunks are recomputed in backward, and the other sampled-token terms (hint contrast, KL to the base,
+cross-entropy) through sdbench.core.policy_terms on that same log-prob. A per-token `divergence_clip`
+takes the kernel's per-token ("none") reduction, clamped here. The plans the kernel does not
+express — an entropy bonus on a rollout without a teacher, or beside a divergence clip — are answered
+by the reference path instead (`fused_supported`).
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ KEEP_LOGITS_BELOW = 1 << 22   # logits elements (16 MB in fp32) kept for backwar
 
 
 def fused_supported(items: Sequence[LossItem]) -> bool:
-    return not any(it.plan.entropy_coef != 0.0 and (not it.plan.teachers or it.plan.distill_weight == 0.0)
-                   for it in items)
+    return not any(it.plan.entropy_coef != 0.0 and (not it.plan.teachers or it.plan.distill_weight == 0.0
+                                                     or it.plan.divergence_clip is not None) for it in items)
 
 
 def hidden_fn(model):
@@ -106,7 +109,7 @@ class _TeacherThread(threading.Thread):
 
 def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], *, divergence: str,
                    beta: float, pad_id: int, temperature: float, estimator: str = "full", topk: int | None = None,
-                   timer: StageTimer = NO_TIMER, forward: str = "shared", overlap: bool = False,
+                   timer: StageTimer = NO_TIMER, forward: str = "shared", overlap: bool = False, reference=None,
                    ) -> tuple[torch.Tensor, float]:
     """Sum over tokens of the per-token loss, and the mean distillation term over distilled tokens.
 
@@ -124,14 +127,15 @@ def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[in
         h_student = student_hidden(student, items, lengths, pad_id, forward).to(head.dtype)
         targets = torch.tensor([t for it in items for t in it.completion_ids], device=h_student.device)
         return _loss_sum(student, teacher, items, lengths, h_student, head, targets, divergence, beta, pad_id,
-                         temperature, estimator, topk, timer, forward, teacher_thread)
+                         temperature, estimator, topk, timer, forward, teacher_thread, reference)
 
 
 def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h_student: torch.Tensor,
               head: torch.Tensor, targets: torch.Tensor, divergence: str, beta: float, pad_id: int,
               temperature: float, estimator: str, topk: int | None, timer: StageTimer, forward: str,
-              teacher_thread: _TeacherThread | None = None) -> tuple[torch.Tensor, float]:
+              teacher_thread: _TeacherThread | None = None, reference=None) -> tuple[torch.Tensor, float]:
     from sdbench.core.kernels import fused_linear_divergence
+    from sdbench.core.policy_terms import sampled_token_terms, token_advantages
 
     device = h_student.device
 
@@ -161,18 +165,38 @@ def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h
             gate = (per_token([g[0] if g else float("-inf") for g in gates]),
                     per_token([g[1] if g else float("inf") for g in gates]))
         modes = [it.plan.combine for it in items]
+        clips = [it.plan.divergence_clip for it in items]
+        # A clip needs each token's divergence before the weight: the kernel's per-token reduction with unit
+        # weights (0 keeps padding rows skipped), clamped, then weighted (no entropy bonus here: fused_supported).
+        clip = per_token([float("inf") if c is None else c for c in clips]) if any(c is not None for c in clips) \
+            else None
         for mode in sorted(set(modes)):
             idx = torch.cat([torch.arange(layout.offsets[i], layout.offsets[i + 1])
                              for i, m in enumerate(modes) if m == mode]).to(device)
             part = fused_linear_divergence(
                 h_student[idx], head, stack[:, idx], divergence=divergence, beta=beta, temperature=temperature,
-                context_weights=weights[:, idx.cpu()].to(device), combine=mode, token_weights=token_w[idx],
+                context_weights=weights[:, idx.cpu()].to(device), combine=mode,
+                token_weights=token_w[idx] if clip is None else (token_w[idx] != 0).to(math_dtype),
                 estimator=estimator, topk=topk, target_ids=targets[idx] if estimator == "sampled_token" else None,
-                entropy_coef=coef[idx], reduction="sum", teacher_head=teacher_head,
+                entropy_coef=coef[idx], reduction="sum" if clip is None else "none", teacher_head=teacher_head,
                 teacher_entropy_gate=None if gate is None else (gate[0][idx], gate[1][idx]))
+            if clip is not None:
+                part = (torch.minimum(part, clip[idx]) * token_w[idx]).sum()
             total = total + part
         distill_stat = float(total.detach()) / max(int((token_w != 0).sum()), 1)
     advantage = per_token([it.plan.advantage or 0.0 for it in items])
+    sampled = None
+    impl = "fused" if forward == "shared" else "fused_padded"
     if bool((advantage != 0).any()):
-        total = total - (advantage * chunked_token_logprob(h_student, head, targets, temperature)).sum()
+        if any(it.plan.contrast is not None for it in items):   # the teacher scores the hints
+            with timer.pause("student"), timer("teacher"):
+                advantage = token_advantages(items, lengths, advantage, teacher, pad_id=pad_id,
+                                             temperature=temperature, impl=impl)
+        sampled = chunked_token_logprob(h_student, head, targets, temperature)
+        total = total - (advantage * sampled).sum()
+    extra = sampled_token_terms(items, lengths, sampled,
+                                lambda t: chunked_token_logprob(h_student, head, targets, t), reference,
+                                pad_id=pad_id, temperature=temperature, impl=impl)
+    if extra is not None:
+        total = total + extra.sum()
     return total, distill_stat

@@ -37,7 +37,7 @@ from sdbench.core.objective import LossItem, LossStats, self_distillation_loss
 from sdbench.core.rollouts import graded_rollouts
 from sdbench.core.timing import NO_TIMER, StageTimer
 from sdbench.seeding import stable_rng
-from sdbench.strategy import Group, Rollout, RolloutPlan, Strategy, class_id, class_of
+from sdbench.strategy import Group, Rollout, RolloutPlan, Strategy, TeacherContext, class_id, class_of
 from sdbench.task import Task, problem_set
 
 
@@ -95,6 +95,14 @@ def _teacher_for(model, weights: str):
 def _ema_update(teacher, student, tau: float) -> None:
     for t, s in zip(teacher.parameters(), student.parameters(), strict=True):
         t.lerp_(s, tau)
+
+
+def _reference_for(strategy: Strategy, model, teacher, cfg: TrainingConfig):
+    """The frozen base weights for plans with `kl_coef` (None unless the strategy `needs_reference`);
+    the frozen teacher is that already."""
+    if not getattr(strategy, "needs_reference", False):
+        return None
+    return teacher if cfg.teacher == "frozen" else _teacher_for(model, "frozen")
 
 
 def plan_group(strategy: Strategy, group: Group) -> list[RolloutPlan]:
@@ -174,6 +182,7 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
     with timer("setup"):
         pool = problem_set(task, "train", cfg.train_problems, seed=0)
     teacher = _teacher_for(model, cfg.teacher)
+    reference = _reference_for(strategy, model, teacher, cfg)   # before a resume loads weights: the base's
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     divergence = getattr(strategy, "divergence", None) or cfg.divergence   # run_cell records it in cfg too
     encode = _PromptEncoder(tokenizer)
@@ -209,7 +218,7 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
         loss, stats = self_distillation_loss(   # times its "teacher" and "student" parts itself
             model, teacher, items, divergence=divergence, beta=cfg.jsd_beta, pad_id=info.pad_id,
             temperature=cfg.temperature, impl=cfg.loss_impl, estimator=cfg.estimator, topk=cfg.topk, timer=timer,
-            overlap=overlap)
+            overlap=overlap, reference=reference)
         _check_finite(loss, step, "loss")
         optimizer.zero_grad(set_to_none=True)
         if stats.rollouts:
@@ -267,10 +276,13 @@ def _rollouts_and_plans(model, tokenizer, task: Task, strategy: Strategy, cfg: T
     items: list[LossItem] = []
     rewards: list[float] = []
     demos: dict[str, dict] = {}
-    for graded in groups:
+    likelihoods = _likelihoods(model, groups, encode, info, cfg) if getattr(strategy, "needs_logprob", False) \
+        else None
+    for g, graded in enumerate(groups):
         problem = graded.problem
         rollouts = tuple(Rollout(index=j, completion=t, correct=v.correct, reward=v.reward,
-                                 functional_class=v.functional_class, semantic_class=v.semantic_class)
+                                 functional_class=v.functional_class, semantic_class=v.semantic_class,
+                                 **({} if likelihoods is None else likelihoods[g][j]))
                          for j, (t, v) in enumerate(zip(graded.texts, graded.verdicts, strict=True)))
         rewards.extend(r.reward for r in rollouts)
         group = Group(problem=problem, rollouts=rollouts, rng=random.Random(rng.getrandbits(63)),
@@ -281,10 +293,40 @@ def _rollouts_and_plans(model, tokenizer, task: Task, strategy: Strategy, cfg: T
             demos[problem.id] = entry
         for s, plan in zip(graded.samples, plans, strict=True):
             completion = [*s.token_ids, info.eos_id] if s.finished else list(s.token_ids)
-            contexts = tuple(encode(task.teacher_prompt(problem, c.demos) if c.with_question
-                                    else task.demo_only_prompt(problem, c.demos)) for c in plan.teachers)
-            items.append(LossItem(encode(problem.prompt), completion, plan, contexts))
+            contexts = tuple(_context_ids(task, problem, c, encode) for c in plan.teachers)
+            contrast = () if plan.contrast is None else tuple(_context_ids(task, problem, c, encode)
+                                                                for c in plan.contrast.contexts)
+            items.append(LossItem(encode(problem.prompt), completion, plan, contexts, contrast))
     return items, rewards, demos or None
+
+
+def _context_ids(task: Task, problem, context: TeacherContext, encode: _PromptEncoder) -> list[int]:
+    return encode(task.teacher_prompt(problem, context.demos) if context.with_question
+                  else task.demo_only_prompt(problem, context.demos))
+
+
+def _likelihoods(model, groups, encode: _PromptEncoder, info, cfg: TrainingConfig) -> list[list[dict]]:
+    """Per group and rollout: `logprob` (sum of log pi(y_t | x, y_<t) under the current weights at the sampling
+    temperature, EOS included when the rollout ended) and `length` (its token count), for `needs_logprob`."""
+    from sdbench.core.policy_terms import score_sampled
+
+    prefixes, completions = [], []
+    for graded in groups:
+        for s in graded.samples:
+            prefixes.append(encode(graded.problem.prompt))
+            completions.append([*s.token_ids, info.eos_id] if s.finished else list(s.token_ids))
+    kept = [i for i, c in enumerate(completions) if c]   # an empty rollout scores 0 and takes no forward
+    scored = score_sampled(model, [prefixes[i] for i in kept], [completions[i] for i in kept], info.pad_id,
+                           cfg.temperature, cfg.loss_impl).tolist() if kept else []
+    out, pos = [], 0
+    for graded in groups:
+        mine = []
+        for s in graded.samples:
+            n = len(s.token_ids) + int(s.finished)
+            mine.append({"logprob": float(sum(scored[pos:pos + n])), "length": n})
+            pos += n
+        out.append(mine)
+    return out
 
 
 def _check_finite(value: torch.Tensor, step: int, what: str) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sdbench.sandbox import _wire
+from sdbench.sandbox.probe import sandbox_info
 from sdbench.sandbox.spawn import Limits, start
 
 __all__ = ["Call", "Job", "JobResult", "call_each"]
@@ -70,7 +71,8 @@ def call_each(jobs: Sequence[Job], *, timeout: float = 10.0, memory_mb: int = 51
                            "inputs": [_wire.encode(tuple(args)) for args in j.inputs]} for j in jobs])
     limits = Limits(timeout=timeout * len(jobs) + STARTUP_SLACK_S, memory_mb=memory_mb)
     t0 = time.monotonic()
-    child = start("calls", {"jobs.json": payload}, limits, extra={"jobs": "jobs.json", "job_timeout": timeout})
+    child = start("calls", {"jobs.json": payload}, limits, info=sandbox_info(),
+                  extra={"jobs": "jobs.json", "job_timeout": timeout})
     try:
         report = child.report() if child.wait(t0 + limits.timeout) else None
     finally:

@@ -30,6 +30,7 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sdbench.sandbox.probe import sandbox_info
 from sdbench.sandbox.spawn import Child, Limits, classify, start
 
 
@@ -114,12 +115,12 @@ def run_tests(program: str, tests: str, *, timeout: float = 10.0, memory_mb: int
     prog: Child | None = None
     judge: Child | None = None
     try:
-        prog = start("serve", {"prog.py": program}, limits, fds={"req": req_r, "resp": resp_w},
+        prog = start("serve", {"prog.py": program}, limits, info=sandbox_info(), fds={"req": req_r, "resp": resp_w},
                      extra={"program": "prog.py"})
         os.close(req_r)
         os.close(resp_w)
         req_r = resp_w = -1
-        judge = start("judge", {"tests.py": tests}, limits, fds={"req": req_w, "resp": resp_r},
+        judge = start("judge", {"tests.py": tests}, limits, info=sandbox_info(), fds={"req": req_w, "resp": resp_r},
                       extra={"tests": "tests.py", "names": names, "modules": modules})
         os.close(req_w)
         os.close(resp_r)

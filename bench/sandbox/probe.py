@@ -11,71 +11,25 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import threading
-from dataclasses import dataclass, field
 
-from sdbench.sandbox import _confine
+from sdbench.sandbox import _confine, spawn
+from sdbench.sandbox._info import (
+    CHILD_DIR,
+    LAYERS,
+    Layer,
+    SandboxInfo,
+    disabled,
+    nproc_counts_alone,
+    runtime_roots,
+)
 
-CHILD_DIR = os.path.dirname(os.path.realpath(__file__))
-LAYERS = ("process", "env", "setsid", "rlimits", "timeout", "bwrap", "pidns", "netns", "uid", "nproc",
-          "cgroup", "landlock", "seccomp")
+__all__ = ["CHILD_DIR", "LAYERS", "Layer", "SandboxInfo", "disabled", "nproc_counts_alone", "runtime_roots",
+           "sandbox_info"]
+
 CGROUP_DIR = "sdbench-sandbox"
-
-
-@dataclass(frozen=True)
-class Layer:
-    name: str
-    active: bool
-    detail: str
-
-
-@dataclass
-class SandboxInfo:
-    """The layers in force for every sandboxed run of this process."""
-
-    layers: dict[str, Layer]
-    bwrap: str | None = None            # path of a working bwrap
-    landlock_abi: int | None = None
-    seccomp: bool = False
-    uid_mode: str | None = None         # "inside" (drop in the child) | "popen" | None
-    cgroup_base: str | None = None      # a pids-controller directory where each run gets a cgroup
-    memcg_base: str | None = None       # the same for the memory controller (may equal cgroup_base on v2)
-    cpucg_base: str | None = None       # and for the cpu controller (a CPU quota per run)
-    runtime_roots: list[str] = field(default_factory=list)
-
-    def active(self) -> tuple[str, ...]:
-        return tuple(name for name, layer in self.layers.items() if layer.active)
-
-    def to_dict(self) -> dict[str, dict[str, object]]:
-        return {n: {"active": la.active, "detail": la.detail} for n, la in self.layers.items()}
-
-
 _lock = threading.Lock()
 _cached: SandboxInfo | None = None
-
-
-def disabled() -> set[str]:
-    return {p.strip() for p in os.environ.get("SDBENCH_SANDBOX_DISABLE", "").split(",") if p.strip()}
-
-
-def runtime_roots() -> list[str]:
-    """Directories the sandboxed interpreter must read: the Python installation(s) and this package."""
-    exe_root = os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))
-    cands = {os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix, exe_root)}
-    cands |= {os.path.abspath(p) for p in (sys.prefix, sys.exec_prefix, CHILD_DIR)}
-    cands.add("/usr")
-    roots: list[str] = []
-    for path in sorted(cands, key=len):
-        if not any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots):
-            roots.append(path)
-    return roots
-
-
-def nproc_counts_alone(info: SandboxInfo) -> bool:
-    """Whether RLIMIT_NPROC counts only the sandbox's processes: a fresh uid, or a fresh user namespace
-    (unprivileged bwrap; per-namespace counting needs Linux >= 5.14). Root is exempt from it."""
-    return info.uid_mode is not None or (os.geteuid() != 0 and info.bwrap is not None)
 
 
 def _reap_stale(base: str) -> None:
@@ -150,8 +104,6 @@ def sandbox_info(refresh: bool = False) -> SandboxInfo:
 
 
 def _probe() -> SandboxInfo:
-    from sdbench.sandbox import spawn  # late: spawn imports this module
-
     off = disabled()
     info = SandboxInfo(layers={}, runtime_roots=runtime_roots())
     reasons: dict[str, str] = {}

@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sdbench.sandbox.probe import sandbox_info
 from sdbench.sandbox.spawn import Limits, classify, start
 
 __all__ = ["Limits", "RunResult", "run_program"]
@@ -41,7 +42,7 @@ def run_program(source: str, *, stdin: str | bytes | None = None, timeout: float
     limits = Limits(timeout=timeout, memory_mb=memory_mb)
     data = stdin.encode("utf-8", "surrogateescape") if isinstance(stdin, str) else stdin
     t0 = time.monotonic()
-    child = start("run", {"prog.py": source}, limits, stdin=data, extra={"program": "prog.py"})
+    child = start("run", {"prog.py": source}, limits, info=sandbox_info(), stdin=data, extra={"program": "prog.py"})
     try:
         finished = child.wait(t0 + timeout)
         duration = time.monotonic() - t0

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sdbench.sandbox import _wire
-from sdbench.sandbox.probe import CHILD_DIR, SandboxInfo, nproc_counts_alone, sandbox_info
+from sdbench.sandbox._info import CHILD_DIR, SandboxInfo, nproc_counts_alone
 
 CHILD = os.path.join(CHILD_DIR, "_child.py")
 CONFINE_FAILED = 121
@@ -263,11 +263,11 @@ def _bwrap_argv(info: SandboxInfo, inputs: dict[str, Path]) -> list[str]:
     return argv
 
 
-def start(mode: str, inputs: dict[str, str], limits: Limits, *, info: SandboxInfo | None = None,
+def start(mode: str, inputs: dict[str, str], limits: Limits, *, info: SandboxInfo,
           fds: dict[str, int] | None = None, stdin: bytes | None = None,
           extra: dict[str, Any] | None = None) -> Child:
-    """Start a child in `mode` with the given input files (name -> text); the caller waits/cleans up."""
-    info = info or sandbox_info()
+    """Start a child in `mode` with the given input files (name -> text) under the layers of `info`
+    (`sdbench.sandbox.probe.sandbox_info()`, which probes by calling this); the caller waits/cleans up."""
     # With bwrap the program writes only to its size-capped tmpfs, so our own small files can live in
     # RAM (unlinking on ext4 with discard costs milliseconds); without it the program's writable dir
     # lives under run_dir too, so keep that on disk.

@@ -117,9 +117,11 @@ def test_run_program_results() -> None:
 
 
 def test_layer_failure_fails_closed() -> None:
+    from sdbench.sandbox.probe import sandbox_info
     from sdbench.sandbox.spawn import Limits, classify, start
 
-    child = start("run", {"prog.py": "print('ran')"}, Limits(nofile=10**9), extra={"program": "prog.py"})
+    child = start("run", {"prog.py": "print('ran')"}, Limits(nofile=10**9), info=sandbox_info(),
+                  extra={"program": "prog.py"})
     try:
         child.wait(time.monotonic() + 10)
         status, rc, detail = classify(child, True)

@@ -52,7 +52,8 @@ def test_nothing_survives_the_run(name: str) -> None:
     layers = sandbox_info().layers
     if name == "fork_bomb" and not (layers["nproc"].active or layers["cgroup"].active):
         pytest.skip("no process-count limit here (RLIMIT_NPROC or a pids cgroup): a fork bomb would hurt the host")
-    child = start("run", {"prog.py": ESCAPES[name]}, Limits(timeout=1.5), extra={"program": "prog.py"})
+    child = start("run", {"prog.py": ESCAPES[name]}, Limits(timeout=1.5), info=sandbox_info(),
+                  extra={"program": "prog.py"})
     try:
         finished = child.wait(time.monotonic() + 1.5)
         assert not finished
@@ -69,7 +70,8 @@ def test_run_is_inside_its_cgroup() -> None:
     info = sandbox_info()
     if info.cgroup_base is None:
         pytest.skip(info.layers["cgroup"].detail)
-    child = start("run", {"prog.py": "import time\ntime.sleep(30)\n"}, Limits(timeout=5), extra={"program": "prog.py"})
+    child = start("run", {"prog.py": "import time\ntime.sleep(30)\n"}, Limits(timeout=5), info=sandbox_info(),
+                  extra={"program": "prog.py"})
     try:
         pids_cg = child.cgroups[0]
         assert (pids_cg / "pids.max").read_text().strip() == str(Limits().nproc)

@@ -15,23 +15,23 @@ definition the fused kernels in sdbench.core.kernels are tested against.
 
 This package is the one home of the divergence names and formulas: the run configuration, the loss
 and the kernels (reference, fused torch, Triton) all import them from here. The names are plain
-data (importing them loads no torch: `sdbench.config` needs them); the formulas live in `.formulas`
+data in `.names` (importing them loads no torch: `sdbench.config` needs them); the formulas live in `.formulas`
 and load with torch on first use.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
-Divergence = Literal["reverse_kl", "forward_kl", "jsd"]
-Combine = Literal["mixture", "logmean"]
-Estimator = Literal["full", "topk", "sampled_token"]
-
-DIVERGENCES: tuple[str, ...] = get_args(Divergence)
-COMBINES: tuple[str, ...] = get_args(Combine)
-ESTIMATORS: tuple[str, ...] = get_args(Estimator)
-# The integer a compiled kernel (C++ on CPU, Triton on CUDA) receives for each divergence.
-DIVERGENCE_CODES: dict[str, int] = {name: i for i, name in enumerate(DIVERGENCES)}
+from sdbench.core.divergence.names import (
+    COMBINES,
+    DIVERGENCE_CODES,
+    DIVERGENCES,
+    ESTIMATORS,
+    Combine,
+    Divergence,
+    Estimator,
+)
 
 _FORMULAS = ("token_divergence", "entropy", "combine_teachers")
 

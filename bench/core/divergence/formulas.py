@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from sdbench.core.divergence import COMBINES, DIVERGENCES
+from sdbench.core.divergence.names import COMBINES, DIVERGENCES
 
 
 def token_divergence(student_logp: torch.Tensor, teacher_logp: torch.Tensor, divergence: str,
