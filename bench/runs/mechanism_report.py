@@ -131,6 +131,9 @@ def svg(task: str, arms: Sequence[dict[str, Any]]) -> str:
         axes[2].set_xticks(range(len(arms)), [a["strategy"].replace("$", r"\$") for a in arms], rotation=30,
                            ha="right", fontsize=7)
         axes[2].set_ylabel("amplification slope (grey: base-vs-base)")
+        if not arms:
+            for ax in axes:
+                ax.text(0.5, 0.5, NOT_MEASURED, transform=ax.transAxes, ha="center", va="center")
         fig.suptitle(f"{task}: mode amplification on val (mean, 95% CI over seeds and problems)".replace("$", r"\$"))
         handles, labels = axes[0].get_legend_handles_labels()
         fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.95))
