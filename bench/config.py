@@ -30,7 +30,13 @@ DEFAULT_TASKS = ["graph_paths", "arith_target", "code_synth"]
 # `sdbench run` with no strategies: the paper's comparison (no training, SD with one sampled demo, RL);
 # `--suite all` runs every built-in strategy.
 DEFAULT_SUITE = ("base", "single_sampled_demo", "grpo")
-SUITES = ("default", "all")
+# `--suite mechanism` (issue 29): the paper's comparison plus the arms that separate compounding from
+# conditioning: demos from a fixed pool of the base model's correct samples, and the frozen base teacher; and
+# the KL-regularized RL the paper contrasts with (grpo with the GRPO paper's beta = 0.04, arXiv 2402.03300).
+MECHANISM_SUITE: tuple[str | dict[str, Any], ...] = (
+    *DEFAULT_SUITE, {"name": "single_sampled_demo", "demo_source": "base_pool"},
+    {"name": "single_sampled_demo", "training": {"teacher": "frozen"}}, {"name": "grpo", "kl_coef": 0.04})
+SUITES = ("default", "all", "mechanism")
 PAPER_BASELINE = "single_sampled_demo"   # paired deltas are taken against it
 MAX_LIST = 1000            # tasks or strategies in one run: more is a mistake (or an attack), refused at once
 MAX_CONFIG_BYTES = 2**20   # a config file: 1 000 strategies with parameters fit in a tenth of it
@@ -174,7 +180,8 @@ class RunConfig(FrozenModel):
     workers: int = Field(default=2, ge=1, le=256)
     threads_per_worker: int = Field(default=1, ge=1, le=256)
     report_to: Literal["none", "tensorboard"] = Field(default="none", description="extra training logs")
-    suite: Literal["default", "all"] = Field(default="default", description="strategies when none are listed")
+    suite: Literal["default", "all", "mechanism"] = Field(default="default",
+                                                          description="strategies when none are listed")
     training: TrainingConfig
     evaluation: EvalConfig
 
@@ -320,11 +327,12 @@ def resolve_config(file_data: dict[str, Any] | None = None, overrides: dict[str,
         merged[section] = {**defaults[section], **given}
     suite = merged.get("suite", "default")
     if suite not in SUITES:
-        raise UserError(f"unknown suite {suite!r}", did_you_mean(str(suite), SUITES) or "use default or all")
+        raise UserError(f"unknown suite {suite!r}", did_you_mean(str(suite), SUITES) or "use default, all or mechanism")
     if not merged.get("strategies"):
         if suite == "all" and all_strategies is None:
             raise ValueError("suite 'all' needs all_strategies (e.g. sdbench.strategy.builtin_strategies)")
-        merged["strategies"] = list(DEFAULT_SUITE) if suite == "default" else list(all_strategies())
+        merged["strategies"] = (list(DEFAULT_SUITE) if suite == "default" else list(MECHANISM_SUITE)
+                                if suite == "mechanism" else list(all_strategies()))
     if isinstance(merged.get("tasks"), str):
         merged["tasks"] = [t for t in merged["tasks"].split(",") if t]
     for key in ("tasks", "strategies"):

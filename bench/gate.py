@@ -22,6 +22,8 @@ sampling temperature (its `temperature` attribute; T = 1 when it has none), teac
   with a per-token notion of validity have it (`FIRST_INVALID`); others report None and the reason.
   `details["first_errors"]` says where the student's first errors fall (`ERROR_KIND`: for graph_paths a
   non-edge to a live node, to a dead one, a dead end, ...), as shares of all rollouts.
+Teacher tilt by class (information, no threshold; issue 29): mean Δ of correct rollouts in the demo's class
+against correct rollouts of another class (`details["teacher_tilt"]`) — the PMI the SD fixed point tilts by.
 Headroom (GRPO quick test pass@1 <= 0.90) needs a training run and is not measured here.
 Tests: pytest tests/test_gate.py
 """
@@ -310,11 +312,24 @@ def run_gate(task_name: str, model_path: str | None = None, budget: GateBudget |
                    "teacher_samples": len(t_samples), "teacher_noncopy_samples": len(noncopy),
                    "positional_cases": len(positional)},
         "headroom": HEADROOM,
+        "teacher_tilt": teacher_tilt(delta, rows),
         # share of all student rollouts whose first invalid token is of each kind (tasks with ERROR_KIND only)
         **({"first_errors": first_errors} if first_errors else {}),
     }
     return GateReport(task.name, str(model_path), all(c.passed is not False for c in checks), _rounded(metrics),
                       checks, details)
+
+
+def teacher_tilt(delta: np.ndarray, rows: Sequence[tuple]) -> dict[str, float | int | None]:
+    """Mean Δ = log p(y|c,x) - log p(y|x) of correct rollouts y in the demo c's functional class against
+    correct rollouts of another class: how much more the demo-conditioned teacher lifts its demo's own mode
+    (issue 29: the pointwise mutual information of arXiv 2606.26091's fixed point, measured)."""
+    same = [float(d) for d, (c, other, _) in zip(delta, rows, strict=True) if c and not other]
+    other = [float(d) for d, (c, o, _) in zip(delta, rows, strict=True) if c and o]
+    s, o = _mean(same), _mean(other)
+    return {"same_class_mean": _round(s), "other_class_mean": _round(o),
+            "difference": None if s is None or o is None else _round(s - o),
+            "same_class_rollouts": len(same), "other_class_rollouts": len(other)}
 
 
 def _round(v: float | None) -> float | None:

@@ -15,6 +15,7 @@ import math
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sdbench.cli import main
@@ -143,6 +144,19 @@ def test_json_shape() -> None:
     assert errors and set(errors) <= {"non_edge_live", "non_edge_dead", "dead_end", "repeat", "eos", "past_target",
                                       "wrong_source"}
     assert sum(errors.values()) <= 1 - report["metrics"]["student_pass1"] + 7e-4
+    tilt = report["details"]["teacher_tilt"]       # information (issue 29): both kinds of correct rollout occur
+    assert tilt["same_class_rollouts"] > 0 and tilt["other_class_rollouts"] > 0
+    assert tilt["difference"] == pytest.approx(tilt["same_class_mean"] - tilt["other_class_mean"], abs=2e-4)
+
+
+def test_teacher_tilt_by_hand() -> None:
+    from sdbench.gate import teacher_tilt
+
+    # rows: (correct, class differs from the demo's, positional); incorrect rollouts are left out
+    rows = [(True, False, None), (True, False, None), (True, True, None), (False, True, None)]
+    tilt = teacher_tilt(np.array([2.0, 4.0, 1.0, -5.0]), rows)
+    assert tilt == {"same_class_mean": 3.0, "other_class_mean": 1.0, "difference": 2.0, "same_class_rollouts": 2,
+                    "other_class_rollouts": 1}
 
 
 @pytest.mark.slow

@@ -104,6 +104,12 @@ def test_summary_schema_and_recomputable_numbers(finished_run: Path) -> None:
                       for sp in ("test", "ood") for c in ("final", "best_val")}
     # two seeds: every row CI is seed-aware and says how much of its variance is between seeds
     assert all(0.0 <= r["metrics"]["pass@1"]["seed_share"] <= 1.0 for r in rows)
+    # issue 29: every arm's mechanism from the val histograms; step 0 is the base model for all of them
+    arms = {a["strategy"]: a for a in summary["mechanism"]["arms"]}
+    assert set(arms) == set(STRATEGIES) and all(a["seeds"] == [0, 1] and a["problems"] == 8 for a in arms.values())
+    assert len({json.dumps(a["steps"][0]) for a in arms.values()}) == 1
+    share = arms["base"]["steps"][0]["dominant_share"]
+    assert share is None or 0.0 <= share["ci_low"] <= share["mean"] <= share["ci_high"] <= 1.0
 
 
 def test_resume_runs_only_missing_cells_and_gives_the_same_summary(finished_run: Path, tmp_path: Path) -> None:

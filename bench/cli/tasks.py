@@ -131,6 +131,13 @@ def _print_gate(report) -> None:
     m = report.metrics
     console.print("also: " + ", ".join(f"{k} {'null' if m[k] is None else f'{m[k]:.3f}'}"
                                        for k in ("teacher_pass1", "student_loglik_auc", "delta_incorrect_mean")))
+    tilt = report.details.get("teacher_tilt")
+    if tilt:
+        fmt = lambda v: "null" if v is None else f"{v:.3f}"   # noqa: E731
+        console.print(f"teacher tilt (information, issue 29): mean Δ of correct rollouts in the demo's class "
+                      f"{fmt(tilt['same_class_mean'])} (n={tilt['same_class_rollouts']}), of another correct class "
+                      f"{fmt(tilt['other_class_mean'])} (n={tilt['other_class_rollouts']}), difference "
+                      f"{fmt(tilt['difference'])}")
     if report.details.get("first_errors"):
         console.print("first errors (share of student rollouts): " + ", ".join(
             f"{k} {v:.3f}" for k, v in report.details["first_errors"].items()))

@@ -30,7 +30,8 @@ with the same s given m, independent of A: exchangeable, so E[y_k | A, m] = 0 fo
 y_k = log ŝ_t,k − log ŝ_B,k and the OLS slope has expectation exactly 0, whatever the smoothing. The fit
 averages `splits` random splits (their sums of squares pooled), which lowers the split's own noise.
 Smoothing / minimum counts (stated): ŝ_B and ŝ_t add 1/2 to each class of K_p (Jeffreys), ŝ_A is raw (every
-class of K_p has a count >= 1 there); a problem enters a step's fit when |K_p| >= 2 and m >= 2.
+class of K_p has a count >= 1 there); a problem enters a step's fit when |K_p| >= 2 and m >= 2, and a slope
+is reported when at least MIN_PROBLEMS = 5 problems enter it (fewer: None; no interval from a handful).
 Measurement error in x attenuates b toward 0 under amplification (a conservative test), never its sign.
 
 Base-vs-base null slope: the same estimator with the step-t sample replaced by another seed's step-0 sample
@@ -57,7 +58,7 @@ from typing import Any
 import numpy as np
 
 Hist = Mapping[str, int]
-B_DEFAULT, SPLITS_DEFAULT, LEVEL = 1000, 8, 0.95
+B_DEFAULT, SPLITS_DEFAULT, LEVEL, MIN_PROBLEMS = 1000, 8, 0.95, 5
 
 
 # ---------------------------------------------------------------- per-problem quantities
@@ -183,6 +184,8 @@ def measure_arm(cells: Sequence[Any], *, draws: int = B_DEFAULT, splits: int = S
     def slope_table(target: list[list[Hist]]) -> dict[str, float] | None:
         sums = np.array([[problem_sums(points[s][0][q][0], base[s][i], target[s][i], rng, splits)
                           for i, q in enumerate(problems)] for s in range(S)])
+        if int((sums[..., 0].sum(axis=0) > 0).sum()) < MIN_PROBLEMS:
+            return None
         return ratio_ci(sums[..., 1], sums[..., 0], draws=draws, seed=seed)
 
     rows = []

@@ -157,7 +157,7 @@ JS = """
 def _cell(entry: Entry, key: str) -> str:
     stat = entry.values[key]
     if stat is None:
-        return '<td data-sort="">–</td>'
+        return f'<td data-sort="">{"not measured" if key == "slope" else "–"}</td>'
     if key == "step":
         return f'<td data-sort="{stat.mean!r}">{escape(cell_text(entry, key))}</td>'
     ci = f'<br><span class="ci">[{stat.ci_low:.3f}, {stat.ci_high:.3f}]</span>'

@@ -28,7 +28,7 @@ from sdbench.runs.record import CHECKPOINTS, Checkpoint
 MAIN_SPLIT = "test"
 OOD_SPLIT = "ood"
 PLOTS = "plots"
-PLOT_KINDS = ("trajectories", "curves", "pareto")
+PLOT_KINDS = ("trajectories", "curves", "pareto", "mechanism")
 CHECKPOINT_TITLES = {"best_val": "best-val checkpoint", "final": "final checkpoint"}
 # (column title, metric key in the main split; "ood1" / "ood" read pass@1 / pass@k_max of the OOD split)
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -36,7 +36,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("pass@auc", "pass@auc"), ("pass@gain", "pass@gain"),
     ("distinct_correct", "distinct_correct"), ("semantic_classes", "semantic_classes"),
     ("ood pass@1", "ood1"), ("ood any correct of k_max", "ood"),
+    ("amplification slope", "slope"),   # issue 29: val mode amplification (sdbench.eval.mechanism)
 )
+NOT_MEASURED = "not measured"           # results without class histograms (schema 2)
 STEP_COLUMN = ("selected step", "step")   # best_val tables only
 
 
@@ -211,15 +213,26 @@ def entries_of(results: Results) -> list[Entry]:
         values["ood1"] = ood.metrics.get("pass@1") if ood else None
         values["ood"] = ood.metrics.get(f"pass@{_kmax(ood.metrics)}") if ood else None
         values["step"] = row.selected_step
+        values["slope"] = _slope(results, task, strategy)
         curve = sorted((int(m[5:]), s) for m, s in row.metrics.items() if m.startswith("pass@") and m[5:].isdigit())
         out.append(Entry(results.name, strategy, task, checkpoint, kmax, values, curve,
                          _provenance(results, strategy, task)))
     return out
 
 
+def _slope(results: Results, task: str, strategy: str) -> Stat | None:
+    """The arm's amplification slope at its last val step (None: not measured)."""
+    from sdbench.runs.mechanism_report import arms_of
+
+    arm = next((a for a in arms_of(results.summary, task) if a["strategy"] == strategy), None)
+    return Stat(**arm["slope"]) if arm and arm.get("slope") else None
+
+
 def task_views(all_results: list[Results]) -> list[TaskView]:
     """Per task: both checkpoints' entries (best pass@1 first), the frontier, labels, Pareto flags, plots."""
     from sdbench.leaderboard.plots import curves_svg, pareto_front, pareto_svg, trajectories_svg
+    from sdbench.runs.mechanism_report import arms_of
+    from sdbench.runs.mechanism_report import svg as mechanism_svg
     from sdbench.runs.report import budgets_of, frontier_table, tasks_of, trajectory_series
 
     # (run, task) -> the task version it measured, read from the cells once
@@ -262,6 +275,8 @@ def task_views(all_results: list[Results]) -> list[TaskView]:
             "pareto": pareto_svg(view.title, [{"label": e.label, "pass1": e.values["pass@1"].model_dump(),
                                               "diversity": e.values["distinct_correct"].model_dump()}
                                              for e in plotted]),
+            "mechanism": mechanism_svg(view.title, [{**a, "strategy": label(a["strategy"], r.name)} for r in runs
+                                                    for a in arms_of(r.summary, view.task)]),
         }
     newest_first = sorted(views, key=lambda key: version_key(key[1]), reverse=True)
     return [views[key] for key in sorted(newest_first, key=lambda key: key[0])]   # by task, newest version first
@@ -308,6 +323,8 @@ def cell_text(entry: Entry, key: str) -> str:
     """A table cell: the selected step as `step_text`, every metric as mean [ci_low, ci_high]."""
     from sdbench.runs.report import fmt, step_text
 
+    if key == "slope" and entry.values[key] is None:
+        return NOT_MEASURED
     return step_text(entry.values[key]) if key == "step" else fmt(entry.values[key])
 
 
@@ -327,6 +344,9 @@ PLOT_TEXT = {
                     "correct along training (one line per strategy, 95% CI bands over seeds)",
     "curves": "pass@k curves at the best-val checkpoint",
     "pareto": "pass@1 vs diversity at the best-val checkpoint (Pareto front)",
+    "mechanism": "mode amplification on val: dominant-class share and effective correct classes against step, and "
+                 "the amplification slope per strategy beside the base-vs-base null (results without class "
+                 "histograms: not measured)",
 }
 
 

@@ -122,12 +122,15 @@ def summarize(records: Iterable[CellRecord]) -> Summary:
                              for step, metrics in points.items()]
             frontier += [{"strategy": strategy, "task": task, **entry} for entry in frontier_entries(points)]
     from sdbench.runs.compare import checkpoint_rules, matched_comparisons
+    from sdbench.runs.mechanism_report import section   # issue 29: mode amplification, from the histograms
 
     iso, matched = matched_comparisons(per_step)
+    mechanism = section([(s, t, sorted(groups.get((s, t), []), key=lambda r: r.seed)) for s, t in order])
     return Summary.model_validate({"rows": rows, "trajectories": trajectories, "frontier": frontier,
                                    "failed": failed, "deltas": _paired_deltas(per_problem),
                                    "iso_accuracy": iso, "matched_deltas": matched,
                                    "checkpoint_rules": checkpoint_rules([r for g in groups.values() for r in g]),
+                                   "mechanism": mechanism,
                                    "timing": {k: round(v, 3) for k, v in timing.items()}})
 
 

@@ -337,6 +337,9 @@ def markdown(summary: Summary, title: str = "sdbench summary") -> str:
             header, rows = frontier_table(summary, task)
             if rows:
                 lines += ["", f"### {task}", "", *md_table(header, rows)]
+    from sdbench.runs.mechanism_report import markdown_lines   # issue 29: the mechanism section, when measured
+
+    lines += markdown_lines(summary)
     if summary.timing:
         header, rows = timing_table(summary)
         lines += ["", "## Timing", "", "Seconds per stage, summed over cells.", "", *md_table(header, rows)]

@@ -30,7 +30,7 @@ def _column(page: Any, table: str, col: int) -> list[str]:
 
 
 HEADERS = ["run", "strategy", "pass@1", "pass@16", "any correct of 8", "pass@auc", "pass@gain", "distinct_correct",
-           "semantic_classes", "ood pass@1", "ood any correct of 8"]
+           "semantic_classes", "ood pass@1", "ood any correct of 8", "amplification slope"]
 
 
 def test_both_checkpoint_tables_with_one_row_per_run_and_strategy(browser_page: tuple) -> None:
