@@ -24,7 +24,7 @@ def test_smoke_run_on_the_shipped_graph_model_is_complete_and_reproducible(tmp_p
     first = subprocess.run([SDBENCH, *ARGS, "--out", str(tmp_path / "a")], capture_output=True, text=True,
                            timeout=600, env=ENV)
     assert first.returncode == 0, first.stderr
-    assert "graph_paths: best-val checkpoint" in first.stdout and "time per stage" in first.stdout
+    assert "graph_paths: test, final step" in first.stdout and "time per stage" in first.stdout
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     rows = {(r["strategy"], r["split"], r["checkpoint"]): r for r in summary["rows"]}
     assert set(rows) == {(s, sp, c) for s in ("base", "single_sampled_demo", "grpo") for sp in ("test", "ood")

@@ -7,9 +7,10 @@ The output is a pure function of the results files: entries in a fixed order, no
 sorted JSON, deterministic SVG (see plots.py) — building twice gives byte-identical files.
 One entry is a (submitted run, strategy, checkpoint) on one task; its numbers come from the summary
 rows of the task's main split ("test") and, for the OOD columns, of the "ood" split. Per task the site
-shows the best-val and final tables, the KL frontier, the val trajectories, the pass@k curves and the
-pass@1-vs-diversity Pareto scatter (both at best-val); every row carries its provenance (commit,
-config hash, teacher, lr, steps, base model hash). No results: a valid page saying so.
+shows the generated "What it shows" (sdbench.leaderboard.claims), the matched-budget comparisons (final
+step, matched KL, matched val pass@1), the best-val and final tables, the KL frontier, the val trajectories,
+the pass@k curves and the pass@1-vs-diversity Pareto scatter (both at best-val); every row carries its
+provenance (commit, config hash, teacher, lr, steps, base model hash). No results: a valid page saying so.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def _one_se(means: np.ndarray, ses: np.ndarray) -> np.ndarray:
 
 
 def _smoothed(means: np.ndarray, ses: np.ndarray) -> np.ndarray:
-    """argmax of the 3-point moving average (ends: 2 points)."""
+    """argmax of the 3-point moving average (at the ends the end point counts twice)."""
     padded = np.concatenate([means[..., :1], means, means[..., -1:]], axis=-1)
     return ((padded[..., :-2] + padded[..., 1:-1] + padded[..., 2:]) / 3).argmax(axis=-1)
 
