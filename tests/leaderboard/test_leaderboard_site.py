@@ -36,7 +36,7 @@ def test_build_is_byte_for_byte_reproducible(results_dir: Path, built_site: Path
                     "--results", str(copy), "--out", str(out)], check=True, env=env, capture_output=True)
     first, second = _files(built_site), _files(out)
     assert sorted(first) == ["README.md", "index.html", *sorted(f"plots/{kind}-{task}.svg" for task in ("graph_paths",
-                             "toy_pick") for kind in ("curves", "pareto", "trajectories"))]
+                             "toy_pick") for kind in ("curves", "mechanism", "pareto", "trajectories"))]
     assert first == second
     html = first["index.html"].decode()
     # nothing that loads: no src/href to a URL, no CSS url() or @import, no <link>; SVG has no build date
@@ -48,7 +48,7 @@ def test_readme_has_the_tables_and_links_the_plots(built_site: Path) -> None:
     readme = (built_site / "README.md").read_text()
     assert "## graph_paths" in readme and "## toy_pick" in readme
     columns = ("| run | strategy | pass@1 | pass@16 | any correct of 8 | pass@auc | pass@gain | distinct_correct "
-               "| semantic_classes | ood pass@1 | ood any correct of 8 |")
+               "| semantic_classes | ood pass@1 | ood any correct of 8 | amplification slope |")
     assert readme.count(columns + " selected step | provenance |") == 2
     assert readme.count(columns + " provenance |") == 2
     graph = readme.split("## graph_paths")[1].split("## toy_pick")[0]
@@ -57,6 +57,7 @@ def test_readme_has_the_tables_and_links_the_plots(built_site: Path) -> None:
     for table in (best, final):
         assert sum(line.startswith("| run-") for line in table.splitlines()) == 7
     # provenance on every row: commit, config hash, teacher, lr, steps, base model hash
+    assert all("| not measured |" in line for line in best.splitlines() if line.startswith("| run-"))   # schema 2
     live = next(line for line in best.splitlines() if "single_sampled_demo[teacher=live]" in line)
     assert live.endswith("| 50.0 [38, 61] | commit 0123456789ab · config aaaa1111 · teacher live, lr 0.0003, 4 steps "
                          "· model abababababab · gate failed: delta_auc |")
@@ -125,7 +126,7 @@ def test_each_task_version_is_its_own_section(tmp_path: Path) -> None:
         best = section.split("### best-val checkpoint")[1].split("### final checkpoint")[0]
         assert "(Pareto)" in best                                            # a front of its own
     assert sorted(p.name for p in (out / "plots").iterdir()) == sorted(
-        f"{kind}-graph_paths{suffix}.svg" for kind in ("curves", "pareto", "trajectories")
+        f"{kind}-graph_paths{suffix}.svg" for kind in ("curves", "mechanism", "pareto", "trajectories")
         for suffix in ("-v10", "-v2", ""))
     html = (out / "index.html").read_text()
     for anchor in ("task-graph_paths-v10", "task-graph_paths-v2", "task-graph_paths"):
