@@ -179,11 +179,29 @@ def positional_copy(problem: Problem, completion: str, finished: bool, demo: str
 # ---------------------------------------------------------------- model calls
 @torch.no_grad()
 def sequence_logprobs(model, contexts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]],
-                      pad_id: int, batch_size: int = 256) -> np.ndarray:
-    """sum_t log p(completion_t | context, completion_<t) for each pair, in batches (nats)."""
+                      pad_id: int, batch_size: int = 256, shared_prefix: bool = False) -> np.ndarray:
+    """sum_t log p(completion_t | context, completion_<t) for each pair, in batches (nats).
+
+    shared_prefix: each distinct context runs once (`sdbench.core._forward.score_hidden`, the training step's
+    scorer; equal to the padded route up to float rounding). A real model's gate takes it: its 32 rollouts per
+    problem share one ~110-token chat context, which the padded route would run 32 times (hours on 2 cores)."""
     if not contexts:
         return np.zeros(0)
     device = next(model.parameters()).device
+    if shared_prefix:
+        from sdbench.core._forward import score_hidden
+
+        head = model.get_output_embeddings().weight
+        sums = []
+        for start in range(0, len(contexts), batch_size):
+            ctx, ys = contexts[start:start + batch_size], completions[start:start + batch_size]
+            rows = score_hidden(model, ctx, ys, pad_id)
+            targets = torch.tensor([t for y in ys for t in y], dtype=torch.long, device=device)
+            picked = torch.log_softmax((rows @ head.T).float(), dim=-1).gather(1, targets[:, None]).squeeze(1)
+            per_token = picked.double().cpu().numpy()
+            bounds = np.cumsum([0, *[len(y) for y in ys]])
+            sums.extend(per_token[x:z].sum() for x, z in zip(bounds[:-1], bounds[1:], strict=True))
+        return np.array(sums)
 
     def logp(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
@@ -256,8 +274,9 @@ def run_gate(task_name: str, model_path: str | None = None, budget: GateBudget |
             positional = (None if r.correct or first_invalid is None else
                           positional_copy(problem, r.completion, g.finished[r.index], demo.completion, first_invalid))
             rows.append((r.correct, class_of(r) != class_of(demo), positional))
-    teacher_lp = sequence_logprobs(model, contexts, completions, info.pad_id, budget.batch_size)
-    student_lp = sequence_logprobs(model, students, completions, info.pad_id, budget.batch_size)
+    real_model = getattr(task, "gate", None) == "real_model"
+    teacher_lp = sequence_logprobs(model, contexts, completions, info.pad_id, budget.batch_size, real_model)
+    student_lp = sequence_logprobs(model, students, completions, info.pad_id, budget.batch_size, real_model)
     delta = teacher_lp - student_lp
     correct = [c for c, _, _ in rows]
     positional = [p for _, _, p in rows if p is not None]
@@ -303,7 +322,7 @@ def run_gate(task_name: str, model_path: str | None = None, budget: GateBudget |
     notes = {"positional_copy_share": NO_FIRST_INVALID.get(task.name, "no per-token notion of a first invalid "
                                                                      "token is implemented for this task")
              } if first_invalid is None else {}
-    checks = _checks(metrics, student_ref, notes, real_model=getattr(task, "gate", None) == "real_model")
+    checks = _checks(metrics, student_ref, notes, real_model=real_model)
     details = {
         "budget": asdict(budget), "wall_s": round(time.perf_counter() - start, 1), "notes": notes,
         "student_pass1_on_demo_problems": student_ref, "pass_gain_k": n,

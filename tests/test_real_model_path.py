@@ -95,3 +95,19 @@ def test_real_model_gate_thresholds() -> None:
     assert real["copy_rate"] is None and real["delta_noncopy_correct_mean"] is None   # reported, not checked
     embedded = {c.name: c.passed for c in _checks(m, 0.18, notes)}
     assert embedded["student_pass1"] is False and embedded["delta_auc"] is False and embedded["copy_rate"] is False
+
+
+def test_shared_prefix_log_likelihoods_equal_the_padded_route() -> None:
+    from sdbench.gate import sequence_logprobs
+
+    model, tok = load_model(ARITH)
+    ids = [tok(t, add_special_tokens=False)["input_ids"] for t in ("numbers 7 2 6 5 3 target 10 :", "5 * 2", "3 + 7",
+                                                                     "numbers 9 4 target 13 :", "9 + 4")]
+    contexts = [ids[0], ids[0], ids[3], ids[0] + ids[1]]
+    completions = [ids[1], ids[2], ids[4], ids[2]]
+    padded = sequence_logprobs(model, contexts, completions, tokenizer_info(tok).pad_id, batch_size=3)
+    shared = sequence_logprobs(model, contexts, completions, tokenizer_info(tok).pad_id, batch_size=3,
+                               shared_prefix=True)
+    assert padded.shape == shared.shape == (4,) and (padded < 0).all()
+    # the same ops up to summation order in the shared prefix's keys/values: float rounding only
+    assert abs(padded - shared).max() < 1e-4
