@@ -177,12 +177,19 @@ class _Worker:
 class CellPool:
     """Up to `workers` worker processes running cells under `limits`."""
 
-    def __init__(self, workers: int, limits: Limits, on_event: Callable[..., None],
-                 note: Callable[[str], None]) -> None:
-        self.size, self.limits, self.on_event, self.note = workers, limits, on_event, note
+    def __init__(self, workers: int = 1, limits: Limits | None = None, on_event: Callable[..., None] | None = None,
+                 note: Callable[[str], None] | None = None) -> None:
+        self.size, self.on_event, self.note = workers, on_event or (lambda *a: None), note or print
+        self.limits = limits or Limits(timeout_s=float("inf"), memory_bytes=2**62)
         self.ctx = mp.get_context("spawn")
         self.registered = code_registered()
         self.workers: list[_Worker] = []
+
+    def prestart(self) -> CellPool:
+        """Start one worker now: its imports (about 1.7 CPU-s) overlap the parent's set-up of the run."""
+        if not self.workers:
+            self.workers.append(_Worker(self.ctx, self.registered))
+        return self
 
     def run(self, jobs: list[tuple], failed_record: Callable[..., dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Yield one outcome per job as cells finish; `failed_record(cell, phase, kind, reason)` writes the
@@ -270,18 +277,11 @@ class CellPool:
         yield failed_record(cell, worker.phase, "transient", f"its worker died ({how}), twice")
 
     def close(self) -> None:
+        """Kill every worker: a busy one's cell is abandoned (no record: a resume redoes it), an idle one
+        holds nothing (its records are written), one still starting up need not finish its imports."""
         for worker in self.workers:
-            if worker.job is not None or not worker.process.is_alive():
-                worker.kill()
-            else:
-                try:
-                    worker.conn.send(None)
-                except (BrokenPipeError, OSError):
-                    worker.kill()
+            worker.kill()
         for worker in self.workers:
             worker.process.join(timeout=10)
-            if worker.process.is_alive():
-                worker.kill()
-                worker.process.join(timeout=5)
             worker.conn.close()
         self.workers = []

@@ -122,7 +122,8 @@ def idle_share(workers: int, cells: int, threads: int) -> int:
 
 
 def execute(config: RunConfig, cells: list[CellSpec], store: RunStore, console: Console,
-            limits: Limits | None = None, retry_failed: bool = False) -> list[dict[str, Any]]:
+            limits: Limits | None = None, retry_failed: bool = False, pool: CellPool | None = None,
+            ) -> list[dict[str, Any]]:
     """Run every cell still to do, each in a worker process under `limits` (sdbench.runs.contain);
     returns one outcome per cell run now."""
     from sdbench.runs.cost import default_limits
@@ -132,7 +133,8 @@ def execute(config: RunConfig, cells: list[CellSpec], store: RunStore, console: 
     with CellProgress(console, len(cells), len(cells) - len(todo)) as display:
         workers = 1 if config.workers == 1 or len(todo) <= 1 else min(config.workers, len(todo))
         idle = idle_share(workers, len(todo), config.threads_per_worker)
-        pool = CellPool(workers, limits, display.on_event, lambda line: console.print(line))
+        pool = pool or CellPool()     # (the runner's, started early: its imports overlap the run's set-up)
+        pool.size, pool.limits, pool.on_event, pool.note = workers, limits, display.on_event, console.print
         jobs = [(cell, config, str(store.root), idle) for cell in todo]
         for outcome in pool.run(jobs, lambda *a: store_failure(store, config, *a)):
             display.finish(outcome)

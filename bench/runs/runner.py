@@ -20,7 +20,7 @@ from sdbench.config import RunConfig
 from sdbench.errors import UserError, disk_full
 from sdbench.runs.aggregate import summarize
 from sdbench.runs.cell import build_strategy, plan_cells
-from sdbench.runs.contain import DISK_ERRNOS, Limits, WorkerError
+from sdbench.runs.contain import DISK_ERRNOS, CellPool, Limits, WorkerError
 from sdbench.runs.cost import default_limits
 from sdbench.runs.execute import execute
 from sdbench.runs.provenance import collect as collect_provenance
@@ -104,6 +104,16 @@ def run_suite(config: RunConfig, console: Console | None = None, *, force_new: b
 
 def _run_suite(config: RunConfig, console: Console, *, force_new: bool, limits: Limits | None,
                retry_failed: bool) -> dict[str, Any]:
+    pool = CellPool().prestart() if config.executor == "local" else None
+    try:
+        return _run_in(config, console, force_new=force_new, limits=limits, retry_failed=retry_failed, pool=pool)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _run_in(config: RunConfig, console: Console, *, force_new: bool, limits: Limits | None, retry_failed: bool,
+            pool: CellPool | None) -> dict[str, Any]:
     strategies = _check_inputs(config)
     store = RunStore(config.run_dir)
     root = store.root
@@ -132,7 +142,7 @@ def _run_suite(config: RunConfig, console: Console, *, force_new: bool, limits: 
 
                 execute_ray(config, cells, store, console)
             else:
-                execute(config, cells, store, console, limits=limits, retry_failed=retry_failed)
+                execute(config, cells, store, console, limits=limits, retry_failed=retry_failed, pool=pool)
         except KeyboardInterrupt:
             done = sum(store.has_record(c.key) for c in cells)
             console.print(f"[yellow]interrupted[/yellow]: {done} of {len(cells)} cells are finished and saved; "
