@@ -7,6 +7,7 @@ The CLI prints a `UserError` as those lines and exits non-zero, without a traceb
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Iterable
 
 
@@ -34,6 +35,10 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> UserError:
     known = sorted(known)
     hint = did_you_mean(name, known) or ("known: " + ", ".join(known) if known else None)
     return UserError(f"unknown {kind} {name!r}", hint)
+
+
+# The errnos of a full or failing disk: a cell that fails with one is transient (a resume retries it).
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)
 
 
 def disk_full(path: object, detail: object = None) -> UserError:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from sdbench.config import RunConfig, StrategySpec
-from sdbench.errors import disk_full
+from sdbench.errors import DISK_ERRNOS, disk_full
 from sdbench.runs.store import cell_key
 
 Progress = Callable[[str, int, int], None]   # (phase, done, total)
@@ -39,8 +39,6 @@ class CellSpec:
 def _disk_error(exc: BaseException) -> OSError | None:
     """The OSError of a full or failing disk behind `exc` (its cause / context chain), if any: such a
     failure is transient (a resume retries the cell once space is back)."""
-    from sdbench.runs.contain import DISK_ERRNOS
-
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -180,3 +178,32 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
     record["wall_s"] = round(time.time() - started, 3)
     return CellRecord.model_validate(record).model_dump(mode="json", exclude_none=True), samples
 
+
+def failure_kind(failure: dict[str, Any] | None) -> str:
+    """'transient' or 'permanent' (records from before the kinds were recorded: permanent)."""
+    return (failure or {}).get("kind", "permanent")
+
+
+def run_and_store(cell: CellSpec, config: RunConfig, root: str, events: Any, idle: int = 0) -> dict[str, Any]:
+    """Run `cell` and write its record (and samples) into the run directory `root`: what a worker process
+    (sdbench.runs.contain) or a Ray task does with one cell. A checkpoint that fails its integrity check is
+    named in one line and dropped (the cell restarts from step 0)."""
+    from sdbench.core.checkpoint import checkpoint_problem
+
+    def report(phase: str, done: int, total: int) -> None:
+        if events is not None:
+            events.put((cell.key, phase, done, total))
+
+    store = RunStore(Path(root))
+    checkpoint = store.checkpoint_path(cell.key)
+    if checkpoint.is_file() and (problem := checkpoint_problem(checkpoint)) is not None:
+        # One checkpoint per cell is kept, so there is no earlier good one: the cell restarts from step 0.
+        checkpoint.unlink()
+        line = f"checkpoint {checkpoint} fails its integrity check ({problem}): cell {cell.key} restarts from step 0"
+        getattr(events, "note", lambda text: print(text, file=sys.stderr))(line)
+    board = store.root / "tensorboard" if config.report_to == "tensorboard" else None
+    record, samples = run_cell(cell, config, report, checkpoint=checkpoint, tensorboard_dir=board, idle_cores=idle)
+    store.write_record(cell.key, record, samples)
+    if failure_kind(record.get("failure")) != "transient":
+        checkpoint.unlink(missing_ok=True)   # the record supersedes it (a transient failure resumes from it)
+    return {"key": cell.key, "status": record["status"], "failure": record.get("failure")}

@@ -23,7 +23,6 @@ their classes' plain attributes (a model path set on the class at run time).
 from __future__ import annotations
 
 import ctypes
-import errno as errno_mod
 import multiprocessing as mp
 import os
 import signal
@@ -35,8 +34,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from sdbench.errors import DISK_ERRNOS
+
 POLL_S = 0.2          # how often busy workers are checked against the limits
-DISK_ERRNOS = (errno_mod.ENOSPC, errno_mod.EDQUOT, errno_mod.EIO, errno_mod.EROFS)
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def _worker(conn: Connection, parent: int, registered: list) -> None:
     os.setpgrp()                 # its own group: the parent kills it with its lane; Ctrl-C goes to the parent
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _register(registered)
-    from sdbench.runs.execute import _run_and_store
+    from sdbench.runs.cell import run_and_store
 
     class Events:
         def put(self, event: tuple) -> None:
@@ -126,7 +126,7 @@ def _worker(conn: Connection, parent: int, registered: list) -> None:
     while (job := conn.recv()) is not None:
         cell, config, root, idle = job
         try:
-            conn.send(("done", _run_and_store(cell, config, root, Events(), idle)))
+            conn.send(("done", run_and_store(cell, config, root, Events(), idle)))
         except OSError as exc:
             if exc.errno not in DISK_ERRNOS:
                 conn.send(("crash", {"message": traceback.format_exc()}))

@@ -20,32 +20,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from sdbench.config import RunConfig
 from sdbench.core.checkpoint import checkpoint_problem
-from sdbench.runs.cell import CellSpec, run_cell
+from sdbench.runs.cell import CellSpec, failure_kind, run_and_store
 from sdbench.runs.contain import CellPool, Limits
 from sdbench.runs.lane import spare_cores
 from sdbench.runs.store import RunStore
-
-
-def _run_and_store(cell: CellSpec, config: RunConfig, root: str, events: Any, idle: int = 0) -> dict[str, Any]:
-    from pathlib import Path
-
-    def report(phase: str, done: int, total: int) -> None:
-        if events is not None:
-            events.put((cell.key, phase, done, total))
-
-    store = RunStore(Path(root))
-    checkpoint = store.checkpoint_path(cell.key)
-    if checkpoint.is_file() and (problem := checkpoint_problem(checkpoint)) is not None:
-        # One checkpoint per cell is kept, so there is no earlier good one: the cell restarts from step 0.
-        checkpoint.unlink()
-        line = f"checkpoint {checkpoint} fails its integrity check ({problem}): cell {cell.key} restarts from step 0"
-        getattr(events, "note", lambda text: print(text, file=sys.stderr))(line)
-    board = store.root / "tensorboard" if config.report_to == "tensorboard" else None
-    record, samples = run_cell(cell, config, report, checkpoint=checkpoint, tensorboard_dir=board, idle_cores=idle)
-    store.write_record(cell.key, record, samples)
-    if failure_kind(record.get("failure")) != "transient":
-        checkpoint.unlink(missing_ok=True)   # the record supersedes it (a transient failure resumes from it)
-    return {"key": cell.key, "status": record["status"], "failure": record.get("failure")}
 
 
 def pending_cells(cells: list[CellSpec], store: RunStore, console: Console, *,
@@ -66,11 +44,6 @@ def pending_cells(cells: list[CellSpec], store: RunStore, console: Console, *,
         again = f"; retrying {retry} failed cell(s)" if retry else ""
         console.print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already finished{again}")
     return todo
-
-
-def failure_kind(failure: dict[str, Any] | None) -> str:
-    """'transient' or 'permanent' (records from before the kinds were recorded: permanent)."""
-    return (failure or {}).get("kind", "permanent")
 
 
 class CellProgress:

@@ -4,7 +4,7 @@
     sdbench run --executor ray --ray-address auto        # or join a running cluster (ray start --head)
 
 Each cell is a Ray task asking for one GPU when the cluster has GPUs, and `threads_per_worker`
-CPUs either way. The task runs the local executor's `_run_and_store`, so it writes its own record
+CPUs either way. The task runs the local executor's `run_and_store`, so it writes its own record
 through the atomic RunStore exactly like a local worker: a finished cell survives whatever happens
 to the driver, and re-running the command resumes. Progress events go to a small Ray actor that the
 driver drains into the shared `CellProgress` display.
@@ -33,7 +33,8 @@ from rich.console import Console
 from sdbench.config import RunConfig
 from sdbench.errors import UserError
 from sdbench.runs.cell import CellSpec
-from sdbench.runs.execute import CellProgress, _run_and_store, pending_cells
+from sdbench.runs.cell import run_and_store
+from sdbench.runs.execute import CellProgress, pending_cells
 from sdbench.runs.store import RunStore
 
 POLL_S = 0.2          # how often the driver drains progress events while cells run
@@ -98,7 +99,7 @@ def _ray_cell(cell: CellSpec, config: RunConfig, root: str, sink: Any, main_file
               cwd: str) -> dict[str, Any]:
     """The body of one Ray task: one cell, its record written by this worker."""
     _prepare_worker(main_file, cwd)
-    return _run_and_store(cell, config, root, _ActorEvents(sink))
+    return run_and_store(cell, config, root, _ActorEvents(sink))
 
 
 def driver_main_file() -> str | None:

@@ -17,10 +17,10 @@ from typing import Any
 from rich.console import Console
 
 from sdbench.config import RunConfig
-from sdbench.errors import UserError, disk_full
+from sdbench.errors import DISK_ERRNOS, UserError, disk_full
 from sdbench.runs.aggregate import summarize
 from sdbench.runs.cell import build_strategy, plan_cells
-from sdbench.runs.contain import DISK_ERRNOS, CellPool, Limits, WorkerError
+from sdbench.runs.contain import CellPool, Limits, WorkerError
 from sdbench.runs.cost import default_limits
 from sdbench.runs.execute import execute
 from sdbench.runs.provenance import collect as collect_provenance
