@@ -122,7 +122,7 @@ def summarize(records: Iterable[CellRecord]) -> Summary:
                              for step, metrics in points.items()]
             frontier += [{"strategy": strategy, "task": task, **entry} for entry in frontier_entries(points)]
     from sdbench.runs.compare import checkpoint_rules, matched_comparisons
-    from sdbench.runs.mechanism_report import section   # issue 29: mode amplification, from the histograms
+    from sdbench.runs.mechanism_report import section  # issue 29: mode amplification, from the histograms
 
     iso, matched = matched_comparisons(per_step)
     mechanism = section([(s, t, sorted(groups.get((s, t), []), key=lambda r: r.seed)) for s, t in order])

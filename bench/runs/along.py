@@ -231,7 +231,8 @@ def evaluate_checkpoints(model, tokenizer, task: Task, evaluation: EvalConfig, h
     samples: list[dict] = []
     for checkpoint, split in jobs:
         problems, split_samples = results[checkpoint, split]
-        evals.setdefault(checkpoint, {})[split] = {"n": evaluation.samples, "problems": [p.model_dump() for p in problems]}
+        evals.setdefault(checkpoint, {})[split] = {"n": evaluation.samples,
+                                                   "problems": [p.model_dump() for p in problems]}
         samples.extend({"checkpoint": checkpoint, "split": split, **s.__dict__} for s in split_samples)
     if hook.best_step is not None and "best_val" not in evals:
         evals["best_val"] = evals["final"]           # the same weights: the same evaluation

@@ -9,6 +9,7 @@ that takes other cells down.
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import torch
 
 from sdbench.config import RunConfig, StrategySpec
 from sdbench.errors import DISK_ERRNOS, disk_full
-from sdbench.runs.store import cell_key
+from sdbench.runs.store import RunStore, cell_key
 
 Progress = Callable[[str, int, int], None]   # (phase, done, total)
 
@@ -164,7 +165,8 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
     except Exception as exc:  # a plugin or evaluation crash fails this cell only
         last = traceback.extract_tb(exc.__traceback__)[-1]
         disk = _disk_error(exc)
-        reason = f"{type(exc).__name__}: {exc}" if disk is None else disk_full(disk.filename or "?", disk.strerror).message
+        reason = (f"{type(exc).__name__}: {exc}" if disk is None
+                  else disk_full(disk.filename or "?", disk.strerror).message)
         record.update(status="failed", failure={
             "phase": phase, "kind": "permanent" if disk is None else "transient", "reason": reason,
             "where": f"{last.filename}:{last.lineno}"})

@@ -45,7 +45,8 @@ def cell_seconds(config: RunConfig, cell: Any, model_size: int = REFERENCE_BYTES
     trains = cell.strategy.name != "base" and training.steps > 0
     train = training.steps * training.prompts_per_step * training.rollouts_per_prompt * ROLLOUT_S if trains else 0
     val_points = (training.steps // ev.every + 1) if trains else 1
-    samples = val_points * ev.val_problems * ev.val_samples + (2 if trains else 1) * len(ev.splits) * ev.problems * ev.samples
+    samples = (val_points * ev.val_problems * ev.val_samples
+               + (2 if trains else 1) * len(ev.splits) * ev.problems * ev.samples)
     return SETUP_S + (train + samples * SAMPLE_S) * max(1.0, model_size / REFERENCE_BYTES)
 
 

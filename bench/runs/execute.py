@@ -12,15 +12,13 @@ evaluation lanes and teacher threads (sdbench.runs.lane; the same results either
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from sdbench.config import RunConfig
-from sdbench.core.checkpoint import checkpoint_problem
-from sdbench.runs.cell import CellSpec, failure_kind, run_and_store
+from sdbench.runs.cell import CellSpec, failure_kind
 from sdbench.runs.contain import CellPool, Limits
 from sdbench.runs.lane import spare_cores
 from sdbench.runs.store import RunStore

@@ -32,8 +32,7 @@ from rich.console import Console
 
 from sdbench.config import RunConfig
 from sdbench.errors import UserError
-from sdbench.runs.cell import CellSpec
-from sdbench.runs.cell import run_and_store
+from sdbench.runs.cell import CellSpec, run_and_store
 from sdbench.runs.execute import CellProgress, pending_cells
 from sdbench.runs.store import RunStore
 

@@ -1,4 +1,4 @@
-"""The one versioned results model (schema 3; schema 2 read): cell records and summaries, shared by every reader and writer.
+"""The one versioned results model (schema 3; schema 2 read): cell records and summaries, for every reader and writer.
 
     from sdbench.runs.record import CellRecord, Summary
     from sdbench.runs.store import RunStore
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from sdbench.core.timing import TIMING_STAGES
 from sdbench.pydantic_base import OpenModel, StrictModel
@@ -248,7 +248,8 @@ def refuse_old_schema(data: Any, where: str) -> None:
     if version == 1:
         raise UserError(f"{where} is schema 1 (endpoint-only evaluation); sdbench reads schemas 2 and "
                         f"{SCHEMA_VERSION}",
-                        f"re-run it with this sdbench (`sdbench run` with the same config) to get schema {SCHEMA_VERSION}")
+                        "re-run it with this sdbench (`sdbench run` with the same config) to get schema "
+                        f"{SCHEMA_VERSION}")
     if isinstance(version, int) and version > SCHEMA_VERSION:
         raise UserError(f"{where} is schema {version}; this sdbench reads schemas 2 and {SCHEMA_VERSION}",
                         "upgrade sdbench to read it")

@@ -24,8 +24,8 @@ from sdbench.runs.record import CHECKPOINTS, TIMING_STAGES, Checkpoint, Frontier
 
 MAIN_SPLIT, OOD_SPLIT = "test", "ood"
 # (column title, metric): "{kmax}" is the row's samples per problem
-CHECKPOINT_COLUMNS = (("pass@1", "pass@1"), ("pass@k (k = n/4)", "pass@{kq}"), ("any correct of k_max", "pass@{kmax}"), ("pass@auc", "pass@auc"),
-                      ("pass@gain", "pass@gain"), ("distinct_correct", "distinct_correct"),
+CHECKPOINT_COLUMNS = (("pass@1", "pass@1"), ("pass@k (k = n/4)", "pass@{kq}"), ("any correct of k_max", "pass@{kmax}"),
+                      ("pass@auc", "pass@auc"), ("pass@gain", "pass@gain"), ("distinct_correct", "distinct_correct"),
                       ("semantic_classes", "semantic_classes"), ("entropy", "entropy"))
 
 
@@ -337,7 +337,7 @@ def markdown(summary: Summary, title: str = "sdbench summary") -> str:
             header, rows = frontier_table(summary, task)
             if rows:
                 lines += ["", f"### {task}", "", *md_table(header, rows)]
-    from sdbench.runs.mechanism_report import markdown_lines   # issue 29: the mechanism section, when measured
+    from sdbench.runs.mechanism_report import markdown_lines  # issue 29: the mechanism section, when measured
 
     lines += markdown_lines(summary)
     if summary.timing:

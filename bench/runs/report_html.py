@@ -44,7 +44,7 @@ def _section(summary: Summary, task: str) -> str:
                      + static_table(header, rows, table_id=f"frontier-{s}", cls="frontier"))
     else:
         parts.append('<p class="note">No frontier: no strategy of this task has a val trajectory.</p>')
-    from sdbench.runs import mechanism_report   # issue 29: dominant share / effective classes / slope per arm
+    from sdbench.runs import mechanism_report  # issue 29: dominant share / effective classes / slope per arm
 
     arms = mechanism_report.arms_of(summary, task)
     if arms:
@@ -52,7 +52,8 @@ def _section(summary: Summary, task: str) -> str:
         parts.append("<h3>mechanism: mode amplification on val</h3>"
                      + '<div class="plots">' + figure(mechanism_report.svg(task, arms), "mechanism",
                                                       f"mechanism-{s}", mechanism_report.DEFINITION, wide=True)
-                     + "</div>" + static_table(header, rows, table_id=f"mechanism-{s}", cls="mechanism", text_columns=1))
+                     + "</div>"
+                     + static_table(header, rows, table_id=f"mechanism-{s}", cls="mechanism", text_columns=1))
     else:
         parts.append(f'<p class="note">mechanism: {mechanism_report.NOT_MEASURED} (no class histograms).</p>')
     for checkpoint in CHECKPOINTS:
