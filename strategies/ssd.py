@@ -1,7 +1,7 @@
 """`ssd`: Simple Self-Distillation — cross-entropy on the model's own unverified samples (arXiv 2604.01193).
 
 Method ("Embarrassingly Simple Self-Distillation Improves Code Generation", arXiv 2604.01193; TRL
-`trl/experimental/ssd`, ssd_config.py / ssd_trainer.py). Sample completions from the model at a
+`trl/experimental/ssd/ssd_config.py`, the `SSDConfig` docstring and fields). Sample completions from the model at a
 training-time temperature, then fine-tune on those raw samples with standard cross-entropy — no
 verifier, no teacher, no reward:
     loss_t = −log pi(y_i,t | x, y_i,<t)        for every token of every rollout,
