@@ -17,7 +17,7 @@ import pytest
 
 from sdbench.errors import UserError
 from sdbench.task import Task, load_task
-from sdbench.tasks._realdata import FIXTURES, RealDataTask
+from sdbench.tasks._realdata import FIXTURES
 
 REAL = ("gsm8k", "math500", "humaneval", "mbpp")
 CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -217,28 +217,31 @@ def test_encode_prompt_renders_the_chat_template(chat_model: Path) -> None:
     assert text == "<|im_start|>user\nHow many clips?<|im_end|>\n<|im_start|>assistant\n"
 
 
-@pytest.mark.slow
-def test_run_gsm8k_end_to_end_with_a_local_model(chat_model: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from transformers import PreTrainedTokenizerBase
+def test_teacher_prompts_render_through_the_chat_template_too(chat_model: Path) -> None:
+    """Student and teacher contexts go through one encoder (a template mismatch is a known OPSD pitfall)."""
+    from sdbench.core.model import encode_prompt, load_tokenizer
+    from sdbench.task import load_task
 
+    tok = load_tokenizer(str(chat_model))
+    task = load_task("gsm8k", data_path=str(FIXTURES / "gsm8k"))
+    problem = task.problems("test", 1)[0]
+    teacher = tok.decode(encode_prompt(tok, task.teacher_prompt(problem, [problem.reference])))
+    assert teacher.startswith("<|im_start|>user\nHere is a correct solution") and "####" in teacher
+    assert teacher.endswith("<|im_end|>\n<|im_start|>assistant\n")
+
+
+@pytest.mark.slow
+def test_run_gsm8k_end_to_end_with_a_local_model(chat_model: Path, tmp_path: Path) -> None:
+    """The whole command on a local chat model and the shipped fixture. Cells run in worker processes
+    (sdbench.runs.contain), so everything they need is in the config: the completion budget is the run's
+    `training.max_new_tokens` (a random model never stops: keep rollouts short), the data comes from
+    --data-path (nothing reaches the hub)."""
     from sdbench.cli import main
     from sdbench.runs.store import RunStore
-    from sdbench.tasks.gsm8k import GSM8K
 
-    rendered: list[str] = []
-    real = PreTrainedTokenizerBase.apply_chat_template
-
-    def spy(self, conversation, *args, **kwargs):
-        rendered.append(conversation[0]["content"])
-        return real(self, conversation, *args, **kwargs)
-
-    monkeypatch.setattr(PreTrainedTokenizerBase, "apply_chat_template", spy)
-    monkeypatch.setattr(GSM8K, "max_new_tokens", 12)   # a random model never stops: keep rollouts short
-    monkeypatch.setattr(RealDataTask, "_load_hub", _no_hub)
     config = tmp_path / "run.yaml"
     config.write_text("evaluation: {splits: [test]}\nstrategies: [base, ground_truth_demo]\n"
-                      "training: {steps: 2}\nworkers: 1\n")
+                      "training: {steps: 2, max_new_tokens: 12}\nworkers: 1\n")
     out = tmp_path / "run"
     args = ["run", "--model", str(chat_model), "--tasks", "gsm8k", "--data-path", str(FIXTURES / "gsm8k"),
             "--profile", "smoke", "--config", str(config), "--out", str(out)]
@@ -256,10 +259,3 @@ def test_run_gsm8k_end_to_end_with_a_local_model(chat_model: Path, tmp_path: Pat
     assert {(r["strategy"], r["task"], r["split"], r["checkpoint"]) for r in summary["rows"]} == {
         ("base", "gsm8k", "test", "final"), ("ground_truth_demo", "gsm8k", "test", "final")}
     assert summary["trajectories"] == [] and summary["frontier"] == []
-    # Student prompts (questions) and teacher prompts (demo + question) both went through the template.
-    assert any(p.startswith("Natalia sold clips") for p in rendered)
-    assert any(p.startswith("Here is a correct solution") and "####" in p for p in rendered)
-
-
-def _no_hub(self, split: str):
-    raise UserError(f"test tried to load {self.hub_id} from the hub", "tests pass --data-path")
