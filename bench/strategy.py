@@ -196,6 +196,11 @@ class KLParams(StrategyParams):
                            description="β: per-token KL to the frozen base model, k3 estimator (0: none; "
                                        "arXiv 2402.03300 used 0.04)")
 
+    def no_signal(self, group: Group) -> list[RolloutPlan]:
+        """The plans of a group whose rewards carry no advantage: nothing, or only the KL to the base when β > 0
+        (the regularizer still pulls toward the base where the reward says nothing)."""
+        return [RolloutPlan(kl_coef=self.kl_coef) if self.kl_coef else NO_SIGNAL] * len(group.rollouts)
+
 
 @runtime_checkable
 class Strategy(Protocol):

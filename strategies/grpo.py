@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sdbench.strategy import (
-    NO_SIGNAL,
     AdvantageParams,
     Group,
     KLParams,
@@ -51,5 +50,5 @@ class GRPO(StrategyBase):
         p = self.params
         advantages = group_advantages([r.reward for r in group.rollouts], scale=p.scale_rewards, eps=p.eps)
         if advantages is None:
-            return [RolloutPlan(kl_coef=p.kl_coef) if p.kl_coef else NO_SIGNAL] * len(group.rollouts)
+            return p.no_signal(group)
         return [RolloutPlan(advantage=a, kl_coef=p.kl_coef) for a in advantages]

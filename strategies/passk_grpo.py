@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from sdbench.strategy import NO_SIGNAL, Group, KLParams, RolloutPlan, StrategyBase, register_strategy
+from sdbench.strategy import Group, KLParams, RolloutPlan, StrategyBase, register_strategy
 
 
 class PasskGRPOParams(KLParams):
@@ -59,5 +59,5 @@ class PasskGRPO(StrategyBase):
         p = self.params
         advantages = passk_advantages([r.correct for r in group.rollouts], p.k, p.eps)
         if not any(advantages):
-            return [RolloutPlan(kl_coef=p.kl_coef) if p.kl_coef else NO_SIGNAL] * len(group.rollouts)
+            return p.no_signal(group)
         return [RolloutPlan(advantage=a, kl_coef=p.kl_coef) for a in advantages]

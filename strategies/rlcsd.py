@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from pydantic import Field, model_validator
 
 from sdbench.strategy import (
-    NO_SIGNAL,
     AdvantageParams,
     Group,
     HintContrast,
@@ -78,7 +77,7 @@ class RLCSD(StrategyBase):
         p = self.params
         advantages = group_advantages([r.reward for r in group.rollouts], scale=p.scale_rewards, eps=p.eps)
         if advantages is None:
-            return [RolloutPlan(kl_coef=p.kl_coef) if p.kl_coef else NO_SIGNAL] * len(group.rollouts)
+            return p.no_signal(group)
         plans = []
         for rollout, a in zip(group.rollouts, advantages, strict=True):
             correct, wrong = other_correct(group, rollout), other_wrong(group, rollout)

@@ -29,7 +29,6 @@ from typing import ClassVar
 from pydantic import Field
 
 from sdbench.strategy import (
-    NO_SIGNAL,
     AdvantageParams,
     Group,
     KLParams,
@@ -74,5 +73,5 @@ class UnlikelinessGRPO(StrategyBase):
         rewards = unlikeliness_rewards(group.rollouts, p.rank_penalty)
         advantages = group_advantages(rewards, scale=p.scale_rewards, eps=p.eps)
         if advantages is None:
-            return [RolloutPlan(kl_coef=p.kl_coef) if p.kl_coef else NO_SIGNAL] * len(group.rollouts)
+            return p.no_signal(group)
         return [RolloutPlan(advantage=a, kl_coef=p.kl_coef) for a in advantages]
