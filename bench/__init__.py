@@ -34,6 +34,8 @@ _LAZY: dict[str, str] = {
     "STRATEGIES": "sdbench.strategy",
     "register_strategy": "sdbench.strategy",
     "other_correct": "sdbench.strategy",
+    "demo_candidates": "sdbench.strategy",
+    "DemoSourceParams": "sdbench.strategy",
     "draw_demos": "sdbench.strategy",
     "class_of": "sdbench.strategy",
     "group_advantages": "sdbench.strategy",

@@ -35,6 +35,12 @@ PROVENANCE = "provenance.json"
 CONVERTER = "1"           # bump when convert_gguf's output changes: a cache of another converter is stale
 
 
+def is_local(path: str) -> bool:
+    """A filesystem path rather than a hub id (here, not in the core: the run's parent checks model paths
+    without loading torch)."""
+    return Path(path).exists() or path.startswith((".", "/", "~"))
+
+
 @dataclass(frozen=True)
 class ModelSource:
     """Where a named model comes from: a file inside an installed distribution."""

@@ -182,6 +182,15 @@ class StrategyParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class DemoSourceParams(StrategyParams):
+    """`demo_source` for strategies that teach with a sampled correct demo (issue 29's intervention): the
+    trainer fills `Group.pool` for a strategy whose params say `base_pool`; draw through `demo_candidates`."""
+
+    demo_source: DemoSource = Field(
+        default="student", description="student: the group's other correct rollouts; base_pool: the base model's "
+                                       "correct samples of the problem (drawn once); reference: the reference")
+
+
 class AdvantageParams(StrategyParams):
     """The knobs of `group_advantages`, for strategies with a GRPO term (grpo, sd_rl_blend, plugins)."""
 

@@ -30,20 +30,20 @@ from pydantic import Field
 
 from sdbench.strategy import (
     NO_SIGNAL,
+    DemoSourceParams,
     Group,
     Rollout,
     RolloutPlan,
     StrategyBase,
-    StrategyParams,
     TeacherContext,
     class_of,
+    demo_candidates,
     draw_demos,
-    other_correct,
     register_strategy,
 )
 
 
-class DiversityWeightedParams(StrategyParams):
+class DiversityWeightedParams(DemoSourceParams):
     num_demos: int = Field(default=1, ge=1, le=64, description="M: demos of distinct functional classes per teacher")
     dissimilarity_weighting: bool = Field(
         default=False, description="weight each teacher by max(floor, 1 - token Jaccard(demo, rollout))")
@@ -78,7 +78,7 @@ class DiversityWeighted(StrategyBase):
         p = self.params
         plans = []
         for rollout in group.rollouts:
-            demos = draw_by_class(other_correct(group, rollout), p.num_demos, group.rng)
+            demos = draw_by_class(demo_candidates(group, rollout, p.demo_source), p.num_demos, group.rng)
             if not demos:
                 plans.append(NO_SIGNAL)
                 continue

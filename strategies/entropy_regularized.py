@@ -30,17 +30,17 @@ from collections.abc import Sequence
 from pydantic import Field
 
 from sdbench.strategy import (
+    DemoSourceParams,
     Group,
     RolloutPlan,
     Selection,
     StrategyBase,
-    StrategyParams,
     register_strategy,
     single_demo_plans,
 )
 
 
-class EntropyRegularizedParams(StrategyParams):
+class EntropyRegularizedParams(DemoSourceParams):
     entropy_coef: float = Field(default=0.005, ge=0.0, le=10.0, description="λ: weight of the student entropy bonus")
     selection: Selection = Field(default="random", description="as in single_sampled_demo")
 
@@ -52,5 +52,5 @@ class EntropyRegularized(StrategyBase):
     Params = EntropyRegularizedParams
 
     def plan(self, group: Group) -> Sequence[RolloutPlan]:
-        plans = single_demo_plans(group, self.params.selection)
+        plans = single_demo_plans(group, self.params.selection, self.params.demo_source)
         return [dataclasses.replace(p, entropy_coef=self.params.entropy_coef) if p.teachers else p for p in plans]

@@ -28,12 +28,11 @@ from pydantic import Field
 from sdbench.strategy import (
     NO_SIGNAL,
     Combine,
-    DemoSource,
+    DemoSourceParams,
     Group,
     RolloutPlan,
     Selection,
     StrategyBase,
-    StrategyParams,
     TeacherContext,
     demo_candidates,
     draw_demos,
@@ -41,15 +40,12 @@ from sdbench.strategy import (
 )
 
 
-class MultiDemoParams(StrategyParams):
+class MultiDemoParams(DemoSourceParams):
     num_demos: int = Field(default=4, ge=1, le=64, description="M: demos per teacher (fewer if fewer exist)")
     combine: Combine = Field(default="mixture", description="mixture of probabilities or mean of log-probabilities")
     concat: bool = Field(default=False, description="one teacher context holding the M demos, concatenated")
     selection: Selection = Field(
         default="random", description="random: without replacement; first: the M lowest-index correct rollouts")
-    demo_source: DemoSource = Field(
-        default="student", description="student: the group's other correct rollouts; base_pool: the base model's "
-                                       "correct samples of the problem (drawn once); reference: the reference")
 
 
 @register_strategy("multi_demo")

@@ -30,18 +30,18 @@ from pydantic import Field
 
 from sdbench.strategy import (
     NO_SIGNAL,
+    DemoSourceParams,
     Group,
     RolloutPlan,
     Selection,
     StrategyBase,
-    StrategyParams,
     register_strategy,
     single_demo_plans,
     success_rate,
 )
 
 
-class SCSDPOParams(StrategyParams):
+class SCSDPOParams(DemoSourceParams):
     selection: Selection = Field(default="random", description="as in single_sampled_demo")
 
 
@@ -57,7 +57,7 @@ class SCSDPO(StrategyBase):
     Params = SCSDPOParams
 
     def plan(self, group: Group) -> Sequence[RolloutPlan]:
-        plans = single_demo_plans(group, self.params.selection)
+        plans = single_demo_plans(group, self.params.selection, self.params.demo_source)
         w = pass_rate_weight(success_rate(group))
         if w == 0.0:
             return [NO_SIGNAL] * len(plans)

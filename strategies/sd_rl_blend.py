@@ -24,6 +24,7 @@ from pydantic import Field
 
 from sdbench.strategy import (
     AdvantageParams,
+    DemoSourceParams,
     Group,
     RolloutPlan,
     StrategyBase,
@@ -33,7 +34,7 @@ from sdbench.strategy import (
 )
 
 
-class SDRLBlendParams(AdvantageParams):
+class SDRLBlendParams(AdvantageParams, DemoSourceParams):
     distillation_weight: float = Field(default=0.5, ge=0.0, le=1.0,
                                        description="w: weight of the SD term; 1 − w weights the GRPO term")
 
@@ -50,7 +51,7 @@ class SDRLBlend(StrategyBase):
         advantages = group_advantages([r.reward for r in group.rollouts], scale=self.params.scale_rewards,
                                       eps=self.params.eps) if w < 1.0 else None
         # At w = 0 no teacher is drawn or scored: the plan is GRPO's exactly.
-        sd = single_demo_plans(group) if w > 0.0 else [RolloutPlan()] * n
+        sd = single_demo_plans(group, source=self.params.demo_source) if w > 0.0 else [RolloutPlan()] * n
         return [RolloutPlan(teachers=p.teachers, distill_weight=w if p.teachers else 1.0,
                             advantage=None if advantages is None else (1.0 - w) * advantages[i])
                 for i, p in enumerate(sd)]

@@ -24,23 +24,19 @@ from collections.abc import Sequence
 from pydantic import Field
 
 from sdbench.strategy import (
-    DemoSource,
+    DemoSourceParams,
     Group,
     RolloutPlan,
     Selection,
     StrategyBase,
-    StrategyParams,
     register_strategy,
     single_demo_plans,
 )
 
 
-class SingleSampledDemoParams(StrategyParams):
+class SingleSampledDemoParams(DemoSourceParams):
     selection: Selection = Field(
         default="random", description="random: uniform over the other correct rollouts; first: the lowest-index one")
-    demo_source: DemoSource = Field(
-        default="student", description="student: the group's other correct rollouts; base_pool: the base model's "
-                                       "correct samples of the problem (drawn once); reference: the reference")
 
 
 @register_strategy("single_sampled_demo")

@@ -41,6 +41,7 @@ from pydantic import Field
 from sdbench.strategy import (
     NO_SIGNAL,
     AdvantageParams,
+    DemoSourceParams,
     Group,
     KLParams,
     RolloutPlan,
@@ -51,7 +52,7 @@ from sdbench.strategy import (
 )
 
 
-class SRPOParams(AdvantageParams, KLParams):
+class SRPOParams(AdvantageParams, KLParams, DemoSourceParams):
     """The GRPO branch's knobs (`group_advantages`, β of an optional KL to the base on that branch) and DW's β."""
 
     dw_beta: float = Field(default=1.0, ge=0.0, le=100.0,
@@ -69,7 +70,7 @@ class SRPO(StrategyBase):
         p = self.params
         advantages = group_advantages([r.reward for r in group.rollouts], scale=p.scale_rewards, eps=p.eps)
         plans = []
-        for rollout, sd in zip(group.rollouts, single_demo_plans(group), strict=True):
+        for rollout, sd in zip(group.rollouts, single_demo_plans(group, source=p.demo_source), strict=True):
             if not rollout.correct and sd.teachers:                     # failed: the distillation route
                 plans.append(dataclasses.replace(sd, teacher_entropy_weight=p.dw_beta or None))
             elif advantages is not None:

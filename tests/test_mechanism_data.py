@@ -11,7 +11,7 @@ from sdbench.config import resolve_config
 from sdbench.core.model import load_model
 from sdbench.core.trainer import demo_log, train
 from sdbench.eval.evaluate import evaluate_split
-from sdbench.strategy import STRATEGIES, class_id
+from sdbench.strategy import STRATEGIES, DemoSourceParams, class_id
 from sdbench.testing import make_group, make_rollouts
 
 
@@ -41,13 +41,25 @@ def test_demo_log_counts_a_fixed_plan() -> None:
     assert demo_log(none_correct, list(STRATEGIES.get("single_sampled_demo")().plan(none_correct))) is None
 
 
-@pytest.mark.parametrize("name", ["single_sampled_demo", "multi_demo"])
+# Every built-in that teaches with a sampled correct demo takes `demo_source` (sdbench.strategy.DemoSourceParams)
+DEMO_SOURCE = ["diversity_weighted", "entropy_regularized", "multi_demo", "sc_sdpo", "sd_rl_blend",
+               "single_sampled_demo", "srpo"]
+
+
+def test_the_demo_drawing_builtins_take_demo_source() -> None:
+    STRATEGIES.discover()
+    takes = sorted(n for n in STRATEGIES.names() if issubclass(STRATEGIES.get(n).Params, DemoSourceParams))
+    assert takes == DEMO_SOURCE
+
+
+@pytest.mark.parametrize("name", DEMO_SOURCE)
 def test_base_pool_never_draws_the_students_rollouts(name: str) -> None:
     student = [f"s{i}" for i in range(6)]
     pool = make_rollouts([True, False, True, True], texts=["p0", "p1", "p2", "p3"])
     strategy = STRATEGIES.get(name)(demo_source="base_pool")
     for seed in range(20):
-        group = dataclasses.replace(make_group([True] * 6, seed, texts=student), pool=pool)
+        # half the student's rollouts correct: sc_sdpo's weight sqrt(p(1-p)) is 0 for an all-correct group
+        group = dataclasses.replace(make_group([True, False] * 3, seed, texts=student), pool=pool)
         drawn = {d for plan in strategy.plan(group) for t in plan.teachers for d in t.demos}
         assert drawn and drawn <= {"p0", "p2", "p3"}          # correct pool samples only, never s0..s5
     with pytest.raises(ValueError, match="base_pool"):

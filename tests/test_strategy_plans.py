@@ -81,11 +81,11 @@ def test_the_plugin_surface_is_public_and_has_one_home() -> None:
     import sdbench.strategy as api
 
     for name in ("StrategyBase", "StrategyParams", "NO_SIGNAL", "other_correct", "draw_demos", "group_advantages",
-                 "single_demo_plans", "make_group"):
+                 "single_demo_plans", "make_group", "demo_candidates", "DemoSourceParams"):
         assert name in sdbench.__all__ and getattr(sdbench, name) is not None, name
     # the built-ins use the public helpers themselves, not copies
     for module, helper in (("grpo", "group_advantages"), ("antisd", "single_demo_plans"),
-                           ("multi_demo", "draw_demos"), ("diversity_weighted", "other_correct"),
+                           ("multi_demo", "draw_demos"), ("diversity_weighted", "demo_candidates"),
                            ("single_sampled_demo", "single_demo_plans")):
         assert getattr(importlib.import_module(f"sdbench.strategies.{module}"), helper) is getattr(api, helper)
     with warnings.catch_warnings(record=True) as caught:

@@ -59,7 +59,7 @@ def check_output_file(path: Path, option: str) -> None:
 
 def check_model(model: str, option: str) -> None:
     """A local model path must be a directory with config.json (a hub id is checked when it loads)."""
-    from sdbench.core.model import is_local
+    from sdbench.models import is_local
 
     if is_local(model) and not (Path(model).expanduser() / "config.json").is_file():
         raise UserError(f"{option} {model!r} is not a model directory (no config.json)",

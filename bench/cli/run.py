@@ -51,53 +51,65 @@ def run_command(
                              "worker-hours"),
 ) -> None:
     """Run the benchmark suite and write a run directory with records and a summary."""
-    from sdbench.config import read_config_file, resolve_config
-    from sdbench.strategy import builtin_strategies
+    pool = None
+    if not print_config:
+        from sdbench.runs.contain import CellPool
 
-    file_data = read_config_file(config) if config else {}
-    overrides = {"tasks": _split(tasks), "strategies": _split(strategies), "seeds": seeds, "profile": profile,
-                 "out": out, "name": name, "workers": workers, "executor": executor, "ray_address": ray_address,
-                 "model": model, "data_path": data_path, "report_to": report_to,
-                 "suite": suite}
-    training = dict(file_data.get("training") or {})
-    for key, value in (("loss_impl", loss_impl), ("backend", backend)):
-        if value is not None:
-            training[key] = value
-            overrides["training"] = training
-    resolved = resolve_config(file_data, overrides, all_strategies=builtin_strategies)
-    if resolved.out is not None:     # a file where the run directory goes: one line now, not a traceback later
-        from sdbench.cli.paths import check_output_dir
+        # The first cell worker starts now: its imports (torch and the core, ~1.7 CPU-s) run on the idle core
+        # while this process does its own and resolves the config, not after them (issue 31: a contained
+        # cell must cost no wall time). run_suite closes it; so does the `finally` if the command stops first.
+        pool = CellPool().prestart()
+    try:
+        from sdbench.config import read_config_file, resolve_config
+        from sdbench.strategy import builtin_strategies
 
-        check_output_dir(Path(resolved.out), "--out")
-    if resolved.training.backend == "vllm" and not print_config:
-        from sdbench.core.vllm_sampler import require_vllm
+        file_data = read_config_file(config) if config else {}
+        overrides = {"tasks": _split(tasks), "strategies": _split(strategies), "seeds": seeds, "profile": profile,
+                     "out": out, "name": name, "workers": workers, "executor": executor, "ray_address": ray_address,
+                     "model": model, "data_path": data_path, "report_to": report_to,
+                     "suite": suite}
+        training = dict(file_data.get("training") or {})
+        for key, value in (("loss_impl", loss_impl), ("backend", backend)):
+            if value is not None:
+                training[key] = value
+                overrides["training"] = training
+        resolved = resolve_config(file_data, overrides, all_strategies=builtin_strategies)
+        if resolved.out is not None:     # a file where the run directory goes: one line now, not a traceback later
+            from sdbench.cli.paths import check_output_dir
 
-        require_vllm()      # one clear line before anything is written, not a failed record per cell
-    if resolved.model is not None and not print_config:
-        from sdbench.models import resolve_model
+            check_output_dir(Path(resolved.out), "--out")
+        if resolved.training.backend == "vllm" and not print_config:
+            from sdbench.core.vllm_sampler import require_vllm
 
-        resolve_model(resolved.model)   # a named model not yet prepared: one line, before anything is written
-    if print_config:
-        print(json.dumps(resolved.model_dump(mode="json"), indent=2))
-        return
-    from sdbench.runs import run_suite
+            require_vllm()      # one clear line before anything is written, not a failed record per cell
+        if resolved.model is not None and not print_config:
+            from sdbench.models import resolve_model
 
-    if not yes:
-        _confirm_cost(resolved)
-    limits = None
-    if cell_timeout is not None or cell_memory is not None:
-        from sdbench.runs.cell import plan_cells
-        from sdbench.runs.cost import default_limits
+            resolve_model(resolved.model)   # a named model not yet prepared: one line, before anything is written
+        if print_config:
+            print(json.dumps(resolved.model_dump(mode="json"), indent=2))
+            return
+        from sdbench.runs import run_suite
 
-        limits = default_limits(resolved, plan_cells(resolved), timeout_s=_positive(cell_timeout, "--cell-timeout"),
-                                memory_bytes=parse_bytes(cell_memory) if cell_memory is not None else None)
-    summary = run_suite(resolved, force_new=force_new, limits=limits, retry_failed=retry_failed)
-    if summary["failed"]:
-        keys = ", ".join(f["key"] for f in summary["failed"])
-        print(f"error: {len(summary['failed'])} cell(s) failed: {keys}", file=sys.stderr)
-        if any(f.get("kind") == "transient" for f in summary["failed"]):
-            print("hint: the transient ones are retried when you run the same command again", file=sys.stderr)
-        raise typer.Exit(1)
+        if not yes:
+            _confirm_cost(resolved)
+        limits = None
+        if cell_timeout is not None or cell_memory is not None:
+            from sdbench.runs.cell import plan_cells
+            from sdbench.runs.cost import default_limits
+
+            limits = default_limits(resolved, plan_cells(resolved), timeout_s=_positive(cell_timeout, "--cell-timeout"),
+                                    memory_bytes=parse_bytes(cell_memory) if cell_memory is not None else None)
+        summary = run_suite(resolved, force_new=force_new, limits=limits, retry_failed=retry_failed, pool=pool)
+        if summary["failed"]:
+            keys = ", ".join(f["key"] for f in summary["failed"])
+            print(f"error: {len(summary['failed'])} cell(s) failed: {keys}", file=sys.stderr)
+            if any(f.get("kind") == "transient" for f in summary["failed"]):
+                print("hint: the transient ones are retried when you run the same command again", file=sys.stderr)
+            raise typer.Exit(1)
+    finally:
+        if pool is not None:
+            pool.close()
 
 
 def _confirm_cost(config) -> None:

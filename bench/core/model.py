@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from sdbench.errors import UserError
+from sdbench.models import is_local
 
 
 @dataclass
@@ -26,11 +27,6 @@ class TokenizerInfo:
     bos_id: int | None
     eos_id: int
     pad_id: int
-
-
-def is_local(path: str) -> bool:
-    """A filesystem path rather than a hub id."""
-    return Path(path).exists() or path.startswith((".", "/", "~"))
 
 
 def load_tokenizer(path: str):  # -> transformers.PreTrainedTokenizerBase

@@ -37,9 +37,13 @@ Measurement error in x attenuates b toward 0 under amplification (a conservative
 Base-vs-base null slope: the same estimator with the step-t sample replaced by another seed's step-0 sample
 (seed i+1's base samples, an independent draw of the same policy at the same n), beside every arm.
 
-CI: a hierarchical bootstrap (self-contained here: the `stats` work may replace it): seeds resampled within
-the arm and problems resampled (the same draw for every seed: the val problems are shared), each replicate
-weighting the per-(seed, problem) sums by the product of their multiplicities; 95% percentile interval.
+CI: a hierarchical bootstrap: seeds resampled within the arm and problems resampled (the same draw for every
+seed: the val problems are shared), each replicate weighting the per-(seed, problem) sums by the product of
+their multiplicities; 95% percentile interval. Why not `sdbench.eval.intervals` (the t-interval over seed
+means used for rows and deltas): the slope is a ratio of pooled sums (Sxy / Sxx over seeds x problems), not a
+mean of per-seed values, and a per-seed slope from ~64 problems is too noisy to be averaged unweighted. The
+bootstrap's coverage at a quick run's sizes is checked by simulation (tests/test_mechanism.py: >= 93% for the
+SD update's sign, the RL update's 0 and the base-vs-base null).
 
 Demo log (`demo_correlation`): over the train problems of the per-step log (`StepLog.demos`), the partial
 correlation between a class's share of the demos drawn and its share gain (last appearance vs first),

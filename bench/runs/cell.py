@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from sdbench.config import RunConfig, StrategySpec
 from sdbench.errors import DISK_ERRNOS, disk_full
 from sdbench.runs.store import RunStore, cell_key
@@ -116,6 +114,8 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
                 record["training"] = training.model_dump(mode="json")
             model_path = config.model or task.base_model()
             record["model"] = {"path": model_path, "weights_sha256": weights_hash(model_path)}
+            import torch  # here, not at the top: the run's parent plans cells and never loads torch
+
             torch.manual_seed(cell.seed)
             model, tokenizer = load_model(model_path)
             if tensorboard_dir is not None:

@@ -12,6 +12,7 @@ evaluation lanes and teacher threads (sdbench.runs.lane; the same results either
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rich.console import Console
@@ -20,7 +21,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from sdbench.config import RunConfig
 from sdbench.runs.cell import CellSpec, failure_kind
 from sdbench.runs.contain import CellPool, Limits
-from sdbench.runs.lane import spare_cores
 from sdbench.runs.store import RunStore
 
 
@@ -83,6 +83,15 @@ class CellProgress:
         self.progress.advance(self.overall)
         if outcome["status"] != "ok":
             self.console.print(f"[red]cell {outcome['key']} failed[/red]: {outcome['failure'].get('reason')}")
+
+
+def spare_cores(busy: int) -> int:
+    """Cores of this process's affinity mask beyond `busy`."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:        # not on Linux
+        cores = os.cpu_count() or 1
+    return cores - busy
 
 
 def idle_share(workers: int, cells: int, threads: int) -> int:

@@ -45,20 +45,11 @@ class LaneFailed(RuntimeError):
     evaluates it itself, as without a lane."""
 
 
-def spare_cores(busy: int) -> int:
-    """Cores of this process's affinity mask beyond `busy`."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:        # not on Linux
-        cores = os.cpu_count() or 1
-    return cores - busy
-
-
 def lane_for(model, *, task: str, data_path: str | None, model_path: str, evaluation: EvalConfig, seed: int,
              backend: str, threads: int, idle: int) -> EvalLane | None:
     """A lane when `idle` cores are free for one and the model suits it: a local directory (the helper loads it
     too), the default sampler, a small model on the CPU."""
-    from sdbench.core.model import is_local
+    from sdbench.models import is_local
 
     size = sum(p.numel() * p.element_size() for p in model.parameters())
     if (idle < threads or backend != "hf" or size > LANE_MAX_BYTES or not is_local(model_path)

@@ -11,6 +11,7 @@ import hashlib
 import os
 import platform
 import subprocess
+import sys
 import time
 from importlib import metadata
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 
 from sdbench.config import RunConfig
 
+# NVIDIA and ROCm driver nodes: without one, torch.cuda.is_available() is False
+_GPU_DEVICES = ("/proc/driver/nvidia", "/dev/nvidia0", "/dev/kfd")
 LIBRARIES = ("torch", "transformers", "tokenizers", "numpy", "pydantic", "datasets")
 
 
@@ -44,6 +47,8 @@ def _version(name: str) -> str | None:
 def hardware() -> dict[str, Any]:
     info: dict[str, Any] = {"platform": platform.platform(), "machine": platform.machine(),
                             "cpu_count": os.cpu_count(), "python": platform.python_version()}
+    if "torch" not in sys.modules and not any(Path(p).exists() for p in _GPU_DEVICES):
+        return info     # no GPU driver here: the run's parent need not load torch (~1.5 CPU-s) to learn that
     try:
         import torch
 

@@ -32,7 +32,7 @@ def _check_inputs(config: RunConfig) -> list[dict[str, Any]]:
     """Fail before anything is written: unknown tasks, strategies, hyperparameters or models."""
     from pathlib import Path
 
-    from sdbench.core.model import is_local
+    from sdbench.models import is_local
     from sdbench.task import check_split, load_task
 
     if config.report_to == "tensorboard":
@@ -86,12 +86,14 @@ def _start_fresh(store: RunStore) -> None:
 
 
 def run_suite(config: RunConfig, console: Console | None = None, *, force_new: bool = False,
-              limits: Limits | None = None, retry_failed: bool = False) -> dict[str, Any]:
+              limits: Limits | None = None, retry_failed: bool = False, pool: CellPool | None = None,
+              ) -> dict[str, Any]:
     """Run (or resume) every cell of `config`, then aggregate; SIGINT/SIGTERM stop it cleanly; a full disk
-    is one error line (sdbench.errors.disk_full)."""
+    is one error line (sdbench.errors.disk_full). `pool`: a `CellPool` the caller started before its own
+    imports (the CLI does: the worker's start-up then costs no wall time); it is closed here either way."""
     try:
         return _run_suite(config, console or Console(), force_new=force_new, limits=limits,
-                          retry_failed=retry_failed)
+                          retry_failed=retry_failed, pool=pool)
     except OSError as exc:
         if exc.errno in DISK_ERRNOS:
             raise disk_full(exc.filename or config.run_dir, exc.strerror) from exc
@@ -103,8 +105,10 @@ def run_suite(config: RunConfig, console: Console | None = None, *, force_new: b
 
 
 def _run_suite(config: RunConfig, console: Console, *, force_new: bool, limits: Limits | None,
-               retry_failed: bool) -> dict[str, Any]:
-    pool = CellPool().prestart() if config.executor == "local" else None
+               retry_failed: bool, pool: CellPool | None) -> dict[str, Any]:
+    if config.executor != "local" and pool is not None:
+        pool.close()
+    pool = (pool or CellPool()).prestart() if config.executor == "local" else None
     try:
         return _run_in(config, console, force_new=force_new, limits=limits, retry_failed=retry_failed, pool=pool)
     finally:
