@@ -1,4 +1,4 @@
-"""Matched-budget comparisons and checkpoint rules (sdbench.runs.compare, sdbench.runs.aggregate.reach) on
+"""Matched-budget comparisons and checkpoint rules (sdbench.runs.compare, sdbench.runs.stats.reach) on
 hand-built trajectories with exact expected values.
 
     pytest tests/test_compare.py -q
@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sdbench.runs.aggregate import reach
+from sdbench.results.record import CellRecord, EvalPoint, ProblemCounts, StrategyInfo
 from sdbench.runs.compare import _argmax, _one_se, _smoothed, checkpoint_rules, matched_comparisons
-from sdbench.runs.record import CellRecord, EvalPoint, ProblemCounts, StrategyInfo
+from sdbench.runs.stats import reach
 
 
 def _points(pass1: list[list[float]], kl: list[list[float]], distinct: list[list[float]],

@@ -50,7 +50,7 @@ class Claim:
 
 def _newest(results: Sequence[Results]) -> dict[str, Results]:
     """task -> the submission on its newest task version (the headline's choice)."""
-    from sdbench.leaderboard.site import task_version, version_key
+    from sdbench.leaderboard.views import task_version, version_key
 
     out: dict[str, tuple[tuple[int, str], Results]] = {}
     for doc in results:

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sdbench.runs.record import CellRecord
+from sdbench.results.record import CellRecord
+from sdbench.runs.stats import KL_BUDGETS, paired_stat, reach, stat
 
 ISO_GAINS = (0.05, 0.1, 0.2, 0.3, 0.4)   # val pass@1 levels: the base's step-0 pass@1 plus these
 MATCH_BASELINES = ("single_sampled_demo", "grpo")   # base never moves: it has no matched-budget point
@@ -41,8 +42,6 @@ def _levels(per_step: dict[tuple[str, str], dict[int, dict[str, np.ndarray]]], t
 def matched_comparisons(per_step: dict[tuple[str, str], dict[int, dict[str, np.ndarray]]],
                         ) -> tuple[list[dict], list[dict]]:
     """(iso-accuracy entries, paired deltas at matched KL and at matched val pass@1)."""
-    from sdbench.runs.aggregate import KL_BUDGETS, paired_stat, reach, stat
-
     iso, deltas = [], []
     reached: dict[tuple[str, str, str, float], tuple[list[int], dict[str, np.ndarray]]] = {}
     for (strategy, task), points in per_step.items():

@@ -1,7 +1,7 @@
 """Every sdbench plot as deterministic SVG text: pass@k curves, the pass@1-vs-diversity Pareto scatter and the
 training trajectories. The one home of plotting for the leaderboard site and a run's report.html.
 
-    from sdbench.leaderboard.plots import curves_svg, pareto_svg, pareto_front, trajectories_svg
+    from sdbench.presentation.plots import curves_svg, pareto_svg, pareto_front, trajectories_svg
     svg = curves_svg("graph_paths", entries)      # one line per entry, 95% CI band, log2 k axis
     svg = trajectories_svg("graph_paths", series) # val pass@1 / distinct / KL vs step, pass@1 vs distinct
 
