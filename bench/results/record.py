@@ -221,7 +221,8 @@ class MatchedDelta(StrictModel):
 
 class CheckpointRule(StrictModel):
     """How stable a best-val rule is: two random halves of the val problems choose a step each; they agree when
-    the two steps' full-val pass@1 differ by at most one standard error."""
+    the two steps' full-val pass@1 differ by at most one standard error. `chosen` marks the rule the best-val rows
+    use (pinned for every task: `sdbench.runs.compare.PINNED_RULE`)."""
 
     rule: str
     agreement: float

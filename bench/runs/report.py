@@ -40,6 +40,7 @@ from sdbench.presentation.text import (
     step_short,
 )
 from sdbench.results.record import CHECKPOINTS, Summary
+from sdbench.runs.compare import PINNED_WHY
 
 # (title of the table, split, checkpoint, columns); "{k}" is the main row's k below n
 TERMINAL = (
@@ -148,13 +149,15 @@ def markdown(summary: Summary, title: str = "sdbench summary") -> str:
                   f"{checkpoint_caption('best_val')}.", "",
                   *md_table(header, rows)]
     if summary.checkpoint_rules:
-        chosen = next((r for r in summary.checkpoint_rules if r.chosen), summary.checkpoint_rules[0])
+        pinned = next((r for r in summary.checkpoint_rules if r.chosen), None)
+        rule = (f"The best-val rows use {pinned.rule}, pinned for every task ({PINNED_WHY}); here "
+                f"{pinned.agreement:.1%} of {pinned.n_pairs} split pairs agree on it." if pinned else "")
         lines += ["", "## Checkpoint rule", "",
                   "Two random halves of the val problems each choose a step; they agree when the two steps' val "
                   "pass@1 differ by at most one standard error. Val only; test and ood are never looked at. "
-                  f"Most stable: {chosen.rule} ({chosen.agreement:.1%} of {chosen.n_pairs} split pairs agree).", "",
+                  + rule, "",
                   *md_table(["rule", "agreement", "split pairs"],
-                            [[r.rule + (" (chosen)" if r.chosen else ""), f"{r.agreement:.1%}", str(r.n_pairs)]
+                            [[r.rule + (" (pinned)" if r.chosen else ""), f"{r.agreement:.1%}", str(r.n_pairs)]
                              for r in summary.checkpoint_rules])]
     if summary.frontier:
         lines += ["", "## Frontier: at matched KL from base", "",
