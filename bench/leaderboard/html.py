@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from sdbench.leaderboard.views import PLOT_TEXT, Entry, TaskView, budget_titles, cell_text, column_title
 from sdbench.presentation.html import BASE_CSS, document, figure, static_table
 from sdbench.presentation.tables import leaderboard_columns
-from sdbench.presentation.text import CHECKPOINT_TITLES
+from sdbench.presentation.text import CHECKPOINT_TITLES, NOT_MEASURED
 from sdbench.results.record import CHECKPOINTS
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ JS = """
 def _cell(entry: Entry, key: str) -> str:
     stat = entry.values[key]
     if stat is None:
-        return f'<td data-sort="">{"not measured" if key == "slope" else "–"}</td>'
+        return f'<td data-sort="">{NOT_MEASURED if key == "slope" else "–"}</td>'
     if key == "step":
         return f'<td data-sort="{stat.mean!r}">{escape(cell_text(entry, key))}</td>'
     ci = f'<br><span class="ci">[{stat.ci_low:.3f}, {stat.ci_high:.3f}]</span>'

@@ -29,11 +29,10 @@ from sdbench.presentation.tables import (
     tasks_of,
     trajectory_series,
 )
-from sdbench.presentation.text import MAIN_SPLIT, OOD_SPLIT, budget_title, fmt, kmax, slug, step_text
+from sdbench.presentation.text import MAIN_SPLIT, NOT_MEASURED, OOD_SPLIT, budget_title, fmt, kmax, slug, step_text
 from sdbench.results.record import CHECKPOINTS, Checkpoint
 
 PLOT_KINDS = ("trajectories", "curves", "pareto", "mechanism")
-NOT_MEASURED = "not measured"           # results without class histograms (schema 2)
 
 
 @dataclass
@@ -198,9 +197,8 @@ def _slope(results: Results, task: str, strategy: str) -> Stat | None:
 
 def task_views(all_results: list[Results]) -> list[TaskView]:
     """Per task: both checkpoints' entries (best pass@1 first), the frontier, labels, Pareto flags, plots."""
-    from sdbench.presentation.plots import curves_svg, pareto_front, pareto_svg, trajectories_svg
+    from sdbench.presentation.plots import curves_svg, mechanism_svg, pareto_front, pareto_svg, trajectories_svg
     from sdbench.runs.mechanism_report import arms_of
-    from sdbench.runs.mechanism_report import svg as mechanism_svg
 
     # (run, task) -> the task version it measured, read from the cells once
     version = {(r.name, t): task_version(r, t) for r in all_results for t in tasks_of(r.summary)}

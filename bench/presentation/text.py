@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from sdbench.results.record import Checkpoint, FrontierEntry, Stat, SummaryRow
 
+NOT_MEASURED = "not measured"   # the mechanism of results without class histograms (schema 2)
 MAIN_SPLIT, OOD_SPLIT = "test", "ood"   # a task without "test" shows its first non-OOD split as the main one
 CHECKPOINT_TITLES: dict[Checkpoint, str] = {"best_val": "best-val checkpoint", "final": "final checkpoint"}
 CHECKPOINT_RULES: dict[Checkpoint, str] = {

@@ -18,9 +18,9 @@ from html import escape
 from pathlib import Path
 
 from sdbench.presentation.html import document, figure, static_table
-from sdbench.presentation.plots import trajectories_svg
+from sdbench.presentation.plots import mechanism_svg, trajectories_svg
 from sdbench.presentation.tables import checkpoint_table, frontier_table, tasks_of, timing_table, trajectory_series
-from sdbench.presentation.text import checkpoint_caption, slug
+from sdbench.presentation.text import NOT_MEASURED, checkpoint_caption, slug
 from sdbench.results.record import CHECKPOINTS, Summary
 
 REPORT = "report.html"
@@ -48,12 +48,12 @@ def _section(summary: Summary, task: str) -> str:
     if arms:
         header, rows = mechanism_report.table(summary, task)
         parts.append("<h3>mechanism: mode amplification on val</h3>"
-                     + '<div class="plots">' + figure(mechanism_report.svg(task, arms), "mechanism",
+                     + '<div class="plots">' + figure(mechanism_svg(task, arms), "mechanism",
                                                       f"mechanism-{s}", mechanism_report.DEFINITION, wide=True)
                      + "</div>"
                      + static_table(header, rows, table_id=f"mechanism-{s}", cls="mechanism", text_columns=1))
     else:
-        parts.append(f'<p class="note">mechanism: {mechanism_report.NOT_MEASURED} (no class histograms).</p>')
+        parts.append(f'<p class="note">mechanism: {NOT_MEASURED} (no class histograms).</p>')
     for checkpoint in CHECKPOINTS:
         header, rows = checkpoint_table(summary, checkpoint, task)
         if rows:
