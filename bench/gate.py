@@ -30,7 +30,6 @@ Tests: pytest tests/test_gate.py
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -417,8 +416,9 @@ def gate_file() -> Path:
 
 
 def _weights_sha(model_path: str) -> str | None:
-    weights = Path(model_path) / "model.safetensors"
-    return hashlib.sha256(weights.read_bytes()).hexdigest() if weights.is_file() else None
+    from sdbench.core.model import weights_hash  # the run provenance's hash: one meaning of "the weights changed"
+
+    return weights_hash(model_path) or None
 
 
 def write_gate(report: GateReport, path: Path | None = None) -> Path:

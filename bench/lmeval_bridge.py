@@ -22,9 +22,10 @@ utils.py from the YAML's own folder) and `dataset_kwargs: {sdbench_docs: <file n
 lm-eval's `--log_samples` writes `samples_<lm task>_<time>.jsonl`, one JSON record per document
 (and filter): doc_id, doc, target, arguments, resps, filtered_resps, filter, metrics, doc_hash,
 prompt_hash, target_hash and the metric values (built in lm_eval/evaluator.py, written by
-`save_results_samples` in lm_eval/loggers/evaluation_tracker.py). `logged_sample` reads one: the
-doc is ours (its `id` is the sdbench problem id) and every completion in `filtered_resps` is one
-sample; `sdbench verify` grades such files as well as its own format.
+`save_results_samples` in lm_eval/loggers/evaluation_tracker.py). `sdbench.eval.verify.logged_sample`
+reads one: the doc is ours (its `id` is the sdbench problem id) and every completion in
+`filtered_resps` is one sample; `sdbench verify` grades such files (with that reader) as well as its
+own format.
 
 Grading looks the problem up by id in the sdbench task's own (split, count, seed 0) list, so
 verifier data never round-trips through JSON. Prompts: when a tokenizer is at hand (--model, else
@@ -42,9 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from sdbench.errors import UserError
+from sdbench.eval.verify import FILTER, completions_of, logged_sample
 from sdbench.task import load_task
 
-FILTER = "keep-all"
 UTILS = '''"""Hooks of sdbench tasks exported to lm-eval (written by `sdbench export lm-eval`).
 
 `docs` loads a task's documents from the JSONL beside this file (so the folder can be moved);
@@ -86,53 +87,15 @@ def _problems(task: str, split: str, count: int, data_path: str | None) -> tuple
 def grade(doc: dict[str, Any], completions: Sequence[str]) -> dict[str, float]:
     """sdbench's per-problem metrics for one exported document and its n completions."""
     from sdbench.eval.passk import k_values, pass_at_k
+    from sdbench.results.counts import counts_from_verdicts
 
     task, problems = _problems(doc["sdbench_task"], doc["sdbench_split"], int(doc["sdbench_count"]),
                                doc["sdbench_data_path"] or None)
-    verdicts = task.verify(problems[doc["id"]], list(completions))
-    correct = [v for v in verdicts if v.correct]
-    n = len(completions)
-    out = {f"pass@{k}": float(pass_at_k(n, len(correct), k)) for k in k_values(n)}
-    out["distinct_correct"] = float(len({v.functional_class for v in correct}))
-    out["semantic_classes"] = float(len({v.semantic_class for v in correct}))
+    counts = counts_from_verdicts(doc["id"], task.verify(problems[doc["id"]], list(completions)))
+    out = {f"pass@{k}": float(pass_at_k(counts.n, counts.c, k)) for k in k_values(counts.n)}
+    out["distinct_correct"] = float(counts.distinct_correct)
+    out["semantic_classes"] = float(counts.semantic_classes)
     return out
-
-
-def _completions(results: Any) -> list[str]:
-    """The completions of lm-eval's per-request responses, flattened.
-
-    lm-eval holds one entry per request: a list of the kept completions (`take_first_k`, ours: one
-    request of n) or a single string (`take_first`). A ValueError says what else it found.
-    """
-    if not isinstance(results, (list, tuple)):
-        raise ValueError(f"responses are a {type(results).__name__}, not a list")
-    out: list[str] = []
-    for entry in results:
-        items = entry if isinstance(entry, (list, tuple)) else [entry]
-        if not all(isinstance(item, str) for item in items):
-            raise ValueError("a response is not a string")
-        out.extend(items)
-    return out
-
-
-def is_logged_sample(row: Any) -> bool:
-    """Whether a JSON row is one of lm-eval's `--log_samples` records (else sdbench's own line format)."""
-    return isinstance(row, dict) and "doc" in row and ("filtered_resps" in row or "resps" in row)
-
-
-def logged_sample(record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """(the exported doc, its completions) of one lm-eval sample record; a ValueError says what is wrong.
-
-    `filtered_resps` are what lm-eval's process_results graded (ours keep every completion, so they
-    equal `resps`); `resps` stand in where a record has no filtered ones.
-    """
-    doc = record.get("doc")
-    if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not isinstance(doc.get("sdbench_task"), str):
-        raise ValueError("its doc has no sdbench 'id' and 'sdbench_task' (not a task from `sdbench export lm-eval`)")
-    completions = _completions(record["filtered_resps"] if "filtered_resps" in record else record["resps"])
-    if not completions:
-        raise ValueError("it holds no completions")
-    return doc, completions
 
 
 def load_docs(path: Path) -> Any:
@@ -148,7 +111,7 @@ def load_docs(path: Path) -> Any:
 
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, float]:
     """lm-eval's per-document hook (the exported utils.py re-exports it)."""
-    return grade(doc, _completions(results))
+    return grade(doc, completions_of(results))
 
 
 def _render(tokenizer: Any, prompt: str) -> str | None:
@@ -227,18 +190,15 @@ def export(tasks: Sequence[str], out: Path, *, samples: int = 16, problems: int 
 def regrade(logged: Sequence[dict[str, Any]]) -> dict[str, float]:
     """sdbench's metrics (sdbench.eval) over lm-eval's logged samples: the cross-check of its numbers."""
     from sdbench.eval.metrics import problem_metrics
-    from sdbench.runs.record import ProblemCounts as ProblemResult
+    from sdbench.results.counts import counts_from_verdicts
 
     results = []
     for entry in logged:
         doc, completions = logged_sample(entry)
         task, problems = _problems(doc["sdbench_task"], doc["sdbench_split"], int(doc["sdbench_count"]),
                                    doc["sdbench_data_path"] or None)
-        verdicts = task.verify(problems[doc["id"]], completions)
-        correct = [v for v in verdicts if v.correct]
-        results.append(ProblemResult(id=doc["id"], n=len(completions), c=len(correct),
-                                     distinct_correct=len({v.functional_class for v in correct}),
-                                     semantic_classes=len({v.semantic_class for v in correct}), entropy=0.0))
+        # entropy None: no policy scored lm-eval's samples (the metrics below leave it out)
+        results.append(counts_from_verdicts(doc["id"], task.verify(problems[doc["id"]], completions)))
     metrics = problem_metrics(results)
     wanted = metric_names(min(r.n for r in results))
     return {k: float(metrics[k].mean()) for k in wanted}

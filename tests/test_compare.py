@@ -1,4 +1,4 @@
-"""Matched-budget comparisons and checkpoint rules (sdbench.runs.compare, sdbench.runs.aggregate.reach) on
+"""Matched-budget comparisons and checkpoint rules (sdbench.runs.compare, sdbench.runs.stats.reach) on
 hand-built trajectories with exact expected values.
 
     pytest tests/test_compare.py -q
@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sdbench.runs.aggregate import reach
+from sdbench.results.record import CellRecord, EvalPoint, ProblemCounts, StrategyInfo
 from sdbench.runs.compare import _argmax, _one_se, _smoothed, checkpoint_rules, matched_comparisons
-from sdbench.runs.record import CellRecord, EvalPoint, ProblemCounts, StrategyInfo
+from sdbench.runs.stats import reach
 
 
 def _points(pass1: list[list[float]], kl: list[list[float]], distinct: list[list[float]],
@@ -80,10 +80,24 @@ def test_checkpoint_rules_agree_on_a_clear_peak_and_are_deterministic() -> None:
     peak = [[0.0] * problems, [0.5] * problems, [1.0] * problems, [0.25] * problems]
     rules = checkpoint_rules([_record("a", peak)])
     assert {r["rule"]: r["agreement"] for r in rules} == {"one_se": 1.0, "argmax": 1.0, "smoothed_argmax": 1.0}
-    assert [r["chosen"] for r in rules] == [True, False, False]   # a tie: the first listed rule
+    assert [r["chosen"] for r in rules] == [False, True, False]   # the pinned rule (argmax), whatever the figures
     # a noisy plateau: the rules differ, and the same records in another order give the same figures
     noisy = [list(rng.integers(0, 5, problems) / 4) for _ in range(6)]
     other = [list(rng.integers(0, 5, problems) / 4) for _ in range(6)]
     recs = [_record("a", noisy), _record("b", other)]
     assert checkpoint_rules(recs) == checkpoint_rules(recs[::-1])
     assert all(r["n_pairs"] == 100 for r in checkpoint_rules(recs))
+
+
+def test_the_pinned_rule_is_what_best_val_selects() -> None:
+    """The table's pinned rule and the best-val rows' `select_best` choose the same step (ties: the earliest)."""
+    from sdbench.runs.along import select_best
+    from sdbench.runs.compare import PINNED_RULE, RULES
+
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        curve = [list(rng.integers(0, 3, 8) / 2) for _ in range(5)]   # coarse values: ties between steps are common
+        rec = _record("a", curve)
+        means = np.array([p.pass1 for p in rec.trajectory])
+        step = rec.trajectory[int(RULES[PINNED_RULE](means, np.zeros_like(means)))].step
+        assert step == select_best(rec.trajectory)

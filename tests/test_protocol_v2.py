@@ -16,9 +16,9 @@ import torch
 
 from sdbench.config import TrainingConfig, resolve_config
 from sdbench.errors import UserError
+from sdbench.results.record import EvalPoint, ProblemCounts
 from sdbench.runs.aggregate import frontier_entries
 from sdbench.runs.along import select_best
-from sdbench.runs.record import EvalPoint, ProblemCounts
 
 EMBEDDED = ["graph_paths", "arith_target", "code_synth"]
 
@@ -218,7 +218,7 @@ def test_a_schema_1_record_is_refused_in_one_line(tmp_path: Path) -> None:
 
 
 def test_aggregation_imports_nothing_heavier_than_numpy() -> None:
-    code = ("import sys; import sdbench.runs.aggregate, sdbench.runs.report, sdbench.runs.record, "
+    code = ("import sys; import sdbench.runs.aggregate, sdbench.runs.report, sdbench.results.record, "
             "sdbench.runs.compare, sdbench.eval.intervals; "
             "heavy = [m for m in ('torch', 'transformers', 'sdbench.core.sampling') if m in sys.modules]; "
             "print(heavy); sys.exit(1 if heavy else 0)")

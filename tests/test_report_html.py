@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from browser import headless_page
 
-from sdbench.runs.record import FrontierEntry, Stat, Summary, SummaryRow, TrajectoryEntry
+from sdbench.results.record import FrontierEntry, Stat, Summary, SummaryRow, TrajectoryEntry
 from sdbench.runs.report_html import write_report
 
 TASKS = ("graph_paths", "arith_target")

@@ -10,7 +10,6 @@ system turn or none), which every cell records.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,18 +152,12 @@ def encode_prompt(tok, text: str, fmt: PromptFormat | None = None) -> list[int]:
 
 
 def weights_hash(path: str) -> str:
-    """sha256 over a model directory's weight files (provenance); '' for hub ids not on disk."""
+    """`sdbench.results.weights.weights_sha256` of a model directory or catalogue name (provenance); '' for hub
+    ids not on disk."""
     from sdbench.models import resolve_model
+    from sdbench.results.weights import weights_sha256
 
-    root = Path(resolve_model(path))
-    if not root.is_dir():
-        return ""
-    digest = hashlib.sha256()
-    for file in sorted(root.iterdir()):
-        if file.suffix in (".safetensors", ".bin", ".json"):
-            digest.update(file.name.encode())
-            digest.update(file.read_bytes())
-    return digest.hexdigest()
+    return weights_sha256(resolve_model(path))
 
 
 def set_threads(n: int | None) -> None:

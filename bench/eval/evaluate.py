@@ -4,9 +4,10 @@
     result.problems[0].c, result.problems[0].distinct_correct
     evaluate_split(model, tokenizer, task, val, n=16, seed=0, base_model=base)   # + kl_from_base
 
-Per-problem records (`sdbench.runs.record.ProblemCounts`: n, c, distinct functional and semantic
-classes among correct samples, mean token entropy, and with `base_model` the policy's KL from the
-base) are what every stored result keeps, so any metric can be recomputed from them. Schema 3 adds each
+Per-problem records (`sdbench.results.record.ProblemCounts`, counted by
+`sdbench.results.counts.counts_from_verdicts`: n, c, distinct functional and semantic classes among
+correct samples, mean token entropy, and with `base_model` the policy's KL from the base) are what
+every stored result keeps, so any metric can be recomputed from them. Schema 3 adds each
 problem's functional-class histograms (all samples, correct samples; `class_histograms`), from which
 `sdbench.eval.mechanism` measures mode amplification.
 """
@@ -22,11 +23,10 @@ import torch
 from sdbench.core.model import encode_prompt, prompt_format, tokenizer_info
 from sdbench.core.rollouts import graded_rollouts
 from sdbench.core.sampling import Sample
-from sdbench.runs.record import ProblemCounts
+from sdbench.results.counts import counts_from_verdicts
+from sdbench.results.record import ProblemCounts
 from sdbench.strategy import class_id
 from sdbench.task import Problem, Task, Verdict
-
-ProblemResult = ProblemCounts   # the name callers of the evaluator have used
 
 
 @dataclass(frozen=True)
@@ -75,13 +75,10 @@ def evaluate_split(model, tokenizer, task: Task, problems: Sequence[Problem], *,
         kl = (kl_from_base(model, base_model, prompts, samples, eos_id=info.eos_id, pad_id=info.pad_id)
               if base_model is not None else None)
         for j, graded in enumerate(groups):
-            correct = [v for v in graded.verdicts if v.correct]
             every, correct_classes = class_histograms(graded.texts, graded.verdicts)
             positions = max(sum(s.num_positions for s in graded.samples), 1)
-            results.append(ProblemCounts(
-                id=graded.problem.id, n=n, c=len(correct),
-                distinct_correct=len({v.functional_class for v in correct}),
-                semantic_classes=len({v.semantic_class for v in correct}),
+            results.append(counts_from_verdicts(
+                graded.problem.id, graded.verdicts,
                 entropy=sum(s.entropy_sum for s in graded.samples) / positions,
                 kl_from_base=None if kl is None else float(sum(kl[j * n:(j + 1) * n]) / positions),
                 classes=every, correct_classes=correct_classes))

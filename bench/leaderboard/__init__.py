@@ -9,12 +9,12 @@ Importing this package does no work: matplotlib, torch and git are used inside t
 """
 
 from sdbench.leaderboard.publish import publish_git, publish_hf, stage_site
-from sdbench.leaderboard.schema import SCHEMA_VERSION, Results, json_schema, schema_json
+from sdbench.leaderboard.schema import RESULTS_SCHEMA_VERSION, Results, json_schema, schema_json
 from sdbench.leaderboard.site import build_site
 from sdbench.leaderboard.submit import fingerprint, load_results, results_from_run, submit, validate
 
 __all__ = [
-    "SCHEMA_VERSION",
+    "RESULTS_SCHEMA_VERSION",
     "Results",
     "build_site",
     "fingerprint",

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from sdbench.config import DEFAULT_TASKS
 from sdbench.leaderboard.schema import Results
-from sdbench.leaderboard.site import version_key
+from sdbench.leaderboard.views import version_key
 
 HEADLINE_CHECKPOINT = "final"
 HEADLINE_K = 16

@@ -5,8 +5,8 @@
     sdbench leaderboard schema            # rewrites leaderboard/schema.json from these models
 
 A results document carries everything needed to recompute every number on the leaderboard: the
-run's summary (`sdbench.runs.record.Summary`: rows at the final and best-val checkpoints, val
-trajectories, the KL frontier, paired deltas), every cell record (`sdbench.runs.record.CellRecord`,
+run's summary (`sdbench.results.record.Summary`: rows at the final and best-val checkpoints, val
+trajectories, the KL frontier, paired deltas), every cell record (`sdbench.results.record.CellRecord`,
 its per-step training log dropped on submit) with the per-problem counts of its val trajectory and
 of test / ood at both checkpoints, the resolved run config, and provenance. The cell and summary
 models are the run directory's own (one model, shared by writer, aggregator, report and leaderboard);
@@ -20,14 +20,18 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-# the cell and summary models are the run's own: re-exported, never re-declared
 from sdbench.pydantic_base import OpenModel, StrictModel
-from sdbench.runs.record import CellRecord, ModelInfo, Stat, StrategyInfo, Summary
 
-__all__ = ["SCHEMA_VERSION", "CellRecord", "ModelInfo", "Provenance", "Results", "Stat", "StrategyInfo", "Summary",
-           "json_schema", "schema_json"]
+# the cell and summary models are the run's own: re-exported, never re-declared
+from sdbench.results.record import CellRecord, ModelInfo, Stat, StrategyInfo, Summary
 
-SCHEMA_VERSION = 2
+__all__ = ["RESULTS_SCHEMA_VERSION", "CellRecord", "ModelInfo", "Provenance", "Results", "Stat", "StrategyInfo",
+           "Summary", "json_schema", "schema_json"]
+
+# The version of this document's envelope (name, config, provenance, the cells and summary in it). The records and
+# summary inside carry their own `schema_version` (`sdbench.results.record.RECORD_SCHEMA_VERSION`): a new per-problem
+# field changes that one, not this.
+RESULTS_SCHEMA_VERSION = 2
 KIND = "sdbench.leaderboard.results"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 SCHEMA_ID = "https://sdbench.invalid/leaderboard/schema/v2.json"
@@ -66,7 +70,7 @@ class Results(StrictModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, title="sdbench leaderboard results",
                               json_schema_extra={"$id": SCHEMA_ID})
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[2] = RESULTS_SCHEMA_VERSION
     kind: Literal["sdbench.leaderboard.results"] = KIND
     name: str = Field(pattern=NAME_PATTERN)
     config: dict[str, Any] = Field(description="the resolved RunConfig (config.json)")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sdbench.errors import UserError
-from sdbench.leaderboard.schema import SCHEMA_VERSION, Results
+from sdbench.leaderboard.schema import RESULTS_SCHEMA_VERSION, Results
 
 TOLERANCE = 1e-6   # summaries are rounded to 6 decimals; allow a last-digit difference across platforms
 
@@ -72,9 +72,10 @@ def _task_plugins(tasks: list[str]) -> list[dict[str, str]]:
 
 
 def _old_schema(doc: Any, where: str) -> None:
-    """One line for a schema-1 document (see sdbench.runs.record.refuse_old_schema)."""
+    """One line for a schema-1 document (see sdbench.results.record.refuse_old_schema)."""
     if isinstance(doc, dict) and doc.get("schema_version") == 1:
-        raise UserError(f"{where} is schema 1 (endpoint-only evaluation); this sdbench reads schema {SCHEMA_VERSION}",
+        raise UserError(f"{where} is schema 1 (endpoint-only evaluation); this sdbench reads schema "
+                        f"{RESULTS_SCHEMA_VERSION}",
                         "re-run the suite with this sdbench (`sdbench run`, same config) and submit the new run "
                         "directory")
 
@@ -133,7 +134,7 @@ def results_from_run(run_dir: Path, name: str | None = None) -> dict[str, Any]:
         "submitted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     return {
-        "schema_version": SCHEMA_VERSION, "kind": "sdbench.leaderboard.results",
+        "schema_version": RESULTS_SCHEMA_VERSION, "kind": "sdbench.leaderboard.results",
         "name": name or run_dir.resolve().name,
         "config": config.get("config", config), "provenance": provenance,
         "summary": summary, "cells": cells,
@@ -210,9 +211,9 @@ def validate(doc: Any, where: str, *, recompute: bool = True) -> Results:
         raise UserError(f"{where} is not a results document (a JSON object)", "submit a run directory")
     _old_schema(doc, where)
     version = doc.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version != RESULTS_SCHEMA_VERSION:
         raise UserError(f"{where} has schema_version {version!r}; this sdbench reads results schema "
-                        f"version {SCHEMA_VERSION}", "re-submit from the run directory with this sdbench")
+                        f"version {RESULTS_SCHEMA_VERSION}", "re-submit from the run directory with this sdbench")
     bad = _nonfinite(doc)
     if bad:
         raise UserError(f"{where} holds a non-finite number (NaN or Infinity) at {bad}",
@@ -230,7 +231,7 @@ def validate(doc: Any, where: str, *, recompute: bool = True) -> Results:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        raise UserError(f"{where} does not match results schema v{SCHEMA_VERSION}: {loc}: {err['msg']}",
+        raise UserError(f"{where} does not match results schema v{RESULTS_SCHEMA_VERSION}: {loc}: {err['msg']}",
                         "see leaderboard/schema.json") from exc
     prov = results.provenance
     wanted = {(t, s.label, seed) for t in prov.tasks for s in prov.strategies for seed in prov.seeds}

@@ -1,6 +1,6 @@
 """Aggregate cell records over seeds: rows at both checkpoints, trajectories, the KL frontier, deltas.
 
-    summary = summarize(RunStore(path).records())     # a sdbench.runs.record.Summary
+    summary = summarize(RunStore(path).records())     # a sdbench.results.record.Summary
 
 - rows: one per (strategy, task, split, checkpoint) — "final" (after the last step) and "best_val"
   (the step with the highest val pass@1, chosen per seed; `selected_step` is its mean over seeds).
@@ -18,7 +18,8 @@
 
 CIs: seed-aware 95% intervals (`sdbench.eval.intervals.seed_aware_interval`: training seeds resampled
 within each arm, problems jointly across the arms of a paired comparison, each part with its Student t
-quantile); each Stat also carries the seed-level SD and the share of its variance between seeds.
+quantile; `sdbench.runs.stats`); each Stat also carries the seed-level SD and the share of its variance
+between seeds.
 numpy / scipy only: this module and everything it imports load no torch (tests/test_aggregate.py checks
 it in a subprocess).
 """
@@ -31,32 +32,13 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from sdbench.config import PAPER_BASELINE
-from sdbench.eval.intervals import seed_aware_interval
 from sdbench.eval.metrics import problem_metrics
-from sdbench.runs.record import CHECKPOINTS, CellRecord, Stat, Summary
+from sdbench.results.record import CHECKPOINTS, CellRecord, Summary
+from sdbench.runs.stats import KL_BUDGETS, paired_stat, reach, stat
 
-# the trained arms reach the largest budgets late in a 300-step run (full profile), the smallest ones early
-KL_BUDGETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)   # nats/token
 BASE, RL_BASELINE = "base", "grpo"
 DELTA_BASELINES = (PAPER_BASELINE, BASE, RL_BASELINE)   # paired deltas are taken against each present one
 TRAJECTORY_METRICS = ("pass@1", "distinct_correct", "entropy", "kl_from_base")   # + pass@<val_samples>
-
-
-def _round(x: float) -> float:
-    return round(float(x), 6)
-
-
-def stat(values: np.ndarray) -> Stat:
-    """Mean and seed-aware 95% CI of values [seeds, problems]."""
-    return paired_stat([values], (1.0,))
-
-
-def paired_stat(arms: Sequence[np.ndarray], signs: Sequence[float]) -> Stat:
-    """sum_i signs_i * mean(arms_i) with its seed-aware CI; arms_i [seeds_i, problems] on the same problems."""
-    iv = seed_aware_interval(arms, signs)
-    return Stat(mean=_round(iv.mean), ci_low=_round(iv.low), ci_high=_round(iv.high),
-                seed_sd=None if iv.seed_sd is None else _round(iv.seed_sd),
-                seed_share=None if iv.seed_share is None else _round(iv.seed_share))
 
 
 def _stack(per_seed: Sequence[Sequence], what: str) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -145,35 +127,6 @@ def _trajectory_metrics(recs: Sequence[CellRecord], what: str) -> dict[int, dict
         below = f"pass@{max(points[0].n // 4, 1)}"   # pass@k below n (k = n/4: 16 of 64 on test, 4 of 16 on val)
         out[step] = {name: metrics[name] for name in dict.fromkeys(("pass@1", below, kmax, *TRAJECTORY_METRICS[1:]))}
     return out
-
-
-def reach(points: dict[int, dict[str, np.ndarray]], key: str, level: float,
-          ) -> tuple[list[int], dict[str, np.ndarray]]:
-    """(seeds that reach `level` of `key`, metric -> [those seeds, problems] interpolated there).
-
-    Seed s's trajectory is the sequence of (its mean `key` over problems, values) over its evaluation points in
-    step order; it reaches the level at the first point whose mean is >= level, and its value there is the
-    linear interpolation between that point and the one before it (exactly the point's value when the mean
-    equals the level). The same weight interpolates every problem's value, so the CI resamples seeds and
-    problems like every other number. A seed that never reaches the level is not counted.
-    """
-    steps = sorted(points)
-    curve = np.stack([points[t][key].mean(axis=1) for t in steps], axis=1)   # [seeds, points]
-    seeds, rows = [], defaultdict(list)
-    for s in range(curve.shape[0]):
-        reached = np.nonzero(curve[s] >= level)[0]
-        if reached.size == 0:
-            continue
-        j = int(reached[0])
-        if j == 0 or curve[s, j] == level:
-            lo, w = j, 0.0
-        else:
-            lo, w = j - 1, (level - curve[s, j - 1]) / (curve[s, j] - curve[s, j - 1])
-        seeds.append(s)
-        for name, per_step in ((n, [points[t][n] for t in steps]) for n in points[steps[0]]):
-            a, b = per_step[lo][s], per_step[min(lo + 1, len(steps) - 1)][s]
-            rows[name].append(a + w * (b - a))
-    return seeds, {name: np.stack(vals) for name, vals in rows.items()}
 
 
 def frontier_entries(points: dict[int, dict[str, np.ndarray]], budgets: Sequence[float] = KL_BUDGETS,

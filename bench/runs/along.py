@@ -31,8 +31,8 @@ import torch
 from sdbench.config import EvalConfig
 from sdbench.core.timing import NO_TIMER, StageTimer
 from sdbench.eval.evaluate import SplitResult, evaluate_split
+from sdbench.results.record import EvalPoint
 from sdbench.runs.lane import EvalLane, LaneFailed
-from sdbench.runs.record import EvalPoint
 from sdbench.seeding import hash_seed
 from sdbench.task import Task, problem_set
 

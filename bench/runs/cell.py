@@ -83,9 +83,9 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
     from sdbench.core.model import load_model, prompt_format, set_threads, weights_hash
     from sdbench.core.timing import StageTimer
     from sdbench.core.trainer import TrainingDiverged, train
+    from sdbench.results.record import CellRecord
     from sdbench.runs.along import ValEvaluator, evaluate_checkpoints
     from sdbench.runs.lane import lane_for
-    from sdbench.runs.record import CellRecord
     from sdbench.task import load_task
     set_threads(config.threads_per_worker)
     started = time.time()

@@ -1,14 +1,15 @@
 """A run's report.html: one self-contained page (inline CSS and SVG, no script, no network) per run directory.
 
     from sdbench.runs.report_html import write_report
-    path = write_report(run_dir, summary)     # summary: sdbench.runs.record.Summary -> run_dir/report.html
+    path = write_report(run_dir, summary)     # summary: sdbench.results.record.Summary -> run_dir/report.html
 
 Per task: one figure of four panels — val pass@1, distinct correct and KL from base against step (one
 line per strategy, 95% CI bands over seeds), and pass@1 against distinct correct along each
 strategy's trajectory — then the frontier table (val pass@1 / distinct correct at matched KL from
 base), the best-val and final tables with CIs; at the end the failed cells and the per-stage timing.
 The page is a pure function of the summary (deterministic SVG, fixed order): the same summary gives
-the same bytes. Plots, page frame and table formats are the leaderboard's and summary.md's own.
+the same bytes. Plots, page frame and table formats are `sdbench.presentation`'s, shared with the
+leaderboard and summary.md.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from sdbench.runs.record import CHECKPOINTS, Summary
+from sdbench.presentation.html import document, figure, static_table
+from sdbench.presentation.plots import mechanism_svg, trajectories_svg
+from sdbench.presentation.tables import checkpoint_table, frontier_table, tasks_of, timing_table, trajectory_series
+from sdbench.presentation.text import NOT_MEASURED, checkpoint_caption, slug
+from sdbench.results.record import CHECKPOINTS, Summary
 
 REPORT = "report.html"
-CHECKPOINT_TEXT = {"best_val": "best-val checkpoint (highest val pass@1 per seed; ties: the earliest step)",
-                   "final": "final checkpoint (after the last training step)"}
 TRAJECTORY_CAPTION = ("Val split along training, one line per strategy, 95% CI bands over seeds: pass@1, distinct "
                       "correct solutions per problem and KL(policy || base) in nats/token against step; pass@1 "
                       "against distinct correct along each trajectory (hollow marker: step 0). A strategy that does "
@@ -28,11 +31,6 @@ TRAJECTORY_CAPTION = ("Val split along training, one line per strategy, 95% CI b
 
 
 def _section(summary: Summary, task: str) -> str:
-    from sdbench.leaderboard.html import figure, static_table
-    from sdbench.leaderboard.plots import trajectories_svg
-    from sdbench.leaderboard.site import slug
-    from sdbench.runs.report import checkpoint_table, frontier_table, trajectory_series
-
     s = slug(task)
     parts = [f'<section id="task-{escape(s)}"><h2>{escape(task)}</h2>']
     parts.append('<div class="plots">' + figure(trajectories_svg(task, trajectory_series(summary, task)),
@@ -50,16 +48,16 @@ def _section(summary: Summary, task: str) -> str:
     if arms:
         header, rows = mechanism_report.table(summary, task)
         parts.append("<h3>mechanism: mode amplification on val</h3>"
-                     + '<div class="plots">' + figure(mechanism_report.svg(task, arms), "mechanism",
+                     + '<div class="plots">' + figure(mechanism_svg(task, arms), "mechanism",
                                                       f"mechanism-{s}", mechanism_report.DEFINITION, wide=True)
                      + "</div>"
                      + static_table(header, rows, table_id=f"mechanism-{s}", cls="mechanism", text_columns=1))
     else:
-        parts.append(f'<p class="note">mechanism: {mechanism_report.NOT_MEASURED} (no class histograms).</p>')
+        parts.append(f'<p class="note">mechanism: {NOT_MEASURED} (no class histograms).</p>')
     for checkpoint in CHECKPOINTS:
         header, rows = checkpoint_table(summary, checkpoint, task)
         if rows:
-            parts.append(f"<h3>{CHECKPOINT_TEXT[checkpoint]}</h3>"
+            parts.append(f"<h3>{checkpoint_caption(checkpoint)}</h3>"
                          + static_table(header, rows, table_id=f"table-{s}-{checkpoint}",
                                         cls=f"checkpoint {checkpoint}", text_columns=2))
     return "".join(parts) + "</section>"
@@ -67,10 +65,6 @@ def _section(summary: Summary, task: str) -> str:
 
 def render(summary: Summary, title: str = "sdbench run report") -> str:
     """The report page's HTML text."""
-    from sdbench.leaderboard.html import document, static_table
-    from sdbench.leaderboard.site import slug
-    from sdbench.runs.report import tasks_of, timing_table
-
     tasks = tasks_of(summary)
     nav = " ".join(f'<a href="#task-{escape(slug(t))}">{escape(t)}</a>' for t in tasks)
     body = [f"<nav>{nav}</nav>", *(_section(summary, t) for t in tasks)]

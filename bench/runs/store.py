@@ -2,7 +2,7 @@
 
     runs/<name>/
       config.json                      the resolved RunConfig (+ its hash)
-      cells/<task>__<strategy>__seed<k>.json          one record per finished cell (sdbench.runs.record.CellRecord)
+      cells/<task>__<strategy>__seed<k>.json          one record per finished cell (sdbench.results.record.CellRecord)
       samples/<task>__<strategy>__seed<k>.jsonl.gz    every evaluation sample of that cell
       summary.json  summary.md          aggregated over seeds, rewritten at the end of each run
 
@@ -26,9 +26,9 @@ from typing import Any
 
 from sdbench.atomic import atomic_write_bytes, atomic_write_json
 from sdbench.errors import UserError
-from sdbench.runs.record import SCHEMA_VERSION, CellRecord, refuse_old_schema
+from sdbench.results.record import RECORD_SCHEMA_VERSION, CellRecord, refuse_old_schema
 
-__all__ = ["SCHEMA_VERSION", "RunStore", "atomic_write_bytes", "atomic_write_json", "cell_key"]
+__all__ = ["RECORD_SCHEMA_VERSION", "RunStore", "atomic_write_bytes", "atomic_write_json", "cell_key"]
 
 
 def record_digest(data: dict[str, Any]) -> str:
@@ -156,7 +156,7 @@ class RunStore:
         try:
             record = CellRecord.model_validate(data)
         except ValidationError as exc:
-            raise UserError(f"{path} is not an sdbench cell record of schema {SCHEMA_VERSION}",
+            raise UserError(f"{path} is not an sdbench cell record of schema {RECORD_SCHEMA_VERSION}",
                             "delete it, or use another --out directory") from exc
         self._hashes[record.key] = stored if isinstance(stored, dict) else {}
         return record

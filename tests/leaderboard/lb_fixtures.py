@@ -1,6 +1,6 @@
 """Synthetic schema-2 runs for the leaderboard tests, in the real on-disk format.
 
-`make_records` draws cell records (sdbench.runs.record.CellRecord: a val trajectory from step 0 with
+`make_records` draws cell records (sdbench.results.record.CellRecord: a val trajectory from step 0 with
 kl_from_base, test / ood at the final and best-val checkpoints, training settings, timing) from a
 seeded binomial per strategy, so tests need no model and take milliseconds. `make_run` writes what
 `sdbench run` writes — config.json, provenance.json, cells/*.json through RunStore, summary.json from
@@ -17,7 +17,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from sdbench.runs.record import CellRecord, EvalPoint, ProblemCounts, SplitEval
+from sdbench.results.record import CellRecord, EvalPoint, ProblemCounts, SplitEval
 
 SKILL = {"base": 0.25, "single_sampled_demo": 0.45, "grpo": 0.55, "multi_demo": 0.5, "diversity_weighted": 0.4,
          "single_sampled_demo[teacher=live]": 0.35}

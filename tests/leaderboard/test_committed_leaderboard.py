@@ -137,6 +137,7 @@ def test_the_readme_what_it_shows_is_generated_from_the_results(committed: list[
     found = claims(committed)
     assert found and {c.other for c in found} == {"base", "grpo"}
     assert {c.where.split(" (")[0] for c in found} >= {"final step", "KL 0.1"}
+    assert any(c.where.startswith("val pass@1 ") and "iso-accuracy" in c.where for c in found)   # the results carry it
     for c in found:
         excludes_zero = c.stat.ci_low > 0 or c.stat.ci_high < 0
         assert (c.direction != "no detectable difference") == excludes_zero, c

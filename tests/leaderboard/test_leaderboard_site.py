@@ -19,7 +19,7 @@ from lb_fixtures import make_run
 
 from sdbench.errors import UserError
 from sdbench.leaderboard import build_site, publish_git, publish_hf, submit
-from sdbench.leaderboard.plots import colors, label_offsets, pareto_front
+from sdbench.presentation.plots import colors, label_offsets, pareto_front
 
 
 def _files(root: Path) -> dict[str, bytes]:

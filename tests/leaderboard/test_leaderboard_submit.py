@@ -165,7 +165,7 @@ def test_cli_prints_the_schema_1_line_and_exits_2(doc: dict, tmp_path: Path, cap
 
 def test_schema_file_is_current_and_embeds_the_record_models() -> None:
     from sdbench.leaderboard import schema
-    from sdbench.runs import record
+    from sdbench.results import record
 
     committed = ROOT / "leaderboard" / "schema.json"
     assert committed.read_text() == schema_json(), "run `sdbench leaderboard schema` and commit leaderboard/schema.json"

@@ -1,6 +1,7 @@
-"""The one versioned results model (schema 3; schema 2 read): cell records and summaries, for every reader and writer.
+"""The one versioned results model (record schema 3; schema 2 read): cell records and summaries, for every reader
+and writer.
 
-    from sdbench.runs.record import CellRecord, Summary
+    from sdbench.results.record import CellRecord, Summary
     from sdbench.runs.store import RunStore
     rec = RunStore(Path("runs/x")).read_record(KEY)    # cells/KEY.json, its `integrity` hashes checked and set aside
     rec.eval["best_val"]["test"].problems[0].c
@@ -26,13 +27,20 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from sdbench.core.timing import TIMING_STAGES
 from sdbench.pydantic_base import OpenModel, StrictModel
 
-SCHEMA_VERSION = 3
+# The version of the cell record and summary models (per-problem counts and what is computed from them). The
+# leaderboard's results document around them has its own version (`sdbench.leaderboard.schema`), which changes
+# only when the document's envelope (name, config, provenance) does.
+RECORD_SCHEMA_VERSION = 3
 READABLE_SCHEMAS = Literal[2, 3]   # 2: before the class histograms (read, not written)
 Checkpoint = Literal["final", "best_val"]
 CHECKPOINTS: tuple[Checkpoint, ...] = ("best_val", "final")
+# A record's `timing` keys (`sdbench.core.timing.StageTimer` fills them). eval_s: test / ood at the checkpoints;
+# val_s: the val split along training (protocol v2's extra cost); both are the cell's own wall time. lane_s: what
+# its evaluation lane (sdbench.runs.lane) worked on another core meanwhile, so not part of the cell's wall time.
+TIMING_STAGES = ("setup_s", "sample_s", "verify_s", "teacher_s", "student_s", "backward_s", "optimizer_s",
+                 "val_s", "eval_s", "lane_s")
 
 
 # --- counts: what every number is recomputed from -------------------------------------------------
@@ -108,7 +116,7 @@ class TrainInfo(StrictModel):
 class CellRecord(StrictModel):
     """One (task, strategy, seed) cell: cells/<key>.json of a run directory."""
 
-    schema_version: READABLE_SCHEMAS = SCHEMA_VERSION
+    schema_version: READABLE_SCHEMAS = RECORD_SCHEMA_VERSION
     kind: Literal["cell"] = "cell"
     key: str
     task: str
@@ -213,7 +221,8 @@ class MatchedDelta(StrictModel):
 
 class CheckpointRule(StrictModel):
     """How stable a best-val rule is: two random halves of the val problems choose a step each; they agree when
-    the two steps' full-val pass@1 differ by at most one standard error."""
+    the two steps' full-val pass@1 differ by at most one standard error. `chosen` marks the rule the best-val rows
+    use (pinned for every task: `sdbench.runs.compare.PINNED_RULE`)."""
 
     rule: str
     agreement: float
@@ -222,7 +231,7 @@ class CheckpointRule(StrictModel):
 
 
 class Summary(StrictModel):
-    schema_version: READABLE_SCHEMAS = SCHEMA_VERSION
+    schema_version: READABLE_SCHEMAS = RECORD_SCHEMA_VERSION
     config_hash: str | None = None
     rows: list[SummaryRow]
     trajectories: list[TrajectoryEntry] = Field(default_factory=list)
@@ -247,9 +256,9 @@ def refuse_old_schema(data: Any, where: str) -> None:
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version == 1:
         raise UserError(f"{where} is schema 1 (endpoint-only evaluation); sdbench reads schemas 2 and "
-                        f"{SCHEMA_VERSION}",
+                        f"{RECORD_SCHEMA_VERSION}",
                         "re-run it with this sdbench (`sdbench run` with the same config) to get schema "
-                        f"{SCHEMA_VERSION}")
-    if isinstance(version, int) and version > SCHEMA_VERSION:
-        raise UserError(f"{where} is schema {version}; this sdbench reads schemas 2 and {SCHEMA_VERSION}",
+                        f"{RECORD_SCHEMA_VERSION}")
+    if isinstance(version, int) and version > RECORD_SCHEMA_VERSION:
+        raise UserError(f"{where} is schema {version}; this sdbench reads schemas 2 and {RECORD_SCHEMA_VERSION}",
                         "upgrade sdbench to read it")

@@ -1,7 +1,8 @@
 """Every sdbench plot as deterministic SVG text: pass@k curves, the pass@1-vs-diversity Pareto scatter and the
-training trajectories. The one home of plotting for the leaderboard site and a run's report.html.
+training trajectories, and the mechanism's mode amplification. The one home of plotting for the leaderboard site
+and a run's report.html.
 
-    from sdbench.leaderboard.plots import curves_svg, pareto_svg, pareto_front, trajectories_svg
+    from sdbench.presentation.plots import curves_svg, pareto_svg, pareto_front, trajectories_svg
     svg = curves_svg("graph_paths", entries)      # one line per entry, 95% CI band, log2 k axis
     svg = trajectories_svg("graph_paths", series) # val pass@1 / distinct / KL vs step, pass@1 vs distinct
 
@@ -230,3 +231,63 @@ def inline_svg(svg: str, prefix: str) -> str:
     body = _ID.sub(lambda m: f'id="{prefix}-{m.group(1)}"', body)
     body = _URL.sub(lambda m: f"url(#{prefix}-{m.group(1)})", body)
     return _HREF.sub(lambda m: f'{m.group(1)}="#{prefix}-{m.group(2)}"', body)
+
+
+# the mechanism figure's own salt and style (its ids must not collide with the trajectories' on one page)
+MECHANISM_RC = {"svg.hashsalt": "sdbench-mechanism", "svg.fonttype": "none", "font.family": "DejaVu Sans",
+                "font.size": 9.0, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
+                "axes.spines.right": False}
+
+
+def mechanism_svg(task: str, arms: Sequence[dict[str, Any]]) -> str:
+    """Mode amplification (the arms of `sdbench.runs.mechanism_report.arms_of`), three panels: dominant share
+    and effective classes against step (95% CI bands), the slope per arm with its CI beside the base-vs-base
+    null (grey)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sdbench.presentation.text import NOT_MEASURED
+
+    with matplotlib.rc_context(MECHANISM_RC):
+        fig, axes = plt.subplots(1, 3, figsize=(11.0, 3.4))
+        palette = plt.get_cmap("tab10")
+        for i, arm in enumerate(arms):
+            color = palette(i % 10)
+            for ax, key in zip(axes[:2], ("dominant_share", "effective_classes"), strict=True):
+                pts = [(r["step"], r[key]) for r in arm["steps"] if r[key]]
+                steps = [s for s, _ in pts]
+                if len(pts) == 1:
+                    ax.axhline(pts[0][1]["mean"], color=color, linestyle="--", linewidth=1.0)
+                    continue
+                ax.fill_between(steps, [p["ci_low"] for _, p in pts], [p["ci_high"] for _, p in pts], color=color,
+                                alpha=0.15, linewidth=0)
+                ax.plot(steps, [p["mean"] for _, p in pts], marker="o", markersize=2.5, color=color,
+                        label=arm["strategy"].replace("$", r"\$"))
+            for offset, stat, c in ((-0.15, arm["null_slope"], "0.6"), (0.15, arm["slope"], color)):
+                if stat:
+                    axes[2].errorbar([i + offset], [stat["mean"]], yerr=[[stat["mean"] - stat["ci_low"]],
+                                                                        [stat["ci_high"] - stat["mean"]]],
+                                     fmt="o", color=c, markersize=4, capsize=2)
+        axes[0].set_ylabel("dominant-class share")
+        axes[1].set_ylabel("effective correct classes")
+        for ax in axes[:2]:
+            ax.set_xlabel("training step")
+        axes[2].axhline(0.0, color="k", linewidth=0.8)
+        axes[2].set_xticks(range(len(arms)), [a["strategy"].replace("$", r"\$") for a in arms], rotation=30,
+                           ha="right", fontsize=7)
+        axes[2].set_ylabel("amplification slope (grey: base-vs-base)")
+        if not arms:
+            for ax in axes:
+                ax.text(0.5, 0.5, NOT_MEASURED, transform=ax.transAxes, ha="center", va="center")
+        fig.suptitle(f"{task}: mode amplification on val (mean, 95% CI over seeds and problems)".replace("$", r"\$"))
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.95))
+        if handles:
+            fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(3, len(handles)),
+                       fontsize=7.5, frameon=False)
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "sdbench"}, bbox_inches="tight")
+        plt.close(fig)
+        return buf.getvalue()

@@ -1,0 +1,70 @@
+"""The generated "What it shows" (sdbench.leaderboard.claims) on hand-set matched deltas: which comparisons become
+sentences, with which direction and sign.
+
+    pytest tests/leaderboard/test_leaderboard_claims.py
+
+A results document from the shared fixtures (one task, base / single_sampled_demo / grpo) gets hand-written
+matched deltas, so every interval, and so every expected sentence, is known exactly.
+"""
+
+from __future__ import annotations
+
+from lb_fixtures import make_results
+
+from sdbench.leaderboard.claims import claims, what_it_shows
+from sdbench.leaderboard.schema import Results
+from sdbench.results.record import MatchedDelta, Stat
+
+SD, RL = "single_sampled_demo", "grpo"
+
+
+def _delta(match: str, level: float, distinct: Stat, second: Stat, n_seeds: int = 2) -> MatchedDelta:
+    """grpo minus SD (the stored direction the claims flip), as `sdbench.runs.compare` writes it."""
+    other = "kl_from_base" if match == "pass@1" else "pass@1"
+    return MatchedDelta(strategy=RL, baseline=SD, task="graph_paths", match=match, level=level, n_seeds=n_seeds,
+                        n_seeds_baseline=2, metrics={"distinct_correct": distinct, other: second})
+
+
+def _results(deltas: list[MatchedDelta]) -> Results:
+    doc = Results.model_validate(make_results("claims", strategies=("base", SD, RL), seeds=2))
+    return doc.model_copy(update={"summary": doc.summary.model_copy(update={"deltas": [], "matched_deltas": deltas})})
+
+
+def test_iso_accuracy_claims_state_a_direction_only_where_the_ci_excludes_zero() -> None:
+    doc = _results([
+        _delta("pass@1", 0.3, Stat(mean=-0.2, ci_low=-0.3, ci_high=-0.1), Stat(mean=0.01, ci_low=-0.02, ci_high=0.04)),
+        _delta("pass@1", 0.5, Stat(mean=0.1, ci_low=-0.2, ci_high=0.4), Stat(mean=0.05, ci_low=0.01, ci_high=0.09), 1),
+        _delta("kl_from_base", 0.1, Stat(mean=0.05, ci_low=-0.1, ci_high=0.2), Stat(mean=0.2, ci_low=0.1, ci_high=0.3)),
+        _delta("pass@1", 0.4, Stat(mean=0.3, ci_low=0.2, ci_high=0.4), Stat(mean=0.02, ci_low=-0.01, ci_high=0.05)),
+    ])
+    # levels in order, KL first; SD minus grpo: each stored interval negated and flipped
+    found = [(c.where, c.text()) for c in claims([doc])]
+    assert found == [
+        ("KL 0.1 (val; seeds reaching it: single_sampled_demo 2/2, grpo 2/2)",
+         "distinct correct: no detectable difference from grpo (-0.050 [-0.200, +0.100])"),
+        ("KL 0.1 (val; seeds reaching it: single_sampled_demo 2/2, grpo 2/2)",
+         "pass@1 lower than grpo (-0.200 [-0.300, -0.100])"),
+        ("val pass@1 0.3 (iso-accuracy, val; seeds reaching it: single_sampled_demo 2/2, grpo 2/2)",
+         "distinct correct higher than grpo (+0.200 [+0.100, +0.300])"),
+        ("val pass@1 0.3 (iso-accuracy, val; seeds reaching it: single_sampled_demo 2/2, grpo 2/2)",
+         "KL from base: no detectable difference from grpo (-0.010 [-0.040, +0.020])"),
+        ("val pass@1 0.4 (iso-accuracy, val; seeds reaching it: single_sampled_demo 2/2, grpo 2/2)",
+         "distinct correct lower than grpo (-0.300 [-0.400, -0.200])"),
+        ("val pass@1 0.4 (iso-accuracy, val; seeds reaching it: single_sampled_demo 2/2, grpo 2/2)",
+         "KL from base: no detectable difference from grpo (-0.020 [-0.050, +0.010])"),
+        ("val pass@1 0.5 (iso-accuracy, val; seeds reaching it: single_sampled_demo 2/2, grpo 1/2)",
+         "distinct correct: no detectable difference from grpo (-0.100 [-0.400, +0.200])"),
+        ("val pass@1 0.5 (iso-accuracy, val; seeds reaching it: single_sampled_demo 2/2, grpo 1/2)",
+         "KL from base lower than grpo (-0.050 [-0.090, -0.010])"),
+    ]
+    text = what_it_shows([doc])
+    assert ("- val pass@1 0.3 (iso-accuracy, val; seeds reaching it: single_sampled_demo 2/2, grpo 2/2): distinct "
+            "correct higher than grpo (+0.200 [+0.100, +0.300]); KL from base: no detectable difference from grpo "
+            "(-0.010 [-0.040, +0.020]).") in text
+
+
+def test_results_without_iso_accuracy_deltas_get_no_such_sentence() -> None:
+    doc = _results([_delta("kl_from_base", 0.1, Stat(mean=0.0, ci_low=-0.1, ci_high=0.1),
+                           Stat(mean=0.2, ci_low=0.1, ci_high=0.3))])
+    assert [c.where.split(" (")[0] for c in claims([doc])] == ["KL 0.1", "KL 0.1"]
+    assert "iso-accuracy" not in what_it_shows([doc])
