@@ -15,7 +15,7 @@ by itself. Layers, lowest first (a module may import its own layer and the ones 
     4 core            sdbench.core.*
     5 evaluation      sdbench.eval.*
     6 configuration   config
-    7 instruments     gate, pretrain, lmeval_bridge
+    7 instruments     gate, gate_store, pretrain, lmeval_bridge
     8 runs            sdbench.runs.*
     9 leaderboard     sdbench.leaderboard.*
    10 front ends      scaffold, sdbench.cli.*
@@ -41,7 +41,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sdbench.core",),
     ("sdbench.eval",),
     ("sdbench.config",),
-    ("sdbench.gate", "sdbench.pretrain", "sdbench.lmeval_bridge"),
+    ("sdbench.gate", "sdbench.gate_store", "sdbench.pretrain", "sdbench.lmeval_bridge"),
     ("sdbench.runs",),
     ("sdbench.leaderboard",),
     ("sdbench.scaffold", "sdbench.cli"),
