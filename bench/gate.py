@@ -19,35 +19,35 @@ sampling temperature (its `temperature` attribute; T = 1 when it has none), teac
   incorrect ones;
 - positional copying: the share of first errors (first invalid tokens of incorrect rollouts with a demo)
   that are the demo's token at the same position, the prefix before it having left the demo. Only tasks
-  with a per-token notion of validity have it (`FIRST_INVALID`); others report None and the reason.
-  `details["first_errors"]` says where the student's first errors fall (`ERROR_KIND`: for graph_paths a
+  with a per-token notion of validity have it (the `TokenValidity` hook: graph_paths's `first_invalid`); others
+  report None and the reason (their `no_token_validity`).
+  `details["first_errors"]` says where the student's first errors fall (the hook's `error_kind`: for graph_paths a
   non-edge to a live node, to a dead one, a dead end, ...), as shares of all rollouts.
 Teacher tilt by class (information, no threshold; issue 29): mean Δ of correct rollouts in the demo's class
 against correct rollouts of another class (`details["teacher_tilt"]`) — the PMI the SD fixed point tilts by.
 Headroom (GRPO quick test pass@1 <= 0.90) needs a training run and is not measured here.
-Tests: pytest tests/test_gate.py
+Rollouts come from the core's rollout path (`sdbench.core.rollouts.graded_rollouts`), log-likelihoods from its
+scorer (`sdbench.core.objective.score_logits`); the committed numbers (gate.json) are read and written by
+`sdbench.gate_store`. Tests: pytest tests/test_gate.py
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-from sdbench.atomic import atomic_write_bytes
 from sdbench.core.model import encode_prompt, load_model, prompt_format, tokenizer_info
-from sdbench.core.objective import gather_at
-from sdbench.core.sampling import sample
+from sdbench.core.objective import score_logits, upcast
+from sdbench.core.rollouts import graded_rollouts
 from sdbench.eval.passk import pass_at_k
 from sdbench.strategy import Group, Rollout, class_of, draw_demos, single_demo_plans
-from sdbench.task import Problem, Task, load_task, stable_rng, verify_groups
+from sdbench.task import Problem, Task, load_task, stable_rng
 
 METRIC_KEYS = ("student_pass1", "pass_gain", "distinct_correct", "teacher_pass1", "teacher_noncopy_pass1",
                "copy_rate", "delta_auc", "student_loglik_auc", "delta_noncopy_correct_mean", "delta_incorrect_mean",
@@ -108,109 +108,71 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 # ---------------------------------------------------------------- per-token validity (positional copying)
-def graph_paths_first_invalid(problem: Problem, tokens: Sequence[str]) -> int | None:
-    """Index of the first token after which no valid path can follow; None if there is none.
+@runtime_checkable
+class TokenValidity(Protocol):
+    """The hook of a task whose answers are valid or not word by word (graph_paths: `first_invalid`,
+    `error_kind` in sdbench.tasks.graph_paths). A task without it reports positional copying as None, with
+    the reason in its `no_token_validity` attribute."""
 
-    `tokens` are the completion's words, then EOS if it finished. A word is invalid when the prefix it
-    ends is no prefix of a valid path: not an edge from the previous node, a repeated node, or a node
-    from which the target cannot be reached; EOS is invalid unless the path is complete. Flagging the
-    dead end itself (not the target token after it) matters: every path ends with the target, so the
-    later token would equal the demo's by construction and read as positional copying."""
-    paths = [tuple(p.split()) for p in problem.data["paths"]]
-    prefixes = {p[:i] for p in paths for i in range(1, len(p) + 1)}
-    complete = set(paths)
-    for t, token in enumerate(tokens):
-        if token == EOS:
-            return None if tuple(tokens[:t]) in complete else t
-        if tuple(tokens[:t + 1]) not in prefixes:
-            return t
-    return None
+    def first_invalid(self, problem: Problem, words: Sequence[str], finished: bool) -> int | None:
+        """Index of the first word after which no valid answer can follow (len(words): the end); None if none."""
+        ...
+
+    def error_kind(self, problem: Problem, words: Sequence[str], finished: bool, t: int) -> str:
+        """What kind of error the first invalid word `t` is (the keys of details["first_errors"])."""
+        ...
 
 
-def graph_paths_error_kind(problem: Problem, tokens: Sequence[str], t: int) -> str:
-    """What the first invalid token `tokens[t]` is: `non_edge_live` (no edge from the previous node, to a
-    node on some valid path: the error a positional copy can make, since the demo's nodes are all live),
-    `non_edge_dead` (no edge, to a node on no valid path), `dead_end` (a real edge into a node from which the
-    target cannot be reached), `repeat`, `wrong_source`, `eos` (ended before the target) or `past_target`."""
-    token, edges = tokens[t], problem.data["edges"]
-    live = {n for p in problem.data["paths"] for n in p.split()}
-    if t == 0:
-        return "wrong_source"
-    if token == EOS:
-        return "eos"
-    if tokens[t - 1] == problem.data["target"]:
-        return "past_target"
-    if token in tokens[:t]:
-        return "repeat"
-    if token not in edges.get(tokens[t - 1], ()):
-        return "non_edge_live" if token in live else "non_edge_dead"
-    return "dead_end"
-
-
-FIRST_INVALID: dict[str, Callable[[Problem, Sequence[str]], int | None]] = {
-    "graph_paths": graph_paths_first_invalid,
-}
-# Where the first errors of the student's rollouts fall (details["first_errors"]): the breakdown that says why
-# positional copying is high or low (the demo's tokens are all live, so only non-edge errors to live nodes can copy).
-ERROR_KIND: dict[str, Callable[[Problem, Sequence[str], int], str]] = {
-    "graph_paths": graph_paths_error_kind,
-}
-NO_FIRST_INVALID: dict[str, str] = {
-    "arith_target": "graded by the value of the whole expression, not token by token",
-    "code_synth": "graded by execution in the sandbox: no per-token notion of a first invalid token",
-}
-
-
-def positional_copy(problem: Problem, completion: str, finished: bool, demo: str,
-                    first_invalid: Callable[[Problem, Sequence[str]], int | None]) -> bool | None:
+def positional_copy(task: TokenValidity, problem: Problem, completion: str, finished: bool, demo: str) -> bool | None:
     """Whether the rollout's first error is a positional copy: its first invalid token equals the demo's
     token at the same position while the prefix before it already differs from the demo's. None when no
     invalid token is found. The share is taken over all first errors (as the issue measures it: "in 18%
     of incorrect rollouts ..."), so an error made while still on the demo's prefix counts as no copy."""
-    tokens = completion.split() + ([EOS] if finished else [])
+    words = completion.split()
+    tokens = words + ([EOS] if finished else [])
     demo_tokens = demo.split() + [EOS]
-    t = first_invalid(problem, tokens)
+    t = task.first_invalid(problem, words, finished)
     if t is None:
         return None
     return tokens[:t] != demo_tokens[:t] and t < len(demo_tokens) and tokens[t] == demo_tokens[t]
+
+
+def first_errors(task: TokenValidity, problems: Sequence[Problem], student: Sequence[_Graded]) -> dict[str, float]:
+    """Share of all student rollouts whose first invalid word is of each kind, most frequent first."""
+    kinds: dict[str, int] = {}
+    for problem, g in zip(problems, student, strict=True):
+        for r in g.rollouts:
+            words, finished = r.completion.split(), g.finished[r.index]
+            t = None if r.correct else task.first_invalid(problem, words, finished)
+            if t is not None:
+                kind = task.error_kind(problem, words, finished, t)
+                kinds[kind] = kinds.get(kind, 0) + 1
+    total = sum(len(g.rollouts) for g in student)
+    return {k: round(v / total, 4) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])}
 
 
 # ---------------------------------------------------------------- model calls
 @torch.no_grad()
 def sequence_logprobs(model, contexts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]],
                       pad_id: int, batch_size: int = 256, shared_prefix: bool = False) -> np.ndarray:
-    """sum_t log p(completion_t | context, completion_<t) for each pair, in batches (nats).
+    """sum_t log p(completion_t | context, completion_<t) for each pair, in batches of `batch_size` (nats).
 
-    shared_prefix: each distinct context runs once (`sdbench.core._forward.score_hidden`, the training step's
-    scorer; equal to the padded route up to float rounding). A real model's gate takes it: its 32 rollouts per
-    problem share one ~110-token chat context, which the padded route would run 32 times (hours on 2 cores)."""
+    The logits come from the core's scorer (`sdbench.core.objective.score_logits`, the training step's):
+    shared_prefix runs each distinct context once (`sdbench.core._forward.score_hidden`; equal to the padded
+    transformers route up to float rounding). A real model's gate takes it: its 32 rollouts per problem share
+    one ~110-token chat context, which the padded route would run 32 times (hours on 2 cores)."""
     if not contexts:
         return np.zeros(0)
-    device = next(model.parameters()).device
-    if shared_prefix:
-        from sdbench.core._forward import score_hidden
-
-        head = model.get_output_embeddings().weight
-        sums = []
-        for start in range(0, len(contexts), batch_size):
-            ctx, ys = contexts[start:start + batch_size], completions[start:start + batch_size]
-            rows = score_hidden(model, ctx, ys, pad_id)
-            targets = torch.tensor([t for y in ys for t in y], dtype=torch.long, device=device)
-            picked = torch.log_softmax((rows @ head.T).float(), dim=-1).gather(1, targets[:, None]).squeeze(1)
-            per_token = picked.double().cpu().numpy()
-            bounds = np.cumsum([0, *[len(y) for y in ys]])
-            sums.extend(per_token[x:z].sum() for x, z in zip(bounds[:-1], bounds[1:], strict=True))
-        return np.array(sums)
-
-    def logp(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
-
-    rows = gather_at(logp, [[*c, *y] for c, y in zip(contexts, completions, strict=True)],
-                     [len(c) for c in contexts], [len(y) for y in completions], pad_id, device, batch_size)
-    targets = torch.tensor([t for y in completions for t in y], dtype=torch.long, device=device)
-    per_token = rows.gather(1, targets[:, None]).squeeze(1).double().cpu().numpy()
-    bounds = np.cumsum([0, *[len(y) for y in completions]])
-    return np.array([per_token[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+    sums: list[float] = []
+    for start in range(0, len(contexts), batch_size):
+        ctx, ys = contexts[start:start + batch_size], completions[start:start + batch_size]
+        logits = score_logits(model, ctx, ys, pad_id, "shared" if shared_prefix else "padded")
+        targets = torch.tensor([t for y in ys for t in y], dtype=torch.long, device=logits.device)
+        picked = torch.log_softmax(upcast(logits), dim=-1).gather(1, targets[:, None]).squeeze(1)
+        per_token = picked.double().cpu().numpy()
+        bounds = np.cumsum([0, *[len(y) for y in ys]])
+        sums.extend(per_token[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+    return np.array(sums)
 
 
 @dataclass
@@ -222,44 +184,33 @@ class _Graded:
 
 def _sample_graded(model, tok, task: Task, problems: Sequence[Problem], contexts: Sequence[list[int]],
                    n: int, seed: int) -> list[_Graded]:
-    """n samples per context at the task's temperature, decoded and graded (code runs only in the sandbox)."""
-    info = tokenizer_info(tok)
-    samples = sample(model, contexts, num_samples=n, max_new_tokens=task.max_new_tokens, eos_id=info.eos_id,
-                     pad_id=info.pad_id, generator=torch.Generator().manual_seed(seed),
-                     temperature=float(getattr(task, "temperature", 1.0)))
-    groups = [samples[i * n:(i + 1) * n] for i in range(len(contexts))]
-    texts = [[tok.decode(list(s.token_ids), skip_special_tokens=True) for s in g] for g in groups]
-    out = []
-    for group, group_texts, verdicts in zip(groups, texts, verify_groups(task, problems, texts), strict=True):
-        rollouts = tuple(Rollout(index=j, completion=t, correct=v.correct, reward=float(v.correct),
-                                 functional_class=v.functional_class, semantic_class=v.semantic_class)
-                         for j, (t, v) in enumerate(zip(group_texts, verdicts, strict=True)))
-        out.append(_Graded(rollouts, [[*s.token_ids, info.eos_id] if s.finished else list(s.token_ids)
-                                      for s in group], [s.finished for s in group]))
-    return out
+    """n samples per context at the task's temperature, decoded and graded (code runs only in the sandbox):
+    the core's rollout path (`sdbench.core.rollouts.graded_rollouts`), as Rollouts for the strategy helpers."""
+    eos = tokenizer_info(tok).eos_id
+    groups = graded_rollouts(model, tok, task, problems, contexts, n=n, generator=torch.Generator().manual_seed(seed))
+    return [_Graded(tuple(Rollout(index=j, completion=t, correct=v.correct, reward=float(v.correct),
+                                  functional_class=v.functional_class, semantic_class=v.semantic_class)
+                          for j, (t, v) in enumerate(zip(g.texts, g.verdicts, strict=True))),
+                    [[*s.token_ids, eos] if s.finished else list(s.token_ids) for s in g.samples],
+                    [s.finished for s in g.samples]) for g in groups]
 
 
 # ---------------------------------------------------------------- the gate
-def run_gate(task_name: str, model_path: str | None = None, budget: GateBudget | None = None) -> GateReport:
-    """Measure the gate's metrics for `task_name` on `model_path` (default: the task's base model)."""
-    budget = budget or GateBudget()
-    start = time.perf_counter()
-    task = load_task(task_name)
-    model_path = model_path or task.base_model()
-    model, tok = load_model(model_path)
-    info = tokenizer_info(tok)
-    fmt = prompt_format(task)          # the task's prompt format (chat template or plain), student and teacher alike
-    problems = task.problems("train", budget.problems, seed=budget.seed)
-    student = _sample_graded(model, tok, task, problems, [encode_prompt(tok, p.prompt, fmt) for p in problems],
-                             budget.samples, budget.seed)
+@dataclass
+class _Scored:
+    """The Δ rows: one per student rollout that has a demo (drawn as single_sampled_demo draws it)."""
 
-    n = budget.samples
-    counts = np.array([sum(r.correct for r in g.rollouts) for g in student])
-    distinct = [len({class_of(r) for r in g.rollouts if r.correct}) for g in student]
+    delta: np.ndarray                # log p(y | demo, x) - log p(y | x)
+    student_lp: np.ndarray           # log p(y | x)
+    rows: list[tuple[bool, bool, bool | None]]   # (correct, class != demo's, positional copy or None)
 
-    # Δ: one demo per rollout, drawn as single_sampled_demo draws it (same helper, a fixed rng per problem).
-    contexts, students, completions, rows = [], [], [], []  # rows: (correct, class != demo's, positional case)
-    first_invalid = FIRST_INVALID.get(task.name)
+
+def _score_delta(model, tok, task: Task, fmt, problems: Sequence[Problem], student: Sequence[_Graded],
+                 budget: GateBudget, real_model: bool) -> _Scored:
+    """Δ of each rollout with a demo: one demo per rollout, drawn by the strategy helper `single_demo_plans`
+    (other correct rollouts of the group) with a fixed rng per problem."""
+    contexts, students, completions, rows = [], [], [], []
+    validity = task if isinstance(task, TokenValidity) else None
     for problem, g in zip(problems, student, strict=True):
         group = Group(problem, g.rollouts, stable_rng("gate", budget.seed, problem.id, "delta"))
         by_text = {r.completion: r for r in g.rollouts}
@@ -270,58 +221,73 @@ def run_gate(task_name: str, model_path: str | None = None, budget: GateBudget |
             contexts.append(encode_prompt(tok, task.teacher_prompt(problem, [demo.completion]), fmt))
             students.append(encode_prompt(tok, problem.prompt, fmt))
             completions.append(g.token_ids[r.index])
-            positional = (None if r.correct or first_invalid is None else
-                          positional_copy(problem, r.completion, g.finished[r.index], demo.completion, first_invalid))
+            positional = (None if r.correct or validity is None else
+                          positional_copy(validity, problem, r.completion, g.finished[r.index], demo.completion))
             rows.append((r.correct, class_of(r) != class_of(demo), positional))
-    real_model = getattr(task, "gate", None) == "real_model"
-    teacher_lp = sequence_logprobs(model, contexts, completions, info.pad_id, budget.batch_size, real_model)
-    student_lp = sequence_logprobs(model, students, completions, info.pad_id, budget.batch_size, real_model)
-    delta = teacher_lp - student_lp
-    correct = [c for c, _, _ in rows]
-    positional = [p for _, _, p in rows if p is not None]
+    pad_id = tokenizer_info(tok).pad_id
+    teacher_lp = sequence_logprobs(model, contexts, completions, pad_id, budget.batch_size, real_model)
+    student_lp = sequence_logprobs(model, students, completions, pad_id, budget.batch_size, real_model)
+    return _Scored(teacher_lp - student_lp, student_lp, rows)
 
-    # Teacher as a policy: one uniformly drawn correct rollout as demo per problem that has one.
+
+def _teacher_policy(model, tok, task: Task, fmt, problems: Sequence[Problem], student: Sequence[_Graded],
+                    budget: GateBudget) -> tuple[list[int], list[tuple[Rollout, bool]]]:
+    """The teacher as a policy: one uniformly drawn correct rollout as demo per problem that has one. Returns
+    those problems' indices and each teacher sample with whether it copies its demo (same functional class)."""
     with_demo = [i for i, g in enumerate(student) if any(r.correct for r in g.rollouts)]
+    if not with_demo:
+        return [], []
     demos = [draw_demos([r for r in student[i].rollouts if r.correct], 1,
                         stable_rng("gate", budget.seed, problems[i].id, "policy"))[0] for i in with_demo]
     teacher = _sample_graded(model, tok, task, [problems[i] for i in with_demo],
                              [encode_prompt(tok, task.teacher_prompt(problems[i], [d.completion]), fmt)
                               for i, d in zip(with_demo, demos, strict=True)],
-                             budget.teacher_samples, budget.seed + 1) if with_demo else []
-    t_samples = [(r, class_of(r) == class_of(d) if r.correct else False)
-                 for g, d in zip(teacher, demos, strict=True) for r in g.rollouts]
+                             budget.teacher_samples, budget.seed + 1)
+    return with_demo, [(r, class_of(r) == class_of(d) if r.correct else False)
+                       for g, d in zip(teacher, demos, strict=True) for r in g.rollouts]
+
+
+def run_gate(task_name: str, model_path: str | None = None, budget: GateBudget | None = None) -> GateReport:
+    """Measure the gate's metrics for `task_name` on `model_path` (default: the task's base model)."""
+    budget = budget or GateBudget()
+    start = time.perf_counter()
+    task = load_task(task_name)
+    model_path = model_path or task.base_model()
+    model, tok = load_model(model_path)
+    fmt = prompt_format(task)          # the task's prompt format (chat template or plain), student and teacher alike
+    problems = task.problems("train", budget.problems, seed=budget.seed)
+    student = _sample_graded(model, tok, task, problems, [encode_prompt(tok, p.prompt, fmt) for p in problems],
+                             budget.samples, budget.seed)
+    real_model = getattr(task, "gate", None) == "real_model"
+    scored = _score_delta(model, tok, task, fmt, problems, student, budget, real_model)
+    with_demo, t_samples = _teacher_policy(model, tok, task, fmt, problems, student, budget)
+    validity = task if isinstance(task, TokenValidity) else None
+
+    n = budget.samples
+    counts = np.array([sum(r.correct for r in g.rollouts) for g in student])
+    delta, rows = scored.delta, scored.rows
+    correct = [c for c, _, _ in rows]
+    positional = [p for _, _, p in rows if p is not None]
     noncopy = [r.correct for r, copied in t_samples if not copied]
-
-    error_kind, kinds = ERROR_KIND.get(task.name), {}
-    if first_invalid is not None and error_kind is not None:
-        for problem, g in zip(problems, student, strict=True):
-            for r in g.rollouts:
-                tokens = r.completion.split() + ([EOS] if g.finished[r.index] else [])
-                t = None if r.correct else first_invalid(problem, tokens)
-                if t is not None:
-                    kind = error_kind(problem, tokens, t)
-                    kinds[kind] = kinds.get(kind, 0) + 1
-    first_errors = {k: round(v / (len(problems) * n), 4) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])}
-
     metrics: dict[str, float | None] = {
         "student_pass1": float(np.mean(counts / n)),
         "pass_gain": float(np.mean(pass_at_k(n, counts, n)) - np.mean(counts / n)),
-        "distinct_correct": float(np.mean(distinct)),
+        "distinct_correct": float(np.mean([len({class_of(r) for r in g.rollouts if r.correct}) for g in student])),
         "teacher_pass1": _mean([r.correct for r, _ in t_samples]),
         "teacher_noncopy_pass1": _mean(noncopy),
         "copy_rate": _mean([copied for _, copied in t_samples]),
         "delta_auc": roc_auc(delta, correct),
-        "student_loglik_auc": roc_auc(student_lp, correct),
+        "student_loglik_auc": roc_auc(scored.student_lp, correct),
         "delta_noncopy_correct_mean": _mean([d for d, (c, other, _) in zip(delta, rows, strict=True) if c and other]),
         "delta_incorrect_mean": _mean([d for d, (c, _, _) in zip(delta, rows, strict=True) if not c]),
-        "positional_copy_share": _mean(positional) if first_invalid is not None else None,
+        "positional_copy_share": _mean(positional) if validity is not None else None,
     }
     # The teacher is measured on the problems that have a demo, so it is held against the student there.
     student_ref = _mean([counts[i] / n for i in with_demo])
-    notes = {"positional_copy_share": NO_FIRST_INVALID.get(task.name, "no per-token notion of a first invalid "
-                                                                     "token is implemented for this task")
-             } if first_invalid is None else {}
+    notes = {} if validity is not None else {"positional_copy_share": getattr(
+        task, "no_token_validity", "no per-token notion of a first invalid token is implemented for this task")}
     checks = _checks(metrics, student_ref, notes, real_model=real_model)
+    errors = first_errors(validity, problems, student) if validity is not None else {}
     details = {
         "budget": asdict(budget), "wall_s": round(time.perf_counter() - start, 1), "notes": notes,
         "student_pass1_on_demo_problems": student_ref, "pass_gain_k": n,
@@ -331,8 +297,8 @@ def run_gate(task_name: str, model_path: str | None = None, budget: GateBudget |
                    "positional_cases": len(positional)},
         "headroom": HEADROOM,
         "teacher_tilt": teacher_tilt(delta, rows),
-        # share of all student rollouts whose first invalid token is of each kind (tasks with ERROR_KIND only)
-        **({"first_errors": first_errors} if first_errors else {}),
+        # share of all student rollouts whose first invalid token is of each kind (tasks with TokenValidity only)
+        **({"first_errors": errors} if errors else {}),
     }
     return GateReport(task.name, str(model_path), all(c.passed is not False for c in checks), _rounded(metrics),
                       checks, details)
@@ -402,43 +368,3 @@ def _checks(m: dict[str, float | None], student_ref: float | None, notes: dict[s
     # An unmeasurable value (no correct rollouts, no demo, ...) fails: nothing to judge is no pass.
     return [c if c.passed is not None or c.name in notes else
             Check(c.name, c.value, c.threshold + " (not measurable)", False) for c in out]
-
-
-# ---------------------------------------------------------------- the committed numbers
-# One file for all tasks, outside the model directories: `weights_hash` (run provenance) hashes every
-# .json of a model directory, so a gate file there would change the recorded hash of unchanged
-# weights, and `sdbench pretrain --force` replaces the directory (and would drop it).
-def gate_file() -> Path:
-    """tasks/assets/gate/gate.json inside the installed sdbench.tasks package."""
-    import sdbench.tasks
-
-    return Path(sdbench.tasks.__file__).parent / "assets" / "gate" / "gate.json"
-
-
-def _weights_sha(model_path: str) -> str | None:
-    from sdbench.core.model import weights_hash  # the run provenance's hash: one meaning of "the weights changed"
-
-    return weights_hash(model_path) or None
-
-
-def write_gate(report: GateReport, path: Path | None = None) -> Path:
-    """Record `report` as the task's committed gate numbers (other tasks' entries are kept)."""
-    path = path or gate_file()
-    entries = json.loads(path.read_text()) if path.is_file() else {}
-    entries[report.task] = {**report.to_json(), "model": Path(report.model).name,
-                            "weights_sha256": _weights_sha(report.model)}
-    atomic_write_bytes(path, (json.dumps(dict(sorted(entries.items())), indent=1) + "\n").encode())
-    return path
-
-
-def read_gate(task: str, model_path: str | None, path: Path | None = None) -> dict[str, Any] | None:
-    """The committed gate entry of `task` with `stale: True` when the model's weights changed since."""
-    path = path or gate_file()
-    if not path.is_file():
-        return None
-    entry = json.loads(path.read_text()).get(task)
-    if entry is None:
-        return None
-    current = _weights_sha(model_path) if model_path else None
-    return {"passed": entry["passed"], "metrics": entry["metrics"], "checks": entry["checks"],
-            "budget": entry["details"]["budget"], "stale": current is None or current != entry["weights_sha256"]}

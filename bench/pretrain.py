@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from sdbench.core.model import encode_prompt, tokenizer_info
+from sdbench.core.objective import score_logits, upcast
 from sdbench.errors import UserError
 from sdbench.task import Pretrainable, Problem, Task, stable_rng
 
@@ -100,26 +101,18 @@ def encode_examples(tok, texts: Sequence[str]) -> list[tuple[list[int], list[int
     return out
 
 
-def _batch(examples: Sequence[tuple[list[int], list[int], list[float]]], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(ids) for ids, _, _ in examples)
-    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(examples), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    completion = torch.zeros((len(examples), width), dtype=torch.float32)
-    for row, (x, y, c) in enumerate(examples):
-        ids[row, :len(x)] = torch.tensor(x)
-        labels[row, :len(y)] = torch.tensor(y)
-        mask[row, :len(x)] = 1
-        completion[row, :len(c)] = torch.tensor(c)
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask, "completion": completion}
-
-
-def _token_logprobs(model, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """log p of each label given its prefix ([B, T-1]) and where a label exists."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
-    labels = batch["labels"][:, 1:]
-    logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return logp, labels != -100
+def _token_logprobs(model, examples: Sequence[tuple[list[int], list[int], list[float]]], pad_id: int,
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """log p of every token after the first given its prefix, flat over the examples, from the core's scorer
+    (`sdbench.core.objective.score_logits`, the padded route: one forward over the right-padded batch), and
+    each token's completion mask (1.0 on completion tokens and EOS)."""
+    logits = score_logits(model, [ids[:1] for ids, _, _ in examples], [ids[1:] for ids, _, _ in examples], pad_id,
+                          "padded")
+    targets = torch.tensor([t for ids, _, _ in examples for t in ids[1:]], dtype=torch.long, device=logits.device)
+    logp = torch.log_softmax(upcast(logits), dim=-1).gather(1, targets[:, None]).squeeze(1)
+    completion = torch.tensor([c for _, _, mask in examples for c in mask[1:]], dtype=logp.dtype,
+                              device=logp.device)
+    return logp, completion
 
 
 # The defaults of `pretrain`; a task may override any of them with a `pretrain_defaults` mapping
@@ -145,8 +138,6 @@ def pretrain(task: Task | str, *, seed: int, out_dir: str | Path, steps: int | N
     `pretrain_defaults`, then `DEFAULTS`. `corpus_size` defaults to steps × batch_size (every
     example seen once); `on_step(step, loss)` reports progress.
     """
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     if isinstance(task, str):
         from sdbench.task import load_task
         task = load_task(task)
@@ -155,9 +146,6 @@ def pretrain(task: Task | str, *, seed: int, out_dir: str | Path, steps: int | N
                         "pretrain works on embedded tasks that define pretraining_texts")
     recipe = resolve_recipe(task, steps=steps, batch_size=batch_size, lr=lr, hidden=hidden, layers=layers,
                             heads=heads, corpus_size=corpus_size, prompt_weight=prompt_weight)
-    steps, batch_size, lr, hidden = recipe["steps"], recipe["batch_size"], recipe["lr"], recipe["hidden"]
-    layers, heads, corpus_size, prompt_weight = (recipe["layers"], recipe["heads"], recipe["corpus_size"],
-                                                 recipe["prompt_weight"])
     out = Path(out_dir)
     if out.exists() and not force:
         raise UserError(f"{str(out)!r} already exists", "pass --force to replace it, or pick another --out")
@@ -165,19 +153,42 @@ def pretrain(task: Task | str, *, seed: int, out_dir: str | Path, steps: int | N
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
 
-    texts = task.pretraining_texts(random.Random(seed), corpus_size or steps * batch_size)
-    corpus_hash = hashlib.sha256("\n".join(texts).encode()).hexdigest()
+    texts = task.pretraining_texts(random.Random(seed), recipe["corpus_size"] or recipe["steps"] * recipe["batch_size"])
     tok = build_tokenizer(texts)
-    examples = encode_examples(tok, texts)
-    info = tokenizer_info(tok)
+    model = _new_model(tok, recipe)
+    losses = _train(model, encode_examples(tok, texts), tokenizer_info(tok).pad_id, recipe, seed, on_step)
+    steps = recipe["steps"]
+    record = {"task": task.name, "seed": seed,
+              **{k: recipe[k] for k in ("steps", "batch_size", "lr", "prompt_weight", "hidden", "layers")},
+              "threads": threads, "corpus_size": len(texts),
+              "corpus_hash": hashlib.sha256("\n".join(texts).encode()).hexdigest(), "vocab_size": len(tok),
+              "parameters": sum(p.numel() for p in model.parameters()),
+              "final_loss": float(np.mean(losses[-max(1, steps // 20):])),
+              "wall_time_s": round(time.time() - started, 2)}
+    model.eval()
+    _save_atomically(model, tok, record, out)
+    return {**record, "out_dir": str(out)}
 
+
+def _new_model(tok, recipe: Mapping[str, Any]):  # -> transformers.LlamaForCausalLM
+    """A freshly initialized small Llama (tied embeddings) over `tok`'s vocabulary, in the recipe's shape."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    info, hidden, heads = tokenizer_info(tok), recipe["hidden"], recipe["heads"]
     config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=4 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
+                         num_hidden_layers=recipe["layers"], num_attention_heads=heads, num_key_value_heads=heads,
                          max_position_embeddings=512, tie_word_embeddings=True,
                          bos_token_id=tok.bos_token_id, eos_token_id=info.eos_id, pad_token_id=info.pad_id)
-    model = LlamaForCausalLM(config)
+    return LlamaForCausalLM(config)
+
+
+def _train(model, examples: Sequence[tuple[list[int], list[int], list[float]]], pad_id: int,
+           recipe: Mapping[str, Any], seed: int, on_step: Callable[[int, float], None] | None) -> list[float]:
+    """`recipe["steps"]` AdamW steps of `recipe["batch_size"]` examples in a seeded order (cycling through
+    them), linear warmup then cosine decay to 10%; returns the loss of every step."""
+    steps, batch_size, prompt_weight = recipe["steps"], recipe["batch_size"], recipe["prompt_weight"]
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=0.01, betas=(0.9, 0.98))
     warmup = max(1, steps // 20)
 
     def schedule(step: int) -> float:  # linear warmup, cosine decay to 10%
@@ -189,13 +200,11 @@ def pretrain(task: Task | str, *, seed: int, out_dir: str | Path, steps: int | N
     order = np.random.default_rng(seed).permutation(len(examples))
     losses: list[float] = []
     for step in range(steps):
-        idx = [order[(step * batch_size + j) % len(order)] for j in range(batch_size)]
-        batch = _batch([examples[i] for i in idx], info.pad_id)
+        batch = [examples[order[(step * batch_size + j) % len(order)]] for j in range(batch_size)]
         # Weighted mean NLL: completion tokens count 1, prompt tokens `prompt_weight` (their
         # in-context structure — which nodes follow which — speeds up learning to follow edges).
-        logp, has_label = _token_logprobs(model, batch)
-        completion = batch["completion"][:, 1:]
-        weight = has_label * (completion + prompt_weight * (1 - completion))
+        logp, completion = _token_logprobs(model, batch, pad_id)
+        weight = completion + prompt_weight * (1 - completion)
         loss = -(logp * weight).sum() / weight.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -205,17 +214,7 @@ def pretrain(task: Task | str, *, seed: int, out_dir: str | Path, steps: int | N
         losses.append(loss.item())
         if on_step is not None:
             on_step(step + 1, losses[-1])
-
-    record = {"task": task.name, "seed": seed, "steps": steps, "batch_size": batch_size, "lr": lr,
-              "prompt_weight": prompt_weight, "hidden": hidden, "layers": layers, "threads": threads,
-              "corpus_size": len(texts),
-              "corpus_hash": corpus_hash, "vocab_size": len(tok),
-              "parameters": sum(p.numel() for p in model.parameters()),
-              "final_loss": float(np.mean(losses[-max(1, steps // 20):])),
-              "wall_time_s": round(time.time() - started, 2)}
-    model.eval()
-    _save_atomically(model, tok, record, out)
-    return {**record, "out_dir": str(out)}
+    return losses
 
 
 def _save_atomically(model, tok, record: Mapping[str, Any], out: Path) -> None:
@@ -240,14 +239,16 @@ def _save_atomically(model, tok, record: Mapping[str, Any], out: Path) -> None:
 @torch.no_grad()
 def completion_logprobs(model, tok, prompts: Sequence[str], completions: Sequence[str],
                         batch_size: int = 128) -> list[float]:
-    """log p(completion + EOS | prompt) under `model`, in nats, one per pair."""
+    """log p(completion + EOS | prompt) under `model`, in nats, one per pair (the core's scorer, as training)."""
     info = tokenizer_info(tok)
     out: list[float] = []
     pairs = encode_examples(tok, [p + COMPLETION_SEP + c for p, c in zip(prompts, completions, strict=True)])
     for start in range(0, len(pairs), batch_size):
-        batch = _batch(pairs[start:start + batch_size], info.pad_id)
-        logp, _ = _token_logprobs(model, batch)
-        out.extend((logp * batch["completion"][:, 1:]).sum(-1).tolist())
+        chunk = pairs[start:start + batch_size]
+        logp, completion = _token_logprobs(model, chunk, info.pad_id)
+        bounds = np.cumsum([0, *[len(ids) - 1 for ids, _, _ in chunk]])
+        per_token = (logp * completion).cpu()
+        out.extend(float(per_token[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:], strict=True))
     return out
 
 

@@ -328,6 +328,8 @@ class ArithTarget(EmbeddedTask):
     assets: ClassVar[Path] = ASSETS
     # The shipped model's recipe (its pretrain.json): `sdbench pretrain NAME --seed 0` reproduces it.
     pretrain_defaults: ClassVar[dict[str, Any]] = {"steps": 3000, "lr": 2e-3, "hidden": 128, "layers": 4}
+    # Why the gate has no positional-copying check here (sdbench.gate.TokenValidity):
+    no_token_validity: ClassVar[str] = "graded by the value of the whole expression, not token by token"
 
     def make_problem(self, problem_id: str, rng: random.Random, split: str) -> Problem:
         inst, dominant = _make(rng, split)

@@ -215,6 +215,9 @@ class CodeSynth(EmbeddedTask):
     # The shipped model's recipe (3 x 64, 4 heads, batch 32, lr 4e-3 from DEFAULTS; its pretrain.json):
     # `sdbench pretrain code_synth --seed 0` reproduces it.
     pretrain_defaults: ClassVar[dict[str, Any]] = {"steps": 3000}
+    # Why the gate has no positional-copying check here (sdbench.gate.TokenValidity):
+    no_token_validity: ClassVar[str] = ("graded by execution in the sandbox: no per-token notion of a first "
+                                        "invalid token")
 
     def make_problem(self, problem_id: str, rng: random.Random, split: str) -> Problem:
         inst, dominant = _make(rng, split)

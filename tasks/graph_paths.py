@@ -33,7 +33,9 @@ plausible node of the right layer instead of reading the edges, so its first err
 token at the same position in 23% of cases, and its teacher beat the student only by copying
 (`sdbench tasks check graph_paths`; README "The embedded testbed").
 
-Functional class = the path; semantic class = "via HUB" (several paths share a hub).
+Functional class = the path; semantic class = "via HUB" (several paths share a hub). A path is valid or not word
+by word, so the task carries the gate's per-token validity hook (`first_invalid`, `error_kind`:
+`sdbench.gate.TokenValidity`), which measures positional copying and where the student's first errors fall.
 Reference = the dominant route (in `ood`: the greedy route of the cut graph). The shipped base model
 (tasks/assets/graph_paths) is `sdbench pretrain graph_paths --seed 0 --out tasks/assets/graph_paths`.
 Run the tests with `pytest tests/test_graph_paths.py tests/test_pretrain.py`.
@@ -255,6 +257,47 @@ def informed_walk(graph: Graph, rng: random.Random, demos: Sequence[tuple[str, .
                                                                                                  strict=True)])[0]
 
 
+# ---------------------------------------------------------------- per-token validity (the gate's hook)
+# `sdbench tasks check` asks a task with these two methods (sdbench.gate.TokenValidity) where each rollout
+# first leaves every valid answer: the positional-copying check and the `first_errors` breakdown.
+def first_invalid(problem: Problem, words: Sequence[str], finished: bool) -> int | None:
+    """Index of the first word after which no valid path can follow (len(words): the end, when the rollout
+    finished before completing a path); None if there is none.
+
+    A word is invalid when the prefix it ends is no prefix of a valid path: not an edge from the previous node,
+    a repeated node, or a node from which the target cannot be reached. Flagging the dead end itself (not the
+    target word after it) matters: every path ends with the target, so the later word would equal the demo's by
+    construction and read as positional copying."""
+    paths = [tuple(p.split()) for p in problem.data["paths"]]
+    prefixes = {p[:i] for p in paths for i in range(1, len(p) + 1)}
+    for t in range(len(words)):
+        if tuple(words[:t + 1]) not in prefixes:
+            return t
+    return None if not finished or tuple(words) in set(paths) else len(words)
+
+
+def error_kind(problem: Problem, words: Sequence[str], finished: bool, t: int) -> str:
+    """What the first invalid word `words[t]` (t = len(words): the end) is: `non_edge_live` (no edge from the
+    previous node, to a node on some valid path: the error a positional copy can make, since the demo's nodes
+    are all live), `non_edge_dead` (no edge, to a node on no valid path), `dead_end` (a real edge into a node
+    from which the target cannot be reached), `repeat`, `wrong_source`, `eos` (ended before the target) or
+    `past_target`."""
+    edges = problem.data["edges"]
+    live = {n for p in problem.data["paths"] for n in p.split()}
+    if t == 0:
+        return "wrong_source"
+    if t == len(words):
+        return "eos"
+    word = words[t]
+    if words[t - 1] == problem.data["target"]:
+        return "past_target"
+    if word in words[:t]:
+        return "repeat"
+    if word not in edges.get(words[t - 1], ()):
+        return "non_edge_live" if word in live else "non_edge_dead"
+    return "dead_end"
+
+
 @register_task("graph_paths")
 class GraphPaths(EmbeddedTask):
     """Path-finding in layered random graphs: one dominant route, several minority routes, OOD cuts."""
@@ -267,6 +310,9 @@ class GraphPaths(EmbeddedTask):
     pretrain_defaults: ClassVar[dict[str, Any]] = {"steps": 4000}
     demo_only_cue: ClassVar[str] = DEMO_ONLY_CUE
     assets: ClassVar[Path] = ASSETS
+
+    first_invalid = staticmethod(first_invalid)     # the gate's per-token validity hook (see above)
+    error_kind = staticmethod(error_kind)
 
     def make_problem(self, problem_id: str, rng: random.Random, split: str) -> Problem:
         graph, prompt, dominant = _make(rng, split)

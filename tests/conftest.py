@@ -1,4 +1,6 @@
-"""Shared fixtures: the toy task registered under the name `toy_pick`, with a tiny random model."""
+"""Shared fixtures: the toy task registered under the name `toy_pick`, with a tiny random model, and the
+environment of the toy command lines (tests/toy_cli.py, tests/faults_cli.py). Helpers that are not fixtures
+(run_cli, smoke_args, smoke_config, smoke_training, quiet_console) are in tests/helpers.py."""
 
 from __future__ import annotations
 
@@ -22,3 +24,10 @@ def toy_task(toy_model_dir: str) -> ToyPick:
     if "toy_pick" not in TASKS:
         TASKS.register("toy_pick", ToyPick, distribution="sdbench-tests")
     return ToyPick()
+
+
+@pytest.fixture(scope="session")
+def env(toy_model_dir: str) -> dict[str, str]:
+    """The environment of a toy command line child: it finds the tiny model through TOY_MODEL_DIR; wide
+    COLUMNS so rich never wraps the error and summary lines the tests read."""
+    return {**os.environ, "TOY_MODEL_DIR": toy_model_dir, "COLUMNS": "400"}

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import smoke_args
 
 from sdbench.cli import main
 
@@ -26,7 +27,7 @@ OUT_FILE = ("dir",)                            # a directory where a file is wan
 IN_DIR = ("binary", "empty", "missing")        # an input directory
 MODEL = ("binary", "empty", "dir", "missing")  # a model directory: none of these holds config.json
 Args = Callable[[str, Path], list[str]]
-SMOKE = ["--tasks", "graph_paths", "--strategies", "base", "--profile", "smoke", "--seeds", "1"]
+SMOKE = smoke_args("base", tasks="graph_paths", workers=None)
 
 CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
     "run --config": (lambda p, d: ["run", "--config", p, "--print-config"], IN),

@@ -5,6 +5,7 @@ the identical summary; a plan() that blocks forever and one that allocates witho
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -14,19 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import FAULTS_CLI, run_cli, smoke_args
 
-FAULTS_CLI = str(Path(__file__).parent / "faults_cli.py")
-SMALL = ["--tasks", "toy_pick", "--seeds", "1", "--profile", "smoke"]
-
-
-def cli(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, FAULTS_CLI, *args], env=env, capture_output=True, text=True,
-                          timeout=300, **kw)
-
-
-@pytest.fixture(scope="module")
-def env(toy_model_dir: str) -> dict[str, str]:
-    return {**os.environ, "TOY_MODEL_DIR": toy_model_dir, "COLUMNS": "200"}
+SMALL = smoke_args(workers=None)
+cli = functools.partial(run_cli, script=FAULTS_CLI)
 
 
 @pytest.fixture(scope="module")

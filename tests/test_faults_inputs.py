@@ -5,27 +5,18 @@ each get one error/hint pair, exit 2, nothing written."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from helpers import FAULTS_CLI, run_cli, smoke_args
 
-FAULTS_CLI = str(Path(__file__).parent / "faults_cli.py")
-BASE = ["run", "--tasks", "toy_pick", "--seeds", "1", "--profile", "smoke", "--workers", "1"]
-
-
-def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, FAULTS_CLI, *args], env=env, capture_output=True, text=True,
-                          timeout=300, stdin=subprocess.DEVNULL)
-
-
-@pytest.fixture(scope="module")
-def env(toy_model_dir: str) -> dict[str, str]:
-    return {**os.environ, "TOY_MODEL_DIR": toy_model_dir, "COLUMNS": "400"}
+BASE = ["run", *smoke_args()]
+cli = functools.partial(run_cli, script=FAULTS_CLI, stdin=subprocess.DEVNULL)
 
 
 def mounted_tmpfs(path: Path, size: str) -> bool:

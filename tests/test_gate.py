@@ -17,21 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import hand_graph
 
 from sdbench.cli import main
-from sdbench.gate import (
-    EOS,
-    METRIC_KEYS,
-    GateBudget,
-    GateReport,
-    graph_paths_error_kind,
-    graph_paths_first_invalid,
-    positional_copy,
-    read_gate,
-    roc_auc,
-    write_gate,
-)
-from sdbench.task import Problem
+from sdbench.gate import METRIC_KEYS, GateBudget, GateReport, TokenValidity, positional_copy, roc_auc
+from sdbench.gate_store import read_gate, write_gate
+from sdbench.task import load_task
 
 # n stays 32 so that pass_gain (pass@n - pass@1) and distinct_correct estimate the full gate's quantities.
 REDUCED = ["--problems", "24", "--samples", "32", "--teacher-samples", "4"]
@@ -63,41 +54,16 @@ def test_roc_auc_matches_pairwise_count_and_needs_both_classes() -> None:
     assert roc_auc([1.0, 2.0], [True, True]) is None and roc_auc([], []) is None
 
 
-# ---------------------------------------------------------------- positional copying (graph_paths)
-# s -> {a, b}; a -> {h, g}; b -> {h}; h -> {x, y, z}; g -> {x}; x, y -> t; z is a dead end.
-GRAPH = Problem(id="hand", prompt="", reference="s a h x t",
-                data={"target": "t", "paths": ["s a h x t", "s a h y t", "s a g x t", "s b h x t", "s b h y t"],
-                      "edges": {"s": ["a", "b"], "a": ["h", "g"], "b": ["h"], "h": ["x", "y", "z"], "g": ["x"],
-                                "x": ["t"], "y": ["t"]}})
+# ---------------------------------------------------------------- positional copying
+# On the hand-built graph (tests/helpers.py) through graph_paths's per-token validity hook, which
+# tests/test_graph_paths.py checks on its own.
+GRAPH = hand_graph()
 
 
-def _first(text: str, finished: bool = True) -> int | None:
-    return graph_paths_first_invalid(GRAPH, text.split() + ([EOS] if finished else []))
-
-
-def test_first_invalid_token() -> None:
-    assert _first("s a h x t") is None                 # a valid path
-    assert _first("s b g x t") == 2                    # b -> g is no edge
-    assert _first("s a h z t") == 3                    # the dead end itself, not the target after it
-    assert _first("s a a h x") == 2                    # a repeated node
-    assert _first("s a h") == 3                        # EOS before the target
-    assert _first("s a h x t t", finished=False) == 5  # past the target
-    assert _first("q a h x t") == 0
-
-
-@pytest.mark.parametrize(("rollout", "finished", "kind"), [
-    ("s b g x t", True, "non_edge_live"),       # b -> g is no edge; g lies on s a g x t
-    ("s b z t", True, "non_edge_dead"),         # b -> z is no edge; z lies on no valid path
-    ("s a h z t", True, "dead_end"),            # h -> z is an edge, but z cannot reach t
-    ("s a a h x", True, "repeat"),
-    ("s a h", True, "eos"),
-    ("s a h x t t", False, "past_target"),
-    ("q a h x t", True, "wrong_source"),
-])
-def test_first_error_kind(rollout: str, finished: bool, kind: str) -> None:
-    tokens = rollout.split() + ([EOS] if finished else [])
-    t = graph_paths_first_invalid(GRAPH, tokens)
-    assert t is not None and graph_paths_error_kind(GRAPH, tokens, t) == kind
+def test_token_validity_is_the_graph_paths_hook() -> None:
+    assert isinstance(load_task("graph_paths"), TokenValidity)
+    assert not isinstance(load_task("arith_target"), TokenValidity)
+    assert not isinstance(load_task("code_synth"), TokenValidity)
 
 
 @pytest.mark.parametrize(("rollout", "demo", "expected"), [
@@ -108,7 +74,7 @@ def test_first_error_kind(rollout: str, finished: bool, kind: str) -> None:
     ("s a h x t", "s b h x t", None),    # no invalid token
 ])
 def test_positional_copy(rollout: str, demo: str, expected: bool | None) -> None:
-    assert positional_copy(GRAPH, rollout, True, demo, graph_paths_first_invalid) is expected
+    assert positional_copy(load_task("graph_paths"), GRAPH, rollout, True, demo) is expected
 
 
 # ---------------------------------------------------------------- the command on a reduced budget

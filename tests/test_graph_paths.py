@@ -9,14 +9,16 @@ import math
 import random
 
 import pytest
+from helpers import hand_graph
 
-from sdbench.task import load_task
 from sdbench.tasks._embedded import COMPLETION_SEP, COPY_P
 from sdbench.tasks.graph_paths import (
     ATTEMPT_VALID_P,
     GREEDY_P,
     LABELS,
     GraphPaths,
+    error_kind,
+    first_invalid,
     informed_walk,
     random_graph,
     valid_walk,
@@ -31,29 +33,11 @@ def task() -> GraphPaths:
     return GraphPaths()
 
 
-def test_registered_and_protocols(task: GraphPaths) -> None:
-    assert type(load_task("graph_paths")) is GraphPaths and task.name == "graph_paths"
+# The Task contract (determinism, disjoint splits, references grade correct, a clean corpus, unknown splits) is
+# checked for every built-in in tests/test_task.py; this file tests what is particular to graph_paths.
+def test_settings(task: GraphPaths) -> None:
     assert (task.splits, task.max_new_tokens, task.version) == (("train", "val", "test", "ood"), 8, "3")
-    texts = task.pretraining_texts(random.Random(0), 5)    # Pretrainable: prompt TAB completion texts
-    assert len(texts) == 5 and all(t.count(COMPLETION_SEP) == 1 for t in texts)
-
-
-def test_generator_is_deterministic(task: GraphPaths) -> None:
-    a, b = task.problems("test", 20, seed=3), task.problems("test", 20, seed=3)
-    assert a == b
-    assert task.problems("test", 5, seed=3) == a[:5]  # a problem depends on its index, not on count
-    assert [p.prompt for p in task.problems("test", 20, seed=4)] != [p.prompt for p in a]
-    assert task.pretraining_texts(random.Random(1), 30) == task.pretraining_texts(random.Random(1), 30)
-
-
-def test_splits_are_disjoint(task: GraphPaths) -> None:
-    prompts = {split: {p.prompt for p in task.problems(split, 300)} for split in task.splits}
-    assert len(prompts["train"]) > 290  # duplicates within a split are rare
-    assert not prompts["train"] & prompts["test"]
-    assert not prompts["train"] & prompts["ood"]
-    assert not prompts["test"] & prompts["ood"]
-    corpus = {t.split(COMPLETION_SEP)[0].split("| ")[-1] for t in task.pretraining_texts(random.Random(0), 2000)}
-    assert not corpus & prompts["test"] and not corpus & prompts["ood"]
+    assert len({p.prompt for p in task.problems("train", 300)}) > 290  # duplicates within a split are rare
 
 
 def test_graphs_have_several_paths_and_dead_ends(task: GraphPaths) -> None:
@@ -220,8 +204,35 @@ def test_informed_walks_are_valid_new_and_lean_on_the_demos() -> None:
     assert leaning > 1.2 * plain
 
 
-def test_unknown_split(task: GraphPaths) -> None:
-    from sdbench.errors import UserError
+# ---------------------------------------------------------------- per-token validity (the gate's hook)
+GRAPH = hand_graph()    # s -> {a, b}; a -> {h, g}; b -> {h}; h -> {x, y, z}; g -> {x}; x, y -> t; z a dead end
 
-    with pytest.raises(UserError):
-        task.problems("validation", 1)
+
+def test_first_invalid_word() -> None:
+    def first(text: str, finished: bool = True) -> int | None:
+        return first_invalid(GRAPH, text.split(), finished)
+
+    assert first("s a h x t") is None                 # a valid path
+    assert first("s b g x t") == 2                    # b -> g is no edge
+    assert first("s a h z t") == 3                    # the dead end itself, not the target after it
+    assert first("s a a h x") == 2                    # a repeated node
+    assert first("s a h") == 3                        # the end (EOS) before the target
+    assert first("s a h", finished=False) is None     # cut off by the budget: no error yet
+    assert first("s a h x t t", finished=False) == 5  # past the target
+    assert first("q a h x t") == 0
+
+
+@pytest.mark.parametrize(("rollout", "finished", "kind"), [
+    ("s b g x t", True, "non_edge_live"),       # b -> g is no edge; g lies on s a g x t
+    ("s b z t", True, "non_edge_dead"),         # b -> z is no edge; z lies on no valid path
+    ("s a h z t", True, "dead_end"),            # h -> z is an edge, but z cannot reach t
+    ("s a a h x", True, "repeat"),
+    ("s a h", True, "eos"),
+    ("s a h x t t", False, "past_target"),
+    ("q a h x t", True, "wrong_source"),
+    ("", True, "wrong_source"),                 # finished at once: the end is the first word
+])
+def test_first_error_kind(rollout: str, finished: bool, kind: str) -> None:
+    words = rollout.split()
+    t = first_invalid(GRAPH, words, finished)
+    assert t is not None and error_kind(GRAPH, words, finished, t) == kind

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import smoke_config
 
 from sdbench.config import resolve_config
 from sdbench.runs import along
@@ -25,8 +26,7 @@ def _strip(record: dict) -> dict:
 
 def _cell(task: str, **training) -> tuple:
     # smoke settings with val at steps 0, 2, 4, 6 and both checkpoints evaluated
-    config = resolve_config({"tasks": [task], "strategies": ["single_sampled_demo"], "seeds": 1, "profile": "smoke",
-                             "workers": 1, "training": {"steps": 6, **training}})
+    config = smoke_config(tasks=[task], strategies=["single_sampled_demo"], training={"steps": 6, **training})
     return plan_cells(config)[0], config
 
 

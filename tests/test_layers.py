@@ -17,7 +17,7 @@ by itself. Layers, lowest first (a module may import its own layer and the ones 
     6 core            sdbench.core.*
     7 evaluation      sdbench.eval.*
     8 configuration   config
-    9 instruments     gate, pretrain, lmeval_bridge
+    9 instruments     gate, gate_store, pretrain, lmeval_bridge
    10 runs            sdbench.runs.*
    11 leaderboard     sdbench.leaderboard.*
    12 front ends      scaffold, sdbench.cli.*
@@ -45,7 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sdbench.core",),
     ("sdbench.eval",),
     ("sdbench.config",),
-    ("sdbench.gate", "sdbench.pretrain", "sdbench.lmeval_bridge"),
+    ("sdbench.gate", "sdbench.gate_store", "sdbench.pretrain", "sdbench.lmeval_bridge"),
     ("sdbench.runs",),
     ("sdbench.leaderboard",),
     ("sdbench.scaffold", "sdbench.cli"),

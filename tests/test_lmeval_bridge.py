@@ -11,27 +11,25 @@ The toy task is registered by tests/toy_cli.py, so lm-eval runs in a process tha
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import TESTS, TOY_CLI
 
 from sdbench.errors import UserError
 
-TESTS = Path(__file__).parent
-TOY_CLI = str(TESTS / "toy_cli.py")
 LM_EVAL_WITH_TOY = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import toy_cli; "
                     "from lm_eval.__main__ import cli_evaluate; sys.argv[0] = 'lm_eval'; cli_evaluate()")
 
 
 @pytest.fixture(scope="module")
-def env(toy_model_dir: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def env(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     cache = tmp_path_factory.mktemp("hf_datasets")
-    return {**os.environ, "TOY_MODEL_DIR": toy_model_dir, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
-            "HF_DATASETS_CACHE": str(cache), "COLUMNS": "120", "TOKENIZERS_PARALLELISM": "false"}
+    return {**env, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_CACHE": str(cache),
+            "TOKENIZERS_PARALLELISM": "false"}
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from helpers import smoke_training
 
-from sdbench.config import resolve_config
 from sdbench.core.model import load_model
 from sdbench.core.trainer import demo_log, train
 from sdbench.eval.evaluate import evaluate_split
@@ -69,8 +69,7 @@ def test_base_pool_never_draws_the_students_rollouts(name: str) -> None:
 
 
 def test_trainer_logs_demos_and_fills_the_base_pool(toy_task) -> None:
-    cfg = resolve_config(overrides={"profile": "smoke"}).training.model_copy(
-        update={"steps": 2, "prompts_per_step": 3, "rollouts_per_prompt": 4})
+    cfg = smoke_training(steps=2, prompts_per_step=3, rollouts_per_prompt=4)
     model, tok = load_model(toy_task.base_model())
     result = train(model, tok, toy_task, STRATEGIES.get("single_sampled_demo")(demo_source="base_pool"), cfg, seed=0)
     logged = [entry.demos for entry in result.log if entry.demos]

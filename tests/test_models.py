@@ -114,7 +114,7 @@ def test_converted_checkpoint_loads_natively_with_transformers_gguf_logits(conve
     with torch.no_grad():
         ours, theirs = model(input_ids=ids).logits, reference(input_ids=ids).logits
     assert ours.shape == (3, 11, 261)
-    # the same weights and the same ops in the same order (tests/test_native_llama.py): equal to the bit
+    # the same weights and the same ops in the same order (tests/test_llama.py): equal to the bit
     assert torch.equal(ours, theirs)
     assert read_provenance(out) == {"name": "tiny", "sha256": "x"}
 

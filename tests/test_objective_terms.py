@@ -11,6 +11,7 @@ import copy
 
 import pytest
 import torch
+from helpers import smoke_training
 
 from sdbench.core.divergence import token_divergence
 from sdbench.core.model import encode_prompt, load_model
@@ -180,10 +181,7 @@ def test_teacher_entropy_weight_is_exp_minus_beta_h_normalized_over_the_batch(mo
 # --- the trainer's side: base weights for kl_coef, rollout likelihoods for needs_logprob -------------
 
 def _training(**update: object):
-    from sdbench.config import resolve_config
-
-    cfg = resolve_config(overrides={"profile": "smoke"}).training
-    return cfg.model_copy(update={"steps": 2, "prompts_per_step": 2, "rollouts_per_prompt": 4, **update})
+    return smoke_training(**{"steps": 2, "prompts_per_step": 2, "rollouts_per_prompt": 4, **update})
 
 
 def test_trainer_keeps_the_base_weights_only_when_asked(toy_task) -> None:

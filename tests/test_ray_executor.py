@@ -9,29 +9,24 @@ Ray is not installed (it is in the `dev` extra); about 40 s on two idle cores.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from rich.console import Console
+from helpers import quiet_console, run_cli, smoke_args
 
 from sdbench.errors import UserError
 
-TOY_CLI = str(Path(__file__).parent / "toy_cli.py")
-SMOKE = ["--tasks", "toy_pick", "--strategies", "base,single_sampled_demo", "--seeds", "1",
-         "--profile", "smoke"]
-
-
-def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, TOY_CLI, *args], env=env, capture_output=True, text=True, timeout=180)
+SMOKE = smoke_args("base,single_sampled_demo", workers=None)
+cli = functools.partial(run_cli, timeout=180)
 
 
 @pytest.fixture(scope="module")
-def env(toy_model_dir: str) -> dict[str, str]:
-    return {**os.environ, "TOY_MODEL_DIR": toy_model_dir, "COLUMNS": "120", "RAY_USAGE_STATS_ENABLED": "0"}
+def env(env: dict[str, str]) -> dict[str, str]:
+    return {**env, "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 @pytest.mark.slow
@@ -83,7 +78,7 @@ def test_a_worker_runs_the_driver_main_file_without_its_main_block(tmp_path: Pat
 def test_progress_ignores_late_events_of_finished_cells() -> None:
     from sdbench.runs.execute import CellProgress
 
-    console = Console(file=open(os.devnull, "w"), force_terminal=False)
+    console = quiet_console()
     with CellProgress(console, total=2, already_done=0) as display:
         display.on_event("a", "train", 1, 4)
         assert "a" in display.bars

@@ -42,17 +42,13 @@ def test_fixture_references_pass_and_wrong_answers_fail(name: str) -> None:
             assert not bad.correct and bad.functional_class is None
 
 
+# Seeded prefixes, disjoint splits and teacher-ready prompts are the Task contract: tests/test_task.py.
 @pytest.mark.parametrize("name", REAL)
-def test_problems_are_seeded_prefixes_and_prompts_are_teacher_ready(name: str) -> None:
+def test_every_demo_is_shown_and_the_base_model_is_a_hub_id(name: str) -> None:
     task = task_of(name)
-    split = task.splits[-1] if name != "mbpp" else "test"
-    full = task.problems(split, 100, seed=3)
-    assert task.problems(split, 2, seed=3) == full[:2] and task.problems(split, 100, seed=3) == full
-    problem = full[0]
-    teacher = task.teacher_prompt(problem, [problem.reference])
-    assert teacher.endswith(problem.prompt) and problem.reference.strip() in teacher
+    problem = task.problems(task.splits[0], 1)[0]
     demo_only = task.demo_only_prompt(problem, [problem.reference, problem.reference])
-    assert problem.prompt not in demo_only and demo_only.count(problem.reference.strip()) == 2
+    assert demo_only.count(problem.reference.strip()) == 2
     assert "/" in task.base_model()   # a hub id, used only when the user has network
 
 

@@ -14,19 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import TOY_CLI, smoke_args
+from helpers import run_cli as cli
 
-TOY_CLI = str(Path(__file__).parent / "toy_cli.py")
-SMOKE = ["--tasks", "toy_pick", "--strategies", "base,single_sampled_demo,grpo", "--seeds", "2",
-         "--profile", "smoke", "--workers", "1"]
-
-
-def cli(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, TOY_CLI, *args], env=env, capture_output=True, text=True, timeout=300, **kw)
-
-
-@pytest.fixture(scope="module")
-def env(toy_model_dir: str) -> dict[str, str]:
-    return {**os.environ, "TOY_MODEL_DIR": toy_model_dir, "COLUMNS": "120"}
+SMOKE = smoke_args("base,single_sampled_demo,grpo", seeds=2)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +77,7 @@ def test_sigterm_stops_cleanly_with_a_resume_hint(env, tmp_path) -> None:
 
 def test_a_diverging_and_a_raising_cell_fail_alone(env, tmp_path) -> None:
     out = tmp_path / "fail"
-    result = cli(["run", "--tasks", "toy_pick", "--strategies", "grpo,exploding,raising", "--seeds", "1",
-                  "--profile", "smoke", "--workers", "1", "--out", str(out)], env)
+    result = cli(["run", *smoke_args("grpo,exploding,raising"), "--out", str(out)], env)
     assert result.returncode == 1
     assert "2 cell(s) failed" in result.stderr and "Traceback" not in result.stderr
     summary = json.loads((out / "summary.json").read_text())

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from rich.console import Console
+from helpers import quiet_console as quiet
+from helpers import smoke_config
 
-from sdbench.config import resolve_config
 from sdbench.runs import run_suite
 from sdbench.runs.store import RunStore
 
@@ -16,14 +16,8 @@ STRATEGIES = ["base", "single_sampled_demo", "grpo"]
 
 
 def config_for(out: Path, **overrides: object):
-    base = {"profile": "smoke", "tasks": ["toy_pick"], "strategies": STRATEGIES, "seeds": 2, "out": str(out),
-            "workers": 1, "training": {"steps": 3}}
-    base.update(overrides)
-    return resolve_config(overrides=base)
-
-
-def quiet() -> Console:
-    return Console(file=open("/dev/null", "w"), force_terminal=False)
+    return smoke_config(**{"strategies": STRATEGIES, "seeds": 2, "out": str(out), "training": {"steps": 3},
+                           **overrides})
 
 
 @pytest.fixture(scope="module")

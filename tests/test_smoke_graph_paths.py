@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import smoke_args
 
 SDBENCH = str(Path(sys.executable).parent / "sdbench")   # the console script of this environment
 ENV = {**os.environ, "COLUMNS": "120"}
-ARGS = ["run", "--profile", "smoke", "--tasks", "graph_paths", "--strategies", "base,single_sampled_demo,grpo",
-        "--seeds", "1"]
+ARGS = ["run", *smoke_args("base,single_sampled_demo,grpo", tasks="graph_paths", workers=None)]
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers import quiet_console, smoke_config
 
 from sdbench.strategy import NO_SIGNAL, STRATEGIES, RolloutPlan, TeacherContext
 from sdbench.testing import make_group, make_strategy
@@ -232,16 +233,12 @@ def test_rft_is_sft_on_correct_rollouts() -> None:
 
 @pytest.mark.slow
 def test_every_builtin_runs_end_to_end_on_the_toy_task(toy_task, tmp_path: Path) -> None:
-    from rich.console import Console
-
-    from sdbench.config import resolve_config
     from sdbench.runs import run_suite
     from sdbench.runs.store import RunStore
 
-    config = resolve_config(overrides={
-        "profile": "smoke", "tasks": ["toy_pick"], "strategies": BUILTINS, "seeds": 1, "out": str(tmp_path / "r"),
-        "workers": 1, "training": {"steps": 2}, "evaluation": {"problems": 4, "samples": 4}})
-    summary = run_suite(config, console=Console(file=open("/dev/null", "w")))
+    config = smoke_config(strategies=BUILTINS, out=str(tmp_path / "r"), training={"steps": 2},
+                          evaluation={"problems": 4, "samples": 4})
+    summary = run_suite(config, console=quiet_console())
     assert summary["failed"] == []
     records = {r.strategy.name: r for r in RunStore(tmp_path / "r").records()}
     assert set(records) == set(BUILTINS)

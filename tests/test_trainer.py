@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import smoke_training
 
-from sdbench.config import resolve_config
 from sdbench.core.model import load_model
 from sdbench.core.trainer import TrainingDiverged, train
 from sdbench.strategy import STRATEGIES, RolloutPlan, StrategyBase
 
 
 def training(**update: object):
-    cfg = resolve_config(overrides={"profile": "smoke"}).training
-    return cfg.model_copy(update={"steps": 6, "prompts_per_step": 4, "rollouts_per_prompt": 4, **update})
+    return smoke_training(**{"steps": 6, "prompts_per_step": 4, "rollouts_per_prompt": 4, **update})
 
 
 def weights(model) -> list[torch.Tensor]:

@@ -34,7 +34,7 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="machine-rea
                      "summary": describe(cls) if cls is not None else f"failed to import: {entry.error}",
                      "splits": list(getattr(cls, "splits", ()))})
     if as_json:
-        from sdbench.gate import read_gate
+        from sdbench.gate_store import read_gate
 
         for row, entry in zip(rows, TASKS.entries(), strict=True):
             row["gate"] = _committed_gate(read_gate, entry.name, entry.obj)
@@ -91,7 +91,8 @@ def check_command(task: str = typer.Argument(..., help="task name"),
     """The testbed gate: is the demo-conditioned teacher right for the right reason? Exit 1 when a check fails."""
     from sdbench.core.model import set_threads
     from sdbench.errors import UserError
-    from sdbench.gate import GateBudget, run_gate, write_gate
+    from sdbench.gate import GateBudget, run_gate
+    from sdbench.gate_store import write_gate
     from sdbench.task import load_task
 
     if write and model is not None:

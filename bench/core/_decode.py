@@ -17,7 +17,7 @@ and one softmax spans both parts. Copying the prompt cache to each of its G rows
 times the memory and ran G thin matmuls; this halves a 32-sample step's attention on CPU.
 HFDecoder is the generic path for any other causal LM (transformers calls, the
 cache expanded with `reorder_cache`). Both are checked against full-sequence transformers logits in
-tests/test_sampling_speed.py.
+tests/test_sampling.py.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ positions that predict completions[i], of the sequence prefixes[i] + completions
 Llama-family models (llama, qwen2; GQA and q/k/v biases included) take this path
 (`PrefixScorer.supports`); any other causal LM, a training-mode model with attention dropout, an fp64
 model (see SHARED_FP64) or an empty prefix uses the padded transformers route (`gather_at`). Checked
-against that route — loss and every gradient — in tests/test_train_step_speed.py.
+against that route — loss and every gradient — in tests/test_forward.py.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from sdbench.core._decode import LlamaDecoder
 # transformers' Llama RMSNorm computes in fp32 even in an fp64 model, so where a prefix is shared the
 # gradients of its rows are summed before the norm's fp32 backward instead of after it: the same
 # math, but fp32-level rounding differences, which those tests would flag. So fp64 models take the
-# padded route unless this is set (tests/test_train_step_speed.py sets it, with the norm in fp64 on
+# padded route unless this is set (tests/test_forward.py sets it, with the norm in fp64 on
 # both routes, and checks the shared route to fp64 rounding).
 SHARED_FP64 = False
 

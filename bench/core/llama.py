@@ -16,7 +16,7 @@ config), so state dicts, training checkpoints, the optimizer's and the gradient 
 order, and everything that reads the modules are what they are with `LlamaForCausalLM`; the RoPE
 table is computed by transformers' own formula, op for op. `forward` is the full padded forward
 (the loss's fallback route and the gate); it has no KV cache (`sdbench.core.sampling` decodes with
-its own). tests/test_native_llama.py checks names, RoPE tables, logits, gradients and tokenization
+its own). tests/test_llama.py checks names, RoPE tables, logits, gradients and tokenization
 against transformers, and that a trained cell's record is unchanged.
 """
 
@@ -258,7 +258,7 @@ class NativeTokenizer:
     def apply_chat_template(self, messages: list[dict[str, str]], tokenize: bool = False,
                             add_generation_prompt: bool = False) -> str:
         """The rendered conversation (text only): transformers' renderer, a sandboxed jinja2 environment with
-        trim_blocks and lstrip_blocks, the special tokens as variables (tests/test_native_llama.py compares)."""
+        trim_blocks and lstrip_blocks, the special tokens as variables (tests/test_llama.py compares)."""
         if tokenize or not self.chat_template:
             raise ValueError("the native tokenizer renders a chat template to text only (tokenize=False)")
         from jinja2.sandbox import ImmutableSandboxedEnvironment

@@ -51,7 +51,7 @@ def exponential_noise(shape: tuple[int, ...], generator: torch.Generator) -> tor
     returns float(-log1p(-u)), one element at a time; this draws the same uniforms with `uniform_` and
     transforms them as one vector op, ~2.5x faster (117 -> 46 us for 128 x 53; a few percent of a training
     step's sampling).
-    tests/test_sampling_speed.py checks the identity, so a torch that changes its kernel is caught."""
+    tests/test_sampling.py checks the identity, so a torch that changes its kernel is caught."""
     return torch.empty(shape, dtype=torch.float64).uniform_(generator=generator).neg_().log1p_().neg_().float()
 
 

@@ -84,7 +84,7 @@ def sandbox_layers() -> dict[str, Any] | None:
 def gate_summary(task: str, config: RunConfig) -> dict[str, Any] | None:
     """The task's committed testbed-gate result for the model the run uses (`sdbench tasks check`):
     passed, the checks that failed, and whether the numbers are stale (the weights changed since)."""
-    from sdbench.gate import read_gate
+    from sdbench.gate_store import read_gate
     from sdbench.task import load_task
 
     try:

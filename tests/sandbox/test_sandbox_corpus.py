@@ -10,6 +10,8 @@ listener and the victim process is alive and running. Run: ``pytest tests/sandbo
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 from sandbox_targets import CORPUS, Targets
 
 from sdbench.sandbox import run_program, run_tests, sandbox_info
+from sdbench.sandbox._info import Layer, SandboxInfo
 
 PROGRAMS = sorted(p for p in CORPUS.glob("*.py"))
 TESTS = "assert f(2) == 4\nassert f(10) == 20\n"
@@ -40,12 +43,64 @@ def test_corpus_is_big_enough() -> None:
     assert len(PROGRAMS) >= 25
 
 
+# Why a layer can be off (its `detail`, written by sdbench.sandbox.probe): the machine lacks it, or the sandbox
+# tried and it broke. Only the first is a reason to skip; the second is a failure.
+BROKEN = ("failed to apply", "could not join a cgroup", "failed to drop privileges",
+          "does not start as an unprivileged uid")
+
+
+def bwrap_runs_here() -> tuple[bool, str]:
+    """Whether bubblewrap itself can make the namespaces the sandbox asks for (a container without user
+    namespaces cannot), independently of sdbench: (works, why not)."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return False, "bwrap not found on PATH"
+    done = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--die-with-parent",
+                           "true"], capture_output=True, text=True, timeout=30)
+    return done.returncode == 0, done.stderr.strip() or f"exit {done.returncode}"
+
+
+def degradation(info: SandboxInfo, bwrap_works: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """(broken, unavailable): the inactive layers whose reason is a failure of the sandbox (a layer applied and
+    refused, bwrap failing where bubblewrap itself runs, one of the layers every POSIX machine has), and those
+    the machine genuinely lacks."""
+    broken, unavailable = {}, {}
+    for name, layer in info.layers.items():
+        if layer.active:
+            continue
+        fails = (name in ALWAYS or any(b in layer.detail for b in BROKEN)
+                 or (layer.detail.startswith("bwrap failed") and bwrap_works))
+        (broken if fails else unavailable)[name] = layer.detail
+    return broken, unavailable
+
+
+ALWAYS = ("process", "env", "setsid", "rlimits", "timeout")     # plain POSIX: active on any machine
+
+
+def test_degradation_tells_a_broken_layer_from_a_missing_one() -> None:
+    def info(**details: str) -> SandboxInfo:
+        return SandboxInfo(layers={n: Layer(n, n not in details, details.get(n, "ok")) for n in (*ALWAYS, *details)})
+
+    lacking = info(bwrap="bwrap not found on PATH", landlock="kernel refuses landlock_create_ruleset: EINVAL",
+                   cgroup="harness is not root (no delegated cgroup support)")
+    assert degradation(lacking, bwrap_works=False) == ({}, {n: la.detail for n, la in lacking.layers.items()
+                                                            if not la.active})
+    failing = info(bwrap="bwrap failed: no report", seccomp="failed to apply: EINVAL",
+                   cgroup="could not join a cgroup: EACCES", timeout="off")
+    broken, unavailable = degradation(failing, bwrap_works=True)
+    assert set(broken) == {"bwrap", "seccomp", "cgroup", "timeout"} and unavailable == {}
+    assert degradation(failing, bwrap_works=False)[1] == {"bwrap": "bwrap failed: no report"}
+
+
 def test_all_layers_active_here() -> None:
-    """On the CI machine (root, bubblewrap installed, Landlock and seccomp in the kernel) nothing degrades."""
-    info = sandbox_info()
-    missing = {n: la.detail for n, la in info.layers.items() if not la.active}
-    if missing:
-        pytest.skip(f"degraded sandbox on this machine: {missing}")
+    """On the CI machine (root, bubblewrap installed, Landlock and seccomp in the kernel) nothing degrades.
+    Elsewhere a layer may be off only because the machine lacks it (skipped, with the reason); a layer the
+    sandbox tried and lost is a failure."""
+    works, why = bwrap_runs_here()
+    broken, unavailable = degradation(sandbox_info(), works)
+    assert not broken, f"sandbox layers broken on this machine: {broken}"
+    if unavailable:
+        pytest.skip(f"this machine lacks sandbox layers: {unavailable}" + ("" if works else f" (bwrap: {why})"))
 
 
 @pytest.mark.parametrize("path", PROGRAMS, ids=[p.stem for p in PROGRAMS])

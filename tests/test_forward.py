@@ -1,6 +1,6 @@
 """The fast training-step scoring (sdbench.core._forward, used by impl="fused") equals the previous route.
 
-Run: pytest tests/test_train_step_speed.py   (~1-2 min on one CPU thread)
+Run: pytest tests/test_forward.py   (~1-2 min on one CPU thread)
 
 impl="fused" scores the student and the teacher with each distinct prompt / teacher context computed
 once and its keys/values shared by its rows (sdbench.core._forward.PrefixScorer); impl="fused_padded"

@@ -1,7 +1,7 @@
 """sdbench.core.llama against transformers: the same modules, weights, RoPE tables, logits, gradients,
 tokenization, and the same trained cell; and what falls back to transformers.
 
-Run: pytest tests/test_native_llama.py
+Run: pytest tests/test_llama.py
 Exact equality (torch.equal) where the two run the same ops in the same order on the same weights;
 a tolerance only where transformers takes another kernel path (see each assert).
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import smoke_config
 
 from sdbench.core.llama import NativeCausalLM, NativeTokenizer, load_native
 from sdbench.core.model import load_model
@@ -176,13 +177,11 @@ def test_loading_a_shipped_model_imports_no_transformers() -> None:
 
 
 def test_a_trained_cell_is_the_same_with_either_loader(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sdbench.config import resolve_config
     from sdbench.core import model as model_mod
     from sdbench.runs import along
     from sdbench.runs.cell import plan_cells, run_cell
 
-    config = resolve_config({"tasks": ["graph_paths"], "strategies": ["single_sampled_demo"], "seeds": 1,
-                             "profile": "smoke", "workers": 1})
+    config = smoke_config(tasks=["graph_paths"], strategies=["single_sampled_demo"])
     cell = plan_cells(config)[0]
     records = []
     real = model_mod.load_model

@@ -1,6 +1,6 @@
 """Tests of the fast sampler (sdbench.core.sampling.sample and the decoders in sdbench.core._decode).
 
-Run: pytest tests/test_sampling_speed.py   (~10 s on one CPU thread)
+Run: pytest tests/test_sampling.py   (~10 s on one CPU thread)
 
 The fast sampler must draw from the same distributions as the previous one: its per-step logits are
 checked against transformers' full-sequence logits on fixed prompts and fixed generated prefixes

@@ -1,7 +1,7 @@
 """Teacher plans of the built-in strategies on hand-built groups, and the public strategy-author surface
 (`sdbench.strategy` helpers, `sdbench.testing`, the exports of `sdbench`).
 
-    pytest tests/test_strategy_plans.py
+    pytest tests/test_strategy.py
 """
 
 from __future__ import annotations
