@@ -1,7 +1,8 @@
 """Contained cells, through the real command line (tests/faults_cli.py): a worker SIGKILLed from outside
 is run again and the run finishes; killed twice it is a failed-transient cell that a resume completes with
 the identical summary; a plan() that blocks forever and one that allocates without bound are stopped by
---cell-timeout and --cell-memory and recorded, while a healthy cell in the same run finishes."""
+--cell-timeout and --cell-memory and recorded, while a healthy cell in the same run finishes; the parent
+never loads torch (only the workers do)."""
 
 from __future__ import annotations
 
@@ -108,3 +109,18 @@ def test_a_hanging_and_a_greedy_cell_are_stopped_by_the_limits_and_a_healthy_one
     assert wall < 180     # 40 s hanging + a greedy and a grpo smoke cell, each well under a minute
     limits = json.loads((out / "provenance.json").read_text())["limits"]
     assert limits == {"cell_timeout_s": 40.0, "cell_memory_bytes": 3 * 2**29, "derived": ""}
+
+
+def test_the_runs_parent_never_loads_torch(tmp_path) -> None:
+    # The parent only plans, watches and aggregates; the cell's worker loads torch. Were the parent to load it
+    # too, every run would pay torch's import (~1.5 CPU-s) twice: the contained cell's one real cost (issue 31).
+    probe = ("import atexit, sys\n"
+             "atexit.register(lambda: print('torch in parent:', 'torch' in sys.modules, file=sys.stderr))\n"
+             "from sdbench.cli import main\nmain()\n")
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-c", probe, "run", "--tasks", "graph_paths", "--strategies", "base",
+                           "--seeds", "1", "--profile", "smoke", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((out / "cells" / "graph_paths__base__seed0.json").read_text())["status"] == "ok"
+    assert done.stderr.splitlines()[-1] == "torch in parent: False"
