@@ -44,8 +44,8 @@ import torch
 
 from sdbench.atomic import atomic_write_bytes
 from sdbench.core.model import encode_prompt, load_model, prompt_format, tokenizer_info
-from sdbench.core.objective import gather_at
 from sdbench.core.sampling import sample
+from sdbench.core.scoring import gather_at
 from sdbench.eval.passk import pass_at_k
 from sdbench.strategy import Group, Rollout, class_of, draw_demos, single_demo_plans
 from sdbench.task import Problem, Task, load_task, stable_rng, verify_groups

@@ -50,11 +50,6 @@ LAYERS: list[tuple[str, ...]] = [
 # (importer, imported): today's exceptions, each named in issue 26. Remove a line when its edge goes.
 KNOWN: set[tuple[str, str]] = {
     # loops
-    ("sdbench.core._forward", "sdbench.core.objective"),
-    ("sdbench.core._forward", "sdbench.core.objective_fused"),
-    ("sdbench.core.objective_fused", "sdbench.core.objective"),
-    ("sdbench.core.policy_terms", "sdbench.core.objective"),
-    ("sdbench.core.policy_terms", "sdbench.core.objective_fused"),
     ("sdbench.leaderboard.html", "sdbench.leaderboard.site"),
     ("sdbench.leaderboard.site", "sdbench.leaderboard.html"),
     ("sdbench.leaderboard.claims", "sdbench.leaderboard.site"),
@@ -62,7 +57,6 @@ KNOWN: set[tuple[str, str]] = {
     ("sdbench.runs.along", "sdbench.runs.lane"),
     ("sdbench.runs.lane", "sdbench.runs.along"),
     # upward imports
-    ("sdbench.core.trainer", "sdbench.config"),
     ("sdbench.eval.evaluate", "sdbench.runs.record"),
     ("sdbench.lmeval_bridge", "sdbench.runs.record"),
     ("sdbench.runs.report_html", "sdbench.leaderboard.html"),

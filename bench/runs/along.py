@@ -128,7 +128,7 @@ class ValEvaluator:
                 if not block and ("val", step) not in self.lane.ready():
                     return None
                 problems, _, seconds = self.lane.take(("val", step))
-                self.timer.totals["lane_s"] = self.timer.totals.get("lane_s", 0.0) + seconds
+                self.timer.add("lane", seconds)
                 return EvalPoint(step=step, n=self.evaluation.val_samples, problems=problems)
             except LaneFailed:
                 self.drop_lane()
@@ -218,7 +218,7 @@ def evaluate_checkpoints(model, tokenizer, task: Task, evaluation: EvalConfig, h
     for checkpoint, split in remote:
         try:
             problems, split_samples, seconds = lane.take(("eval", checkpoint, split))
-            hook.timer.totals["lane_s"] = hook.timer.totals.get("lane_s", 0.0) + seconds
+            hook.timer.add("lane", seconds)
         except LaneFailed:                 # evaluate it here, as without a lane
             hook.drop_lane()
             model.load_state_dict(final_state if checkpoint == "final" else hook.best_state)

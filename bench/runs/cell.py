@@ -103,17 +103,15 @@ def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None
     try:
         with timer("setup"):
             strategy, record["strategy"] = build_strategy(cell.strategy)
-            if getattr(strategy, "divergence", None):   # the strategy fixes its divergence: record what runs
-                training = training.model_copy(update={"divergence": strategy.divergence})
-                record["training"] = training.model_dump(mode="json")
             task = load_task(cell.task, data_path=config.data_path)
             record["task_version"] = str(getattr(task, "version", "")) or None
             if training.max_new_tokens is not None:   # the run's completion budget replaces the task's
                 task.max_new_tokens = training.max_new_tokens
             record["prompt_format"] = prompt_format(task).to_json()
-            if getattr(task, "temperature", None) is not None:   # part of the testbed: every arm samples at it
-                training = training.model_copy(update={"temperature": float(task.temperature)})
-                record["training"] = training.model_dump(mode="json")
+            # the strategy's fixed divergence and the task's temperature, once, validated: what runs is recorded
+            training = training.for_cell(divergence=getattr(strategy, "divergence", None),
+                                         temperature=getattr(task, "temperature", None))
+            record["training"] = training.model_dump(mode="json")
             model_path = config.model or task.base_model()
             record["model"] = {"path": model_path, "weights_sha256": weights_hash(model_path)}
             torch.manual_seed(cell.seed)

@@ -75,8 +75,8 @@ def _step_worker() -> dict:
 
     def step(impl: str) -> dict:
         timer = StageTimer()
-        loss, _ = self_distillation_loss(model, teacher, items, divergence=cfg.divergence, beta=cfg.jsd_beta,
-                                         pad_id=info.pad_id, temperature=cfg.temperature, impl=impl, timer=timer)
+        spec = cfg.loss_spec.model_copy(update={"loss_impl": impl})   # the run's loss on the route measured
+        loss, _ = self_distillation_loss(model, teacher, items, spec, pad_id=info.pad_id, timer=timer)
         optimizer.zero_grad(set_to_none=True)
         with timer("backward"):
             loss.backward()
