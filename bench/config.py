@@ -23,6 +23,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sdbench.core.settings import TrainingConfig
 from sdbench.errors import UserError, did_you_mean
+from sdbench.eval.protocol import EvalConfig
 from sdbench.pydantic_base import FrozenModel
 
 ProfileName = Literal["smoke", "quick", "full", "real-quick"]
@@ -41,26 +42,6 @@ SUITES = ("default", "all", "mechanism")
 PAPER_BASELINE = "single_sampled_demo"   # paired deltas are taken against it
 MAX_LIST = 1000            # tasks or strategies in one run: more is a mistake (or an attack), refused at once
 MAX_CONFIG_BYTES = 2**20   # a config file: 1 000 strategies with parameters fit in a tenth of it
-
-
-class EvalConfig(FrozenModel):
-    problems: int = Field(ge=1, le=100_000)
-    samples: int = Field(ge=1, le=4096)
-    splits: tuple[str, ...] = ("test", "ood")
-    # Along training (protocol v2): the val split every `every` optimizer steps, from step 0 (the base
-    # model) to the last step; the best-val checkpoint (highest val pass@1) is evaluated on `splits` too.
-    every: int = Field(default=25, ge=1, description="evaluate val every K optimizer steps")
-    val_problems: int = Field(default=64, ge=1, le=100_000)
-    val_samples: int = Field(default=16, ge=1, le=4096)
-    backend: Literal["hf", "vllm"] | None = Field(
-        default=None, description="sampler of val/test/ood evaluation; None: the training backend")
-
-    @field_validator("samples", "val_samples")
-    @classmethod
-    def _power_of_two(cls, v: int) -> int:
-        if v & (v - 1):
-            raise ValueError("must be a power of two so pass@k reaches k = samples")
-        return v
 
 
 class StrategySpec(FrozenModel):

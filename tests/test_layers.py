@@ -54,10 +54,9 @@ KNOWN: set[tuple[str, str]] = {
     ("sdbench.leaderboard.site", "sdbench.leaderboard.html"),
     ("sdbench.leaderboard.claims", "sdbench.leaderboard.site"),
     ("sdbench.runs.compare", "sdbench.runs.aggregate"),
-    ("sdbench.runs.along", "sdbench.runs.lane"),
-    ("sdbench.runs.lane", "sdbench.runs.along"),
     # upward imports
     ("sdbench.eval.evaluate", "sdbench.runs.record"),
+    ("sdbench.eval.along", "sdbench.runs.record"),   # goes when the record models move to sdbench.results
     ("sdbench.lmeval_bridge", "sdbench.runs.record"),
     ("sdbench.runs.report_html", "sdbench.leaderboard.html"),
     ("sdbench.runs.report_html", "sdbench.leaderboard.plots"),

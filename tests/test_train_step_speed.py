@@ -24,7 +24,7 @@ from sdbench.core import _forward
 from sdbench.core._forward import PrefixScorer, length_buckets, score_hidden
 from sdbench.core.objective import LossItem, LossSpec, self_distillation_loss
 from sdbench.core.scoring import gather_at, hidden_fn
-from sdbench.core.timing import StageTimer
+from sdbench.core.timing import NO_TIMER, StageTimer
 from sdbench.strategy import RolloutPlan, TeacherContext
 
 LOSS_RTOL, GRAD_ATOL = 1e-5, 1e-6
@@ -81,12 +81,12 @@ def real_batch(task_name: str, strategy_name: str, prompts: int = 8):
     return _BATCHES[key]
 
 
-def loss_and_grads(model, teacher, items, impl: str, *, pad_id: int, beta: float = 0.5, **kw,
-                   ) -> tuple[torch.Tensor, object, list[torch.Tensor]]:
+def loss_and_grads(model, teacher, items, impl: str, *, pad_id: int, beta: float = 0.5, timer: StageTimer = NO_TIMER,
+                   overlap: bool = False, **kw) -> tuple[torch.Tensor, object, list[torch.Tensor]]:
     """Loss and gradients under `LossSpec(loss_impl=impl, jsd_beta=beta, **kw)`."""
     model.zero_grad(set_to_none=True)
     spec = LossSpec(loss_impl=impl, jsd_beta=beta, **kw)
-    loss, stats = self_distillation_loss(model, teacher, items, spec, pad_id=pad_id)
+    loss, stats = self_distillation_loss(model, teacher, items, spec, pad_id=pad_id, timer=timer, overlap=overlap)
     loss.backward()
     grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in model.parameters()]
     model.zero_grad(set_to_none=True)

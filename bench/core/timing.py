@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 
 # eval_s: test / ood at the checkpoints; val_s: the val split along training (protocol v2's extra cost);
-# both are the cell's own wall time. lane_s: what its evaluation lane (sdbench.runs.lane) worked on another
+# both are the cell's own wall time. lane_s: what its evaluation lane (sdbench.eval.lane) worked on another
 # core meanwhile, so not part of the cell's wall time.
 TIMING_STAGES = ("setup_s", "sample_s", "verify_s", "teacher_s", "student_s", "backward_s", "optimizer_s",
                  "val_s", "eval_s", "lane_s")
