@@ -2,21 +2,21 @@
 
     training = TrainingConfig(steps=10, prompts_per_step=4, rollouts_per_prompt=8, lr=3e-4)
     training = training.for_cell(divergence="jsd", temperature=0.7)   # the strategy's / task's, validated
-    train(model, tokenizer, task, strategy, training, seed=0)         # the loss reads training.loss_spec
+    train(model, tokenizer, task, strategy, training, seed=0)         # builds training.loss_spec once
 
 The core defines them because the trainer reads them; `sdbench.config` composes `TrainingConfig` into the
 run configuration (and re-exports it), so the core never imports the configuration layer.
 
-`LossSpec` is the one description of the loss: the divergence (with a strategy's fixed one already applied:
-`TrainingConfig.for_cell`), the JSD's beta, the temperature, the estimator and the implementation. It is
-built once per cell's settings (`TrainingConfig.loss_spec`), validated, and handed unchanged from the
-trainer to `sdbench.core.objective` and on to the kernels (`sdbench.core.kernels`); every field keeps one name.
-No torch is imported here (the configuration layer loads this module).
+`LossSpec` is the one description of the loss: the divergence (with a strategy's fixed one already
+applied: `TrainingConfig.for_cell`), the JSD's beta, the temperature, the estimator and the implementation.
+It is built once per cell from its settings (`TrainingConfig.loss_spec`, read once by the trainer),
+validated, and handed unchanged from the trainer to `sdbench.core.objective` and on to the kernels
+(`sdbench.core.kernels`); every field keeps one name. No torch is imported here (the configuration
+layer loads this module).
 """
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -110,8 +110,10 @@ class TrainingConfig(FrozenModel):
             fixed["temperature"] = float(temperature)
         return self.with_overrides(fixed)
 
-    @cached_property
+    @property
     def loss_spec(self) -> LossSpec:
-        """The loss these settings describe, built once per instance (the model is frozen, so it cannot drift)."""
+        """The loss these settings describe, validated (the trainer reads it once per cell and passes it on). A
+        property, not a cache: `model_copy(update=...)` copies cached values, which would then describe the
+        settings copied from instead of the copy."""
         return LossSpec(divergence=self.divergence, jsd_beta=self.jsd_beta, temperature=self.temperature,
                         estimator=self.estimator, topk=self.topk, loss_impl=self.loss_impl)

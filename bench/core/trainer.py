@@ -176,7 +176,7 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
     """Train `model` in place for cfg.steps steps of `strategy`.
 
     `cfg` is the cell's settings (`TrainingConfig.for_cell`: a strategy's fixed divergence is already in
-    them); the loss is `cfg.loss_spec`, passed unchanged to the objective.
+    them); the loss is `cfg.loss_spec`, built once here and passed unchanged to the objective.
 
     With `checkpoint`, state is saved at every evaluation point of `hook` (and every
     cfg.checkpoint_every steps when set) and a checkpoint found at start is resumed from.
@@ -186,6 +186,7 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
     if fixed and fixed != cfg.divergence:   # one home for the divergence: the cell's settings
         raise ValueError(f"{type(strategy).__name__} fixes divergence {fixed!r} but the settings say "
                          f"{cfg.divergence!r}: pass cfg.for_cell(divergence=strategy.divergence)")
+    loss_spec = cfg.loss_spec   # built once, validated; passed unchanged to the objective and the kernels
     info = tokenizer_info(tokenizer)
     with timer("setup"):
         pool = problem_set(task, "train", cfg.train_problems, seed=0)
@@ -223,8 +224,7 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
                                                     info, timer, base_pool)
         model.train()
         loss, stats = self_distillation_loss(   # times its "teacher" and "student" parts itself
-            model, teacher, items, cfg.loss_spec, pad_id=info.pad_id, timer=timer, overlap=overlap,
-            reference=reference)
+            model, teacher, items, loss_spec, pad_id=info.pad_id, timer=timer, overlap=overlap, reference=reference)
         _check_finite(loss, step, "loss")
         optimizer.zero_grad(set_to_none=True)
         if stats.rollouts:
