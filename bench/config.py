@@ -5,6 +5,8 @@
 Keys mirror the command-line option names (`tasks`, `strategies`, `seeds`, `profile`, `out`, ...).
 A profile (`smoke`, `quick`, `full`) supplies every training and evaluation default; anything the
 file or the command line sets wins over it. Unknown keys and out-of-range values are user errors.
+`TrainingConfig` is defined by the core that reads it (`sdbench.core.settings`) and `EvalConfig` by the
+evaluation protocol (`sdbench.eval.protocol`); both are importable from here too.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from sdbench.core.divergence import Divergence, Estimator
+from sdbench.core.settings import TrainingConfig
 from sdbench.errors import UserError, did_you_mean
+from sdbench.eval.protocol import EvalConfig
 from sdbench.pydantic_base import FrozenModel
 
-TeacherWeights = Literal["live", "frozen", "ema"]
 ProfileName = Literal["smoke", "quick", "full", "real-quick"]
 
 DEFAULT_TASKS = ["graph_paths", "arith_target", "code_synth"]
@@ -40,68 +42,6 @@ SUITES = ("default", "all", "mechanism")
 PAPER_BASELINE = "single_sampled_demo"   # paired deltas are taken against it
 MAX_LIST = 1000            # tasks or strategies in one run: more is a mistake (or an attack), refused at once
 MAX_CONFIG_BYTES = 2**20   # a config file: 1 000 strategies with parameters fit in a tenth of it
-
-
-class TrainingConfig(FrozenModel):
-    steps: int = Field(ge=0, le=1_000_000)
-    prompts_per_step: int = Field(ge=1, le=4096)
-    rollouts_per_prompt: int = Field(ge=2, le=1024)
-    lr: float = Field(gt=0, le=1.0)
-    weight_decay: float = Field(default=0.0, ge=0)
-    grad_clip: float = Field(default=1.0, gt=0)
-    divergence: Divergence = "reverse_kl"
-    jsd_beta: float = Field(default=0.5, ge=0, le=1)
-    # EMA of the student from the base weights, rate 0.05 per optimizer step: the default of TRL's
-    # SDPO (teacher_model_kind="ema") and of the official SDPO; "frozen" is OPSD's / SDFT's fixed base
-    # teacher, "live" the current weights (an option in the field, the default nowhere).
-    teacher: TeacherWeights = "ema"
-    ema_tau: float = Field(default=0.05, gt=0, le=1)
-    warmup_steps: int = Field(default=10, ge=0, description="linear learning-rate warmup (optimizer steps)")
-    estimator: Estimator = Field(default="full", description="divergence estimator of the fused kernel")
-    topk: int | None = Field(default=None, ge=1, description="support size of the topk estimator")
-    temperature: float = Field(default=1.0, gt=0)
-    train_problems: int = Field(default=1000, ge=1)
-    loss_impl: Literal["fused", "materialized"] = "fused"   # "materialized": full logits (debugging)
-    checkpoint_every: int = Field(default=0, ge=0, description="save training state every N steps (0: never)")
-    backend: Literal["hf", "vllm"] = Field(default="hf", description="sampler: transformers (any device) or vLLM (GPU)")
-    max_new_tokens: int | None = Field(default=None, ge=1, le=8192,
-                                       description="completion budget of rollouts and evaluation (None: the task's)")
-
-    @model_validator(mode="after")
-    def _estimator_fits(self) -> TrainingConfig:
-        if self.estimator == "topk" and self.topk is None:
-            raise ValueError("the topk estimator needs training.topk")
-        if self.estimator != "topk" and self.topk is not None:
-            raise ValueError("training.topk applies only to estimator: topk")
-        if self.estimator == "sampled_token" and self.divergence != "reverse_kl":
-            raise ValueError("the sampled_token estimator is defined for reverse_kl only")
-        if self.estimator != "full" and self.loss_impl == "materialized":
-            raise ValueError("loss_impl: materialized computes the full estimator only; use loss_impl: fused")
-        return self
-
-    def with_overrides(self, overrides: dict[str, Any]) -> TrainingConfig:
-        """These settings with an arm's overrides applied, validated as a whole."""
-        return TrainingConfig.model_validate({**self.model_dump(), **overrides}) if overrides else self
-
-
-class EvalConfig(FrozenModel):
-    problems: int = Field(ge=1, le=100_000)
-    samples: int = Field(ge=1, le=4096)
-    splits: tuple[str, ...] = ("test", "ood")
-    # Along training (protocol v2): the val split every `every` optimizer steps, from step 0 (the base
-    # model) to the last step; the best-val checkpoint (highest val pass@1) is evaluated on `splits` too.
-    every: int = Field(default=25, ge=1, description="evaluate val every K optimizer steps")
-    val_problems: int = Field(default=64, ge=1, le=100_000)
-    val_samples: int = Field(default=16, ge=1, le=4096)
-    backend: Literal["hf", "vllm"] | None = Field(
-        default=None, description="sampler of val/test/ood evaluation; None: the training backend")
-
-    @field_validator("samples", "val_samples")
-    @classmethod
-    def _power_of_two(cls, v: int) -> int:
-        if v & (v - 1):
-            raise ValueError("must be a power of two so pass@k reaches k = samples")
-        return v
 
 
 class StrategySpec(FrozenModel):

@@ -91,7 +91,7 @@ def test_checkpoint_rules_agree_on_a_clear_peak_and_are_deterministic() -> None:
 
 def test_the_pinned_rule_is_what_best_val_selects() -> None:
     """The table's pinned rule and the best-val rows' `select_best` choose the same step (ties: the earliest)."""
-    from sdbench.runs.along import select_best
+    from sdbench.eval.protocol import select_best
     from sdbench.runs.compare import PINNED_RULE, RULES
 
     rng = np.random.default_rng(1)

@@ -22,9 +22,9 @@ import torch
 
 from sdbench.core import _forward
 from sdbench.core._forward import PrefixScorer, length_buckets, score_hidden
-from sdbench.core.objective import LossItem, gather_at, self_distillation_loss
-from sdbench.core.objective_fused import hidden_fn
-from sdbench.core.timing import StageTimer
+from sdbench.core.objective import LossItem, LossSpec, self_distillation_loss
+from sdbench.core.scoring import gather_at, hidden_fn
+from sdbench.core.timing import NO_TIMER, StageTimer
 from sdbench.strategy import RolloutPlan, TeacherContext
 
 LOSS_RTOL, GRAD_ATOL = 1e-5, 1e-6
@@ -81,9 +81,12 @@ def real_batch(task_name: str, strategy_name: str, prompts: int = 8):
     return _BATCHES[key]
 
 
-def loss_and_grads(model, teacher, items, impl: str, **kw) -> tuple[torch.Tensor, object, list[torch.Tensor]]:
+def loss_and_grads(model, teacher, items, impl: str, *, pad_id: int, beta: float = 0.5, timer: StageTimer = NO_TIMER,
+                   overlap: bool = False, **kw) -> tuple[torch.Tensor, object, list[torch.Tensor]]:
+    """Loss and gradients under `LossSpec(loss_impl=impl, jsd_beta=beta, **kw)`."""
     model.zero_grad(set_to_none=True)
-    loss, stats = self_distillation_loss(model, teacher, items, impl=impl, **kw)
+    spec = LossSpec(loss_impl=impl, jsd_beta=beta, **kw)
+    loss, stats = self_distillation_loss(model, teacher, items, spec, pad_id=pad_id, timer=timer, overlap=overlap)
     loss.backward()
     grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in model.parameters()]
     model.zero_grad(set_to_none=True)
@@ -317,11 +320,10 @@ def test_unsupported_models_use_the_padded_route(monkeypatch) -> None:
 def test_timer_stages_and_unknown_impl() -> None:
     model, teacher, items, pad_id, cfg = real_batch("graph_paths", "single_sampled_demo", prompts=16)
     timer = StageTimer()
-    self_distillation_loss(model, teacher, items, divergence="reverse_kl", beta=0.5, pad_id=pad_id, impl="fused",
-                           timer=timer)
+    self_distillation_loss(model, teacher, items, LossSpec(loss_impl="fused"), pad_id=pad_id, timer=timer)
     assert timer.totals["teacher_s"] > 0 and timer.totals["student_s"] > 0
     with pytest.raises(ValueError, match="impl"):
-        self_distillation_loss(model, teacher, items, divergence="reverse_kl", beta=0.5, pad_id=pad_id, impl="fast")
+        LossSpec(loss_impl="fast")
 
 
 def test_length_buckets_partition_and_are_optimal() -> None:

@@ -1,4 +1,4 @@
-"""The evaluation lane (sdbench.runs.lane): the same record with or without it, a fallback when the
+"""The evaluation lane (sdbench.eval.lane): the same record with or without it, a fallback when the
 helper cannot do a job, pending val points through a checkpoint, and when a run opens one.
 
 Run: pytest tests/test_lane.py
@@ -11,8 +11,8 @@ import torch
 from helpers import smoke_config
 
 from sdbench.config import resolve_config
-from sdbench.runs import along
-from sdbench.runs import lane as lane_mod
+from sdbench.eval import along
+from sdbench.eval import lane as lane_mod
 from sdbench.runs.cell import plan_cells, run_cell
 
 
@@ -33,8 +33,8 @@ def _cell(task: str, **training) -> tuple:
 def _run(cell, config, idle: int) -> tuple[dict, list[dict]]:
     along.STEP0_CACHE.clear()        # each run computes its own step 0 (in the lane when there is one)
     record, samples = run_cell(cell, config, idle_cores=idle)
-    assert record["status"] == "ok", record.get("failure")
-    return _strip(record), samples
+    assert record.status == "ok", record.failure
+    return _strip(record.model_dump(mode="json", exclude_none=True)), samples
 
 
 def test_a_cell_records_the_same_with_its_evaluations_in_a_lane() -> None:

@@ -52,18 +52,7 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 
 # (importer, imported): today's exceptions, each named in issue 26. Remove a line when its edge goes.
-KNOWN: set[tuple[str, str]] = {
-    # loops
-    ("sdbench.core._forward", "sdbench.core.objective"),
-    ("sdbench.core._forward", "sdbench.core.objective_fused"),
-    ("sdbench.core.objective_fused", "sdbench.core.objective"),
-    ("sdbench.core.policy_terms", "sdbench.core.objective"),
-    ("sdbench.core.policy_terms", "sdbench.core.objective_fused"),
-    ("sdbench.runs.along", "sdbench.runs.lane"),
-    ("sdbench.runs.lane", "sdbench.runs.along"),
-    # upward imports
-    ("sdbench.core.trainer", "sdbench.config"),
-}
+KNOWN: set[tuple[str, str]] = set()
 
 
 def module_files() -> dict[str, Path]:

@@ -178,7 +178,7 @@ def test_loading_a_shipped_model_imports_no_transformers() -> None:
 
 def test_a_trained_cell_is_the_same_with_either_loader(monkeypatch: pytest.MonkeyPatch) -> None:
     from sdbench.core import model as model_mod
-    from sdbench.runs import along
+    from sdbench.eval import along
     from sdbench.runs.cell import plan_cells, run_cell
 
     config = smoke_config(tasks=["graph_paths"], strategies=["single_sampled_demo"])
@@ -189,7 +189,8 @@ def test_a_trained_cell_is_the_same_with_either_loader(monkeypatch: pytest.Monke
         along.STEP0_CACHE.clear()
         monkeypatch.setattr(model_mod, "load_model", lambda path, dtype=torch.float32, n=native: real(path, dtype,
                                                                                                    native=n))
-        record, samples = run_cell(cell, config)
+        cell_record, samples = run_cell(cell, config)
+        record = cell_record.model_dump(mode="json", exclude_none=True)
         assert record["status"] == "ok"
         for volatile in ("timing", "wall_s"):
             record.pop(volatile)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sdbench.core.model import encode_prompt, load_model
-from sdbench.core.objective import LossItem, self_distillation_loss
+from sdbench.core.objective import LossItem, LossSpec, self_distillation_loss
 from sdbench.strategy import RolloutPlan, TeacherContext
 
 # The asserts read the values of differentiable losses (one test backpropagates through one): torch's
@@ -27,7 +27,8 @@ def items_for(tok, plan: RolloutPlan, teacher_texts: list[str]) -> list[LossItem
 
 
 def loss_of(model, tok, items, divergence="reverse_kl"):
-    return self_distillation_loss(model, model, items, divergence=divergence, beta=0.5, pad_id=tok.pad_token_id)
+    return self_distillation_loss(model, model, items, LossSpec(divergence=divergence, loss_impl="materialized"),
+                                  pad_id=tok.pad_token_id)
 
 
 def test_teacher_with_the_student_context_gives_zero_divergence(model_tok) -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sdbench.core.model import encode_prompt, load_model
-from sdbench.core.objective import LossItem, self_distillation_loss
+from sdbench.core.objective import LossItem, LossSpec, self_distillation_loss
 from sdbench.core.objective_fused import fused_supported
 from sdbench.strategy import RolloutPlan, TeacherContext
 
@@ -68,10 +68,10 @@ CASES = [(d, c, sep) for c in sorted(PLANS) for d in ("reverse_kl", "forward_kl"
 def test_policy_gradient_with_recomputed_logits_equals_materialized(model_tok, monkeypatch, divergence: str,
                                                                  separate_teacher: bool) -> None:
     # The large-vocabulary route of the policy-gradient term: chunks of logits recomputed in backward.
-    import sdbench.core.objective_fused as objective_fused
+    import sdbench.core.scoring as scoring
 
-    monkeypatch.setattr(objective_fused, "KEEP_LOGITS_BELOW", 0)
-    monkeypatch.setattr(objective_fused, "CHUNK", 7)
+    monkeypatch.setattr(scoring, "KEEP_LOGITS_BELOW", 0)
+    monkeypatch.setattr(scoring, "CHUNK", 7)
     test_fused_equals_materialized(model_tok, divergence, "entropy_sign_pg", separate_teacher)
 
 
@@ -86,10 +86,11 @@ def test_fused_equals_materialized(model_tok, divergence: str, case: str, separa
                 p.add_(0.01 * torch.randn_like(p, generator=None))
     items = batch(tok, PLANS[case])
     assert fused_supported(items)
-    kwargs = dict(divergence=divergence, beta=0.3, pad_id=tok.pad_token_id, temperature=1.3)
-    ref, ref_stats = self_distillation_loss(model, teacher, items, impl="materialized", **kwargs)
+    spec = LossSpec(divergence=divergence, jsd_beta=0.3, temperature=1.3, loss_impl="materialized")
+    ref, ref_stats = self_distillation_loss(model, teacher, items, spec, pad_id=tok.pad_token_id)
     ref_grads = grads(model, ref)
-    fused, fused_stats = self_distillation_loss(model, teacher, items, impl="fused", **kwargs)
+    fused, fused_stats = self_distillation_loss(model, teacher, items, spec.model_copy(update={"loss_impl": "fused"}),
+                                                pad_id=tok.pad_token_id)
     fused_grads = grads(model, fused)
     assert fused_stats.entropy is None and ref_stats.entropy is not None   # the fused path really ran
     torch.testing.assert_close(fused.double(), ref.double(), rtol=1e-9, atol=1e-12)
@@ -103,8 +104,7 @@ def test_plans_the_kernel_cannot_express_fall_back_to_the_materialized_route(mod
     bonus_only = batch(tok, [RolloutPlan(entropy_coef=0.2)])
     for items in (bonus_only,):
         assert not fused_supported(items)
-        loss, stats = self_distillation_loss(model, model, items, divergence="reverse_kl", beta=0.5,
-                                             pad_id=tok.pad_token_id, impl="fused")
-        ref, _ = self_distillation_loss(model, model, items, divergence="reverse_kl", beta=0.5,
-                                        pad_id=tok.pad_token_id, impl="materialized")
+        loss, stats = self_distillation_loss(model, model, items, LossSpec(loss_impl="fused"), pad_id=tok.pad_token_id)
+        ref, _ = self_distillation_loss(model, model, items, LossSpec(loss_impl="materialized"),
+                                        pad_id=tok.pad_token_id)
         assert stats.entropy is not None and float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-12)

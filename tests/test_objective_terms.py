@@ -15,7 +15,7 @@ from helpers import smoke_training
 
 from sdbench.core.divergence import token_divergence
 from sdbench.core.model import encode_prompt, load_model
-from sdbench.core.objective import LossItem, self_distillation_loss
+from sdbench.core.objective import LossItem, LossSpec, self_distillation_loss
 from sdbench.strategy import HintContrast, RolloutPlan, TeacherContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad=True to a scalar")
@@ -57,8 +57,8 @@ def logp_at(model, tok, context: str, it: LossItem, temperature: float = 1.0) ->
 
 
 def loss(model, tok, items, impl, reference=None, temperature=1.0, divergence="reverse_kl"):
-    return self_distillation_loss(model, model, items, divergence=divergence, beta=0.5, pad_id=tok.pad_token_id,
-                                  temperature=temperature, impl=impl, reference=reference)
+    spec = LossSpec(divergence=divergence, temperature=temperature, loss_impl=impl)
+    return self_distillation_loss(model, model, items, spec, pad_id=tok.pad_token_id, reference=reference)
 
 
 @pytest.mark.parametrize("impl", IMPLS)

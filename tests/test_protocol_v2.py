@@ -16,9 +16,9 @@ import torch
 
 from sdbench.config import TrainingConfig, resolve_config
 from sdbench.errors import UserError
+from sdbench.eval.protocol import select_best
 from sdbench.results.record import EvalPoint, ProblemCounts
 from sdbench.runs.aggregate import frontier_entries
-from sdbench.runs.along import select_best
 
 EMBEDDED = ["graph_paths", "arith_target", "code_synth"]
 

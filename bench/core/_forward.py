@@ -2,10 +2,11 @@
 every distinct prefix (prompt, or teacher context) computed once.
 
     rows = score_hidden(model, prefixes, completions, pad_id)   # [sum(len(c)), H], final-normed
+    logits = score_logits(model, prefixes, completions, pad_id, "shared")   # through the output head
 
 Row block i holds the hidden states (after the last norm: what the output head multiplies) at the
 positions that predict completions[i], of the sequence prefixes[i] + completions[i] — exactly what
-`sdbench.core.objective.gather_at(hidden_fn(model), ...)` returns, computed with less work:
+`sdbench.core.scoring.gather_at(hidden_fn(model), ...)` returns, computed with less work:
 
   * Prefix sharing. The G rollouts of a prompt share it, and the teacher contexts of a group share
     their demo + question, so each distinct prefix is run once (its keys/values kept per layer) and
@@ -36,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from sdbench.core._decode import LlamaDecoder
+from sdbench.core.scoring import gather_at, hidden_fn, logits_fn
 
 # fp64 is the dtype of exactness tests (tests/test_objective_fused.py compares routes to rtol 1e-7).
 # transformers' Llama RMSNorm computes in fp32 even in an fp64 model, so where a prefix is shared the
@@ -258,9 +260,18 @@ def score_hidden(model, prefixes: Sequence[Sequence[int]], completions: Sequence
     the padded transformers route where the fast one does not apply. An empty completion has no rows."""
     if PrefixScorer.supports(model) and all(len(p) > 0 for p in prefixes):
         return PrefixScorer(model).hidden_rows(prefixes, completions, pad_id)
-    from sdbench.core.objective import gather_at
-    from sdbench.core.objective_fused import hidden_fn
-
     device = next(model.parameters()).device
     return gather_at(hidden_fn(model), [[*p, *c] for p, c in zip(prefixes, completions, strict=True)],
+                     [len(p) for p in prefixes], [len(c) for c in completions], pad_id, device)
+
+
+def score_logits(model, prefixes: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], pad_id: int,
+                 forward: str) -> torch.Tensor:
+    """Logits [sum(len(c)), V] at the positions predicting each completion token of prefix + completion:
+    "padded" from transformers' full forward (gather_at), "shared" from `score_hidden` through the output head
+    (the padded route where the fast one does not apply)."""
+    if forward == "shared" and PrefixScorer.supports(model):
+        return model.get_output_embeddings()(score_hidden(model, prefixes, completions, pad_id))
+    device = next(model.parameters()).device
+    return gather_at(logits_fn(model), [[*p, *c] for p, c in zip(prefixes, completions, strict=True)],
                      [len(p) for p in prefixes], [len(c) for c in completions], pad_id, device)

@@ -18,44 +18,17 @@ import time
 from collections.abc import Sequence
 
 import torch
-from torch.utils.checkpoint import checkpoint
 
 from sdbench.core._forward import score_hidden
-from sdbench.core.objective import LossItem, TeacherLayout, fill_stack, gather_at, teacher_layout
+from sdbench.core.loss_items import LossItem, TeacherLayout, fill_stack, teacher_layout
+from sdbench.core.scoring import chunked_token_logprob, gather_at, hidden_fn
+from sdbench.core.settings import LossSpec
 from sdbench.core.timing import NO_TIMER, StageTimer
-
-CHUNK = 1024
-KEEP_LOGITS_BELOW = 1 << 22   # logits elements (16 MB in fp32) kept for backward instead of recomputed
 
 
 def fused_supported(items: Sequence[LossItem]) -> bool:
     return not any(it.plan.entropy_coef != 0.0 and (not it.plan.teachers or it.plan.distill_weight == 0.0
                                                      or it.plan.divergence_clip is not None) for it in items)
-
-
-def hidden_fn(model):
-    """Final hidden states (after the last norm): what the output head multiplies."""
-    body = model.get_decoder() if hasattr(model, "get_decoder") else model.base_model
-    return lambda ids, mask: body(input_ids=ids, attention_mask=mask).last_hidden_state
-
-
-def _token_logprob(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, temperature: float,
-                   ) -> torch.Tensor:
-    logits = hidden @ weight.T
-    logits = (logits if logits.dtype == torch.float64 else logits.float()) / temperature
-    return logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-
-
-def chunked_token_logprob(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
-                          temperature: float) -> torch.Tensor:
-    """log p(y_t) per token, [N]; with a large vocabulary each chunk's logits are recomputed in
-    backward, never all kept. Small [N x V] logits (tiny vocabularies) are kept: recomputing them
-    would cost a matmul and a softmax to save a few MB."""
-    if hidden.shape[0] * weight.shape[0] <= KEEP_LOGITS_BELOW:
-        return _token_logprob(hidden, weight, targets, temperature)
-    parts = [checkpoint(_token_logprob, hidden[i:i + CHUNK], weight, targets[i:i + CHUNK], temperature,
-                        use_reentrant=False) for i in range(0, hidden.shape[0], CHUNK)]
-    return torch.cat(parts)
 
 
 def student_hidden(student, items: Sequence[LossItem], lengths: list[int], pad_id: int, forward: str,
@@ -97,7 +70,7 @@ class _TeacherThread(threading.Thread):
         except BaseException as exc:        # re-raised on the student's thread by result()
             self.error = exc
         finally:
-            self.timer.totals["teacher_s"] = self.timer.totals.get("teacher_s", 0.0) + time.perf_counter() - start
+            self.timer.add("teacher", time.perf_counter() - start)
 
     def result(self) -> torch.Tensor:
         self.join()
@@ -107,10 +80,9 @@ class _TeacherThread(threading.Thread):
         return self.rows
 
 
-def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], *, divergence: str,
-                   beta: float, pad_id: int, temperature: float, estimator: str = "full", topk: int | None = None,
-                   timer: StageTimer = NO_TIMER, forward: str = "shared", overlap: bool = False, reference=None,
-                   ) -> tuple[torch.Tensor, float]:
+def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], loss: LossSpec, *,
+                   pad_id: int, timer: StageTimer = NO_TIMER, forward: str = "shared", overlap: bool = False,
+                   reference=None) -> tuple[torch.Tensor, float]:
     """Sum over tokens of the per-token loss, and the mean distillation term over distilled tokens.
 
     forward="shared" scores with sdbench.core._forward (each distinct prompt / teacher context once, no
@@ -126,8 +98,8 @@ def fused_loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[in
         head = student.get_output_embeddings().weight
         h_student = student_hidden(student, items, lengths, pad_id, forward).to(head.dtype)
         targets = torch.tensor([t for it in items for t in it.completion_ids], device=h_student.device)
-        return _loss_sum(student, teacher, items, lengths, h_student, head, targets, divergence, beta, pad_id,
-                         temperature, estimator, topk, timer, forward, teacher_thread, reference)
+        return _loss_sum(student, teacher, items, lengths, h_student, head, targets, loss, pad_id=pad_id, timer=timer,
+                         forward=forward, teacher_thread=teacher_thread, reference=reference)
 
 
 @torch.no_grad()
@@ -151,13 +123,14 @@ def _teacher_entropy(items: Sequence[LossItem], layout: TeacherLayout, stack: to
 
 
 def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h_student: torch.Tensor,
-              head: torch.Tensor, targets: torch.Tensor, divergence: str, beta: float, pad_id: int,
-              temperature: float, estimator: str, topk: int | None, timer: StageTimer, forward: str,
-              teacher_thread: _TeacherThread | None = None, reference=None) -> tuple[torch.Tensor, float]:
+              head: torch.Tensor, targets: torch.Tensor, loss: LossSpec, *, pad_id: int, timer: StageTimer,
+              forward: str, teacher_thread: _TeacherThread | None = None, reference=None,
+              ) -> tuple[torch.Tensor, float]:
     from sdbench.core.kernels import fused_linear_divergence
     from sdbench.core.policy_terms import entropy_weights, sampled_token_terms, token_advantages
 
     device = h_student.device
+    temperature = loss.temperature
 
     math_dtype = torch.float64 if head.dtype == torch.float64 else torch.float32
 
@@ -199,10 +172,9 @@ def _loss_sum(student, teacher, items: Sequence[LossItem], lengths: list[int], h
             idx = torch.cat([torch.arange(layout.offsets[i], layout.offsets[i + 1])
                              for i, m in enumerate(modes) if m == mode]).to(device)
             part = fused_linear_divergence(
-                h_student[idx], head, stack[:, idx], divergence=divergence, beta=beta, temperature=temperature,
-                context_weights=weights[:, idx.cpu()].to(device), combine=mode,
-                token_weights=token_w[idx] if clip is None else (token_w[idx] != 0).to(math_dtype),
-                estimator=estimator, topk=topk, target_ids=targets[idx] if estimator == "sampled_token" else None,
+                h_student[idx], head, stack[:, idx], loss=loss, context_weights=weights[:, idx.cpu()].to(device),
+                combine=mode, token_weights=token_w[idx] if clip is None else (token_w[idx] != 0).to(math_dtype),
+                target_ids=targets[idx] if loss.estimator == "sampled_token" else None,
                 entropy_coef=coef[idx], reduction="sum" if clip is None else "none", teacher_head=teacher_head,
                 teacher_entropy_gate=None if gate is None else (gate[0][idx], gate[1][idx]))
             if clip is not None:

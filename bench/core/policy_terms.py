@@ -25,8 +25,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from sdbench.core._forward import score_hidden, score_logits
+from sdbench.core.scoring import chunked_token_logprob, gather_at, hidden_fn, upcast
+
 if TYPE_CHECKING:
-    from sdbench.core.objective import LossItem
+    from sdbench.core.loss_items import LossItem
 
 
 def score_sampled(model, prefixes: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], pad_id: int,
@@ -35,9 +38,6 @@ def score_sampled(model, prefixes: Sequence[Sequence[int]], completions: Sequenc
 
     impl="materialized" reads full logits (`score_logits`); the fused routes go through the final hidden
     states and the output head in chunks, never holding [tokens x vocab] logits."""
-    from sdbench.core.objective import score_logits, upcast
-    from sdbench.core.objective_fused import chunked_token_logprob, hidden_fn
-
     device = next(model.parameters()).device
     targets = torch.tensor([t for c in completions for t in c], dtype=torch.long, device=device)
     with torch.no_grad():
@@ -46,12 +46,8 @@ def score_sampled(model, prefixes: Sequence[Sequence[int]], completions: Sequenc
             return logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         head = model.get_output_embeddings().weight
         if impl == "fused":
-            from sdbench.core._forward import score_hidden
-
             hidden = score_hidden(model, prefixes, completions, pad_id)
         else:
-            from sdbench.core.objective import gather_at
-
             hidden = gather_at(hidden_fn(model), [[*p, *c] for p, c in zip(prefixes, completions, strict=True)],
                                [len(p) for p in prefixes], [len(c) for c in completions], pad_id, device)
         return chunked_token_logprob(hidden.to(head.dtype), head, targets, temperature)

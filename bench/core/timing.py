@@ -3,6 +3,7 @@
     timer = StageTimer()
     with timer("sample"):
         ...
+    timer.add("lane", 0.2)   # time measured elsewhere (another thread or process)
     timer.totals   # {"sample_s": 0.41, ...}
 
 Every record keeps its cell's totals (`timing`), and `sdbench run` prints the run's sums, so anyone
@@ -23,13 +24,17 @@ class StageTimer:
     def __init__(self) -> None:
         self.totals: dict[str, float] = {stage: 0.0 for stage in TIMING_STAGES}
 
+    def add(self, stage: str, seconds: float) -> None:
+        """Count `seconds` measured elsewhere (another thread, the evaluation lane's process) to `stage`."""
+        self.totals[f"{stage}_s"] = self.totals.get(f"{stage}_s", 0.0) + seconds
+
     @contextlib.contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.totals[f"{stage}_s"] = self.totals.get(f"{stage}_s", 0.0) + time.perf_counter() - start
+            self.add(stage, time.perf_counter() - start)
 
     @contextlib.contextmanager
     def pause(self, stage: str) -> Iterator[None]:
@@ -38,7 +43,7 @@ class StageTimer:
         try:
             yield
         finally:
-            self.totals[f"{stage}_s"] = self.totals.get(f"{stage}_s", 0.0) - (time.perf_counter() - start)
+            self.add(stage, -(time.perf_counter() - start))
 
     def rounded(self) -> dict[str, float]:
         return {k: round(v, 3) for k, v in self.totals.items()}

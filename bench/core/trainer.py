@@ -30,11 +30,12 @@ from typing import Any, Protocol
 
 import torch
 
-from sdbench.config import TrainingConfig
 from sdbench.core.checkpoint import load_checkpoint, save_checkpoint
+from sdbench.core.loss_items import LossItem, LossStats
 from sdbench.core.model import PromptFormat, encode_prompt, prompt_format, tokenizer_info
-from sdbench.core.objective import LossItem, LossStats, self_distillation_loss
+from sdbench.core.objective import self_distillation_loss
 from sdbench.core.rollouts import graded_rollouts
+from sdbench.core.settings import TrainingConfig
 from sdbench.core.timing import NO_TIMER, StageTimer
 from sdbench.seeding import stable_rng
 from sdbench.strategy import Group, Rollout, RolloutPlan, Strategy, TeacherContext, class_id, class_of
@@ -174,17 +175,24 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
           checkpoint: Path | None = None, timer: StageTimer = NO_TIMER, overlap: bool = False) -> TrainResult:
     """Train `model` in place for cfg.steps steps of `strategy`.
 
+    `cfg` is the cell's settings (`TrainingConfig.for_cell`: a strategy's fixed divergence is already in
+    them); the loss is `cfg.loss_spec`, built once here and passed unchanged to the objective.
+
     With `checkpoint`, state is saved at every evaluation point of `hook` (and every
     cfg.checkpoint_every steps when set) and a checkpoint found at start is resumed from.
     `overlap`: the teacher's forward beside the student's on a second thread (a cell with an idle core).
     """
+    fixed = getattr(strategy, "divergence", None)
+    if fixed and fixed != cfg.divergence:   # one home for the divergence: the cell's settings
+        raise ValueError(f"{type(strategy).__name__} fixes divergence {fixed!r} but the settings say "
+                         f"{cfg.divergence!r}: pass cfg.for_cell(divergence=strategy.divergence)")
+    loss_spec = cfg.loss_spec   # built once, validated; passed unchanged to the objective and the kernels
     info = tokenizer_info(tokenizer)
     with timer("setup"):
         pool = problem_set(task, "train", cfg.train_problems, seed=0)
     teacher = _teacher_for(model, cfg.teacher)
     reference = _reference_for(strategy, model, teacher, cfg)   # before a resume loads weights: the base's
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    divergence = getattr(strategy, "divergence", None) or cfg.divergence   # run_cell records it in cfg too
     encode = _PromptEncoder(tokenizer, prompt_format(task))
     base_pool = (BasePool(model, tokenizer, task, size=cfg.rollouts_per_prompt, seed=seed, temperature=cfg.temperature,
                      backend=cfg.backend)
@@ -216,9 +224,7 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
                                                     info, timer, base_pool)
         model.train()
         loss, stats = self_distillation_loss(   # times its "teacher" and "student" parts itself
-            model, teacher, items, divergence=divergence, beta=cfg.jsd_beta, pad_id=info.pad_id,
-            temperature=cfg.temperature, impl=cfg.loss_impl, estimator=cfg.estimator, topk=cfg.topk, timer=timer,
-            overlap=overlap, reference=reference)
+            model, teacher, items, loss_spec, pad_id=info.pad_id, timer=timer, overlap=overlap, reference=reference)
         _check_finite(loss, step, "loss")
         optimizer.zero_grad(set_to_none=True)
         if stats.rollouts:

@@ -38,7 +38,7 @@ Checkpoint = Literal["final", "best_val"]
 CHECKPOINTS: tuple[Checkpoint, ...] = ("best_val", "final")
 # A record's `timing` keys (`sdbench.core.timing.StageTimer` fills them). eval_s: test / ood at the checkpoints;
 # val_s: the val split along training (protocol v2's extra cost); both are the cell's own wall time. lane_s: what
-# its evaluation lane (sdbench.runs.lane) worked on another core meanwhile, so not part of the cell's wall time.
+# its evaluation lane (sdbench.eval.lane) worked on another core meanwhile, so not part of the cell's wall time.
 TIMING_STAGES = ("setup_s", "sample_s", "verify_s", "teacher_s", "student_s", "backward_s", "optimizer_s",
                  "val_s", "eval_s", "lane_s")
 

@@ -1,7 +1,9 @@
 """One cell of a run: (strategy, task, seed) -> train (if the strategy trains) -> evaluate -> record.
 
-`run_cell` is what executors call, in a worker process or in-process. It returns the record and
-the evaluation samples; the executor writes them through the RunStore. A cell that diverges or
+`run_cell` is what executors call, in a worker process or in-process: its stages are `_set_up` (strategy,
+task, the cell's settings, model), `_train` and the evaluation (`sdbench.eval.along`); it returns the
+`CellRecord`, built once from what the stages found, and the evaluation samples; the executor writes them
+through the RunStore. A cell that diverges or
 whose strategy raises becomes a record with status "failed", the reason and its kind ("permanent";
 "transient" where a full or failing disk is behind it: a resume retries those), never an exception
 that takes other cells down.
@@ -15,11 +17,16 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sdbench.config import RunConfig, StrategySpec
+from sdbench.config import RunConfig, StrategySpec, TrainingConfig
 from sdbench.errors import DISK_ERRNOS, disk_full
+from sdbench.results.record import CellRecord
 from sdbench.runs.store import RunStore, cell_key
+
+if TYPE_CHECKING:
+    from sdbench.core.timing import StageTimer
+    from sdbench.eval.along import ValEvaluator
 
 Progress = Callable[[str, int, int], None]   # (phase, done, total)
 
@@ -71,114 +78,146 @@ def build_strategy(spec: StrategySpec) -> tuple[Any, dict[str, Any]]:
     return cls(params), {**entry.provenance, "label": spec.label, "params": params.model_dump(mode="json")}
 
 
+@dataclass
+class _Loaded:
+    """What a cell's setup stage yields: the strategy, the task, the cell's settings and the model."""
+
+    strategy: Any
+    task: Any
+    training: TrainingConfig
+    model_path: str
+    model: Any
+    tokenizer: Any
+    board: Any = None           # the cell's tensorboard writer (--report-to tensorboard), or None
+
+
+def _set_up(cell: CellSpec, config: RunConfig, fields: dict[str, Any], tensorboard_dir: Path | None) -> _Loaded:
+    """Build the strategy, load the task and the model; what it learns goes into the record's `fields` as it
+    goes (a cell that fails here records how far it got)."""
+    from sdbench.core.model import load_model, prompt_format, weights_hash
+    from sdbench.task import load_task
+
+    strategy, fields["strategy"] = build_strategy(cell.strategy)
+    task = load_task(cell.task, data_path=config.data_path)
+    fields["task_version"] = str(getattr(task, "version", "")) or None
+    training: TrainingConfig = fields["training"]
+    if training.max_new_tokens is not None:   # the run's completion budget replaces the task's
+        task.max_new_tokens = training.max_new_tokens
+    fields["prompt_format"] = prompt_format(task).to_json()
+    # The strategy's fixed divergence and the task's temperature, applied once and validated: the record
+    # shows what runs, and the loss is built from these settings (TrainingConfig.loss_spec).
+    training = fields["training"] = training.for_cell(divergence=getattr(strategy, "divergence", None),
+                                                      temperature=getattr(task, "temperature", None))
+    model_path = config.model or task.base_model()
+    fields["model"] = {"path": model_path, "weights_sha256": weights_hash(model_path)}
+    import torch  # here, not at the top: the run's parent plans cells and never loads torch
+
+    torch.manual_seed(cell.seed)
+    model, tokenizer = load_model(model_path)
+    board = None
+    if tensorboard_dir is not None:
+        from sdbench.runs.tensorboard import board_for
+
+        board = board_for(tensorboard_dir / cell.key)
+    return _Loaded(strategy, task, training, model_path, model, tokenizer, board)
+
+
+def _train(cell: CellSpec, run: _Loaded, hook: ValEvaluator, report: Progress, *, checkpoint: Path | None,
+           timer: StageTimer, overlap: bool) -> dict[str, Any]:
+    """Train the cell's model in place (evaluating val along the way through `hook`); its `TrainInfo` fields."""
+    from sdbench.core.trainer import train
+
+    total = run.training.steps
+    report("train", 0, total)     # the phase a worker stopped in (sdbench.runs.contain) is "train" now
+
+    def on_step(log: Any) -> None:
+        report("train", log.step + 1, total)
+        if run.board is not None:
+            run.board.step(log)
+
+    result = train(run.model, run.tokenizer, run.task, run.strategy, run.training, seed=cell.seed,
+                   hook=hook if hook.active else None, on_step=on_step, checkpoint=checkpoint, timer=timer,
+                   overlap=overlap)
+    return {"steps": result.steps, "wall_s": round(result.wall_s, 3), "log": [s.to_json() for s in result.log]}
+
+
+def _failure(exc: BaseException, phase: str) -> dict[str, Any]:
+    """The record's `failure`: a diverged training is permanent at its step; another exception is permanent
+    unless a full or failing disk is behind it (transient: a resume retries the cell)."""
+    from sdbench.core.trainer import TrainingDiverged
+
+    if isinstance(exc, TrainingDiverged):
+        return {"phase": phase, "kind": "permanent", "step": exc.step, "reason": str(exc)}
+    last = traceback.extract_tb(exc.__traceback__)[-1]
+    disk = _disk_error(exc)
+    reason = f"{type(exc).__name__}: {exc}" if disk is None else disk_full(disk.filename or "?", disk.strerror).message
+    return {"phase": phase, "kind": "permanent" if disk is None else "transient", "reason": reason,
+            "where": f"{last.filename}:{last.lineno}"}
+
+
 def run_cell(cell: CellSpec, config: RunConfig, progress: Progress | None = None,
              checkpoint: Path | None = None, tensorboard_dir: Path | None = None,
-             idle_cores: int = 0) -> tuple[dict, list[dict]]:
-    """Train (if the strategy trains), evaluate val along training and test / ood at the final and the
-    best-val checkpoint; returns the record (a `CellRecord` as JSON data) and the evaluation samples.
+             idle_cores: int = 0) -> tuple[CellRecord, list[dict]]:
+    """Set up, train (if the strategy trains), evaluate val along training and test / ood at the final and
+    the best-val checkpoint; returns the record and the evaluation samples.
 
     `idle_cores`: cores the run leaves free for this cell; with enough of them its evaluations run in an
-    evaluation lane (`sdbench.runs.lane`) beside training, and (with one thread per op) the teacher's
+    evaluation lane (`sdbench.eval.lane`) beside training, and (with one thread per op) the teacher's
     forward beside the student's (`overlap`), with the same results."""
-    from sdbench.core.model import load_model, prompt_format, set_threads, weights_hash
+    from sdbench.core.model import set_threads
     from sdbench.core.timing import StageTimer
-    from sdbench.core.trainer import TrainingDiverged, train
-    from sdbench.results.record import CellRecord
-    from sdbench.runs.along import ValEvaluator, evaluate_checkpoints
-    from sdbench.runs.lane import lane_for
-    from sdbench.task import load_task
+    from sdbench.eval.along import ValEvaluator, evaluate_checkpoints
+    from sdbench.eval.lane import lane_for
+
     set_threads(config.threads_per_worker)
     started = time.time()
     timer = StageTimer()
     report = progress or (lambda phase, done, total: None)
-    training = config.training_for(cell.strategy)
-    record: dict[str, Any] = {"key": cell.key, "task": cell.task, "seed": cell.seed,
-                              "strategy": {"name": cell.strategy.name, "label": cell.strategy.label},
-                              "config_hash": config.config_hash(), "training": training.model_dump(mode="json")}
+    fields: dict[str, Any] = {"strategy": {"name": cell.strategy.name, "label": cell.strategy.label},
+                              "training": config.training_for(cell.strategy)}
     phase = "setup"
     samples: list[dict] = []
-    board = lane = None
+    run: _Loaded | None = None
+    lane = None
     try:
         with timer("setup"):
-            strategy, record["strategy"] = build_strategy(cell.strategy)
-            if getattr(strategy, "divergence", None):   # the strategy fixes its divergence: record what runs
-                training = training.model_copy(update={"divergence": strategy.divergence})
-                record["training"] = training.model_dump(mode="json")
-            task = load_task(cell.task, data_path=config.data_path)
-            record["task_version"] = str(getattr(task, "version", "")) or None
-            if training.max_new_tokens is not None:   # the run's completion budget replaces the task's
-                task.max_new_tokens = training.max_new_tokens
-            record["prompt_format"] = prompt_format(task).to_json()
-            if getattr(task, "temperature", None) is not None:   # part of the testbed: every arm samples at it
-                training = training.model_copy(update={"temperature": float(task.temperature)})
-                record["training"] = training.model_dump(mode="json")
-            model_path = config.model or task.base_model()
-            record["model"] = {"path": model_path, "weights_sha256": weights_hash(model_path)}
-            import torch  # here, not at the top: the run's parent plans cells and never loads torch
-
-            torch.manual_seed(cell.seed)
-            model, tokenizer = load_model(model_path)
-            if tensorboard_dir is not None:
-                from sdbench.runs.tensorboard import board_for
-
-                board = board_for(tensorboard_dir / cell.key)
-        trains = strategy.trains and training.steps > 0
-        eval_backend = config.evaluation.backend or training.backend   # None: evaluate with the training sampler
+            run = _set_up(cell, config, fields, tensorboard_dir)
+        trains = run.strategy.trains and run.training.steps > 0
+        eval_backend = config.evaluation.backend or run.training.backend   # None: the training sampler
         if idle_cores and trains:
             with timer("setup"):
-                lane = lane_for(model, task=cell.task, data_path=config.data_path, model_path=model_path,
+                lane = lane_for(run.model, task=cell.task, data_path=config.data_path, model_path=run.model_path,
                                 evaluation=config.evaluation, seed=cell.seed, backend=eval_backend,
                                 threads=config.threads_per_worker, idle=idle_cores)
-        hook = ValEvaluator(model, tokenizer, task, config.evaluation, seed=cell.seed, backend=eval_backend,
-                            cache_key=(cell.task, record["model"]["weights_sha256"], model_path), timer=timer,
-                            board=board, lane=lane)
+        hook = ValEvaluator(run.model, run.tokenizer, run.task, config.evaluation, seed=cell.seed,
+                            backend=eval_backend, cache_key=(cell.task, fields["model"]["weights_sha256"],
+                                                             run.model_path), timer=timer, board=run.board, lane=lane)
         phase = "train"
         if trains:
-            total = training.steps
-            report("train", 0, total)     # the phase a worker stopped in (sdbench.runs.contain) is "train" now
-
-            def on_step(log: Any) -> None:
-                report("train", log.step + 1, total)
-                if board is not None:
-                    board.step(log)
-
-            result = train(model, tokenizer, task, strategy, training, seed=cell.seed, hook=hook if hook.active
-                           else None, on_step=on_step, checkpoint=checkpoint, timer=timer,
-                           overlap=idle_cores >= 1 and config.threads_per_worker == 1)
-            record["train"] = {"steps": result.steps, "wall_s": round(result.wall_s, 3),
-                               "log": [s.to_json() for s in result.log]}
+            fields["train"] = _train(cell, run, hook, report, checkpoint=checkpoint, timer=timer,
+                                     overlap=idle_cores >= 1 and config.threads_per_worker == 1)
         elif hook.active:
-            hook(0, model)
+            hook(0, run.model)
         phase = "evaluate"
         hook.finish()
-        record["trajectory"] = [p.model_dump(mode="json") for p in hook.trajectory]
-        record["best_val_step"] = hook.best_step
+        fields.update(trajectory=hook.trajectory, best_val_step=hook.best_step)
         with timer("eval"):
-            record["eval"], samples = evaluate_checkpoints(model, tokenizer, task, config.evaluation, hook,
-                                                           seed=cell.seed, backend=eval_backend,
+            fields["eval"], samples = evaluate_checkpoints(run.model, run.tokenizer, run.task, config.evaluation,
+                                                           hook, seed=cell.seed, backend=eval_backend,
                                                            on_problem=report)
-        record["status"] = "ok"
-    except TrainingDiverged as exc:
-        record.update(status="failed", failure={"phase": phase, "kind": "permanent", "step": exc.step,
-                                                "reason": str(exc)})
-        samples = []
-    except Exception as exc:  # a plugin or evaluation crash fails this cell only
-        last = traceback.extract_tb(exc.__traceback__)[-1]
-        disk = _disk_error(exc)
-        reason = (f"{type(exc).__name__}: {exc}" if disk is None
-                  else disk_full(disk.filename or "?", disk.strerror).message)
-        record.update(status="failed", failure={
-            "phase": phase, "kind": "permanent" if disk is None else "transient", "reason": reason,
-            "where": f"{last.filename}:{last.lineno}"})
+        fields["status"] = "ok"
+    except Exception as exc:  # a diverged training, a plugin or an evaluation crash fails this cell only
+        fields.update(status="failed", failure=_failure(exc, phase))
         samples = []
     finally:
-        if board is not None:
-            board.close()
+        if run is not None and run.board is not None:
+            run.board.close()
         if lane is not None:
             lane.close()
-    record["timing"] = timer.rounded()
-    record["wall_s"] = round(time.time() - started, 3)
-    return CellRecord.model_validate(record).model_dump(mode="json", exclude_none=True), samples
+    fields["training"] = fields["training"].model_dump(mode="json")
+    record = CellRecord(key=cell.key, task=cell.task, seed=cell.seed, config_hash=config.config_hash(), **fields,
+                        timing=timer.rounded(), wall_s=round(time.time() - started, 3))
+    return record, samples
 
 
 def failure_kind(failure: dict[str, Any] | None) -> str:
@@ -206,6 +245,6 @@ def run_and_store(cell: CellSpec, config: RunConfig, root: str, events: Any, idl
     board = store.root / "tensorboard" if config.report_to == "tensorboard" else None
     record, samples = run_cell(cell, config, report, checkpoint=checkpoint, tensorboard_dir=board, idle_cores=idle)
     store.write_record(cell.key, record, samples)
-    if failure_kind(record.get("failure")) != "transient":
+    if failure_kind(record.failure) != "transient":
         checkpoint.unlink(missing_ok=True)   # the record supersedes it (a transient failure resumes from it)
-    return {"key": cell.key, "status": record["status"], "failure": record.get("failure")}
+    return {"key": cell.key, "status": record.status, "failure": record.failure}

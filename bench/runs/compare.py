@@ -85,7 +85,7 @@ def _smoothed(means: np.ndarray, ses: np.ndarray) -> np.ndarray:
 
 
 RULES = {"one_se": _one_se, "argmax": _argmax, "smoothed_argmax": _smoothed}
-# The best-val rule of every task (`sdbench.runs.along.select_best`: highest val pass@1, ties the earliest step),
+# The best-val rule of every task (`sdbench.eval.protocol.select_best`: highest val pass@1, ties the earliest step),
 # chosen once on val alone, by split-half agreement over every trained cell of the full-v2 run
 # (leaderboard/results/sdbench-full-v2.json, 5400 split pairs): argmax 90.7%, smoothed argmax 89.3%, one-SE
 # 69.0%. The v3 runs (1800 pairs each) agree: arith_target 95.8 / 95.4 / 71.2%, code_synth 95.1 / 96.2 / 61.4%,

@@ -7,7 +7,7 @@ whatever happens to the parent. Progress (training steps, evaluation problems) s
 worker's pipe into `CellProgress`,
 the display the Ray executor (sdbench.runs.ray_executor) shares. Cores the workers leave idle
 (`idle_share`: a lone cell, `--workers 1`, more cores than workers) go to the cells, for their
-evaluation lanes and teacher threads (sdbench.runs.lane; the same results either way).
+evaluation lanes and teacher threads (sdbench.eval.lane; the same results either way).
 """
 
 from __future__ import annotations

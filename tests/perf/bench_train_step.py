@@ -75,8 +75,8 @@ def _step_worker() -> dict:
 
     def step(impl: str) -> dict:
         timer = StageTimer()
-        loss, _ = self_distillation_loss(model, teacher, items, divergence=cfg.divergence, beta=cfg.jsd_beta,
-                                         pad_id=info.pad_id, temperature=cfg.temperature, impl=impl, timer=timer)
+        spec = cfg.loss_spec.model_copy(update={"loss_impl": impl})   # the run's loss on the route measured
+        loss, _ = self_distillation_loss(model, teacher, items, spec, pad_id=info.pad_id, timer=timer)
         optimizer.zero_grad(set_to_none=True)
         with timer("backward"):
             loss.backward()
@@ -187,7 +187,7 @@ def _cell_worker(old: bool, idle: int = 0) -> dict:
     t0 = time.perf_counter()
     record, _ = run_cell(cell, config, idle_cores=idle)
     return {"kind": "cell", "old": old, "idle": idle, "steps": steps, "wall_s": time.perf_counter() - t0,
-            "status": record.get("status"), "timing": record.get("timing")}
+            "status": record.status, "timing": record.timing}
 
 
 def _run_worker(cfg: dict) -> dict:
@@ -222,7 +222,7 @@ def test_train_step_perf(benchmark, request: pytest.FixtureRequest) -> None:
 
 def test_quick_cell_perf(benchmark, request: pytest.FixtureRequest) -> None:
     def run() -> list[dict]:
-        # new, then new with the second core as a lone `sdbench run` has it (sdbench.runs.lane + the
+        # new, then new with the second core as a lone `sdbench run` has it (sdbench.eval.lane + the
         # teacher beside the student), then the previous routes
         runs = [_run_worker({"kind": "cell", "old": False}), _run_worker({"kind": "cell", "old": False, "idle": 1})]
         if os.environ.get("SDBENCH_BENCH_CELL_OLD", "1") != "0":

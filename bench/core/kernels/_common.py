@@ -12,75 +12,54 @@ from dataclasses import dataclass
 
 import torch
 
-from sdbench.core.divergence import COMBINES, DIVERGENCES, ESTIMATORS
+from sdbench.core.divergence import COMBINES
 from sdbench.core.divergence.formulas import entropy, token_divergence
+from sdbench.core.settings import LossSpec
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
 @dataclass(frozen=True)
 class DivergenceConfig:
-    """The non-tensor options of one call, validated once (hashable: usable as a cache key)."""
+    """The non-tensor options of one call, validated once (hashable: usable as a cache key): the run's
+    `LossSpec` as it came (divergence, jsd_beta, temperature, estimator, topk) and this call's own options."""
 
-    divergence: str = "reverse_kl"
-    beta: float = 0.5
-    temperature: float = 1.0
+    loss: LossSpec = LossSpec()
     combine: str = "mixture"
-    estimator: str = "full"
-    topk: int | None = None
     reduction: str = "mean"
     gated: bool = False  # a teacher-entropy gate is given (eager torch body only)
 
 
 def make_config(
+    loss: LossSpec,
     *,
-    divergence: str,
-    beta: float,
-    temperature: float,
     combine: str,
-    estimator: str,
-    topk: int | None,
     reduction: str,
     vocab_size: int,
     has_targets: bool,
     gated: bool = False,
 ) -> DivergenceConfig:
-    """Validate the options; raise ValueError with the reason for any unsupported combination."""
-    if divergence not in DIVERGENCES:
-        raise ValueError(f"divergence must be one of {DIVERGENCES}, got {divergence!r}")
+    """Check this call's options against `loss` (itself validated when it was built); raise ValueError with
+    the reason for any unsupported combination."""
     if combine not in COMBINES:
         raise ValueError(f"combine must be one of {COMBINES}, got {combine!r}")
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"beta must lie in [0, 1], got {beta}")
-    if not temperature > 0.0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    if estimator == "topk":
-        if topk is None or topk < 1:
-            raise ValueError("estimator='topk' needs topk >= 1")
-        if topk >= vocab_size:
-            # The tail bucket would be empty: that is exactly the full estimator.
-            estimator, topk = "full", None
-    if estimator == "sampled_token":
-        if divergence != "reverse_kl":
-            # The score-function estimator needs samples from the distribution the expectation is
-            # over; rollouts are samples of the student, which only reverse KL averages over.
-            raise ValueError("estimator='sampled_token' is defined for divergence='reverse_kl' only")
-        if not has_targets:
-            raise ValueError("estimator='sampled_token' needs target_ids (the sampled tokens)")
-    return DivergenceConfig(
-        divergence=divergence,
-        beta=float(beta),
-        temperature=float(temperature),
-        combine=combine,
-        estimator=estimator,
-        topk=topk if estimator == "topk" else None,
-        reduction=reduction,
-        gated=gated,
-    )
+    if loss.estimator == "topk" and loss.topk is not None and loss.topk >= vocab_size:
+        # The tail bucket would be empty: that is exactly the full estimator.
+        loss = LossSpec(**{**loss.model_dump(), "estimator": "full", "topk": None})
+    if loss.estimator == "sampled_token" and not has_targets:
+        raise ValueError("estimator='sampled_token' needs target_ids (the sampled tokens)")
+    return DivergenceConfig(loss=loss, combine=combine, reduction=reduction, gated=gated)
+
+
+def loss_from_options(divergence: str, beta: float, temperature: float, estimator: str, topk: int | None,
+                      ) -> LossSpec:
+    """The `LossSpec` of a standalone kernel call's keyword options (`beta`: the JSD's, TRL's name for it);
+    invalid ones raise ValueError (pydantic's ValidationError is one) naming the option. `topk` is read by the
+    topk estimator only (the kernels have always ignored it otherwise)."""
+    return LossSpec(divergence=divergence, jsd_beta=beta, temperature=temperature, estimator=estimator,
+                    topk=topk if estimator == "topk" else None)
 
 
 def as_teacher_stack(teacher_hidden: torch.Tensor, n_tokens: int, hidden: int) -> torch.Tensor:

@@ -66,7 +66,7 @@ def use_cpu_kernel(
     """Whether chunks go through the fused C row kernel (`sdbench.core.kernels.cpu_kernel`)."""
     from sdbench.core.kernels.cpu_kernel import MAX_CONTEXTS, cpu_kernel
 
-    if device.type != "cpu" or m > MAX_CONTEXTS or cfg.estimator != "full":
+    if device.type != "cpu" or m > MAX_CONTEXTS or cfg.loss.estimator != "full":
         return False
     if dtype not in (torch.float32, torch.bfloat16):
         return False
@@ -74,7 +74,7 @@ def use_cpu_kernel(
         return False
     if teacher_dtype != dtype:
         return False
-    if cfg.divergence == "jsd" and not 0.0 < cfg.beta < 1.0:
+    if cfg.loss.divergence == "jsd" and not 0.0 < cfg.loss.jsd_beta < 1.0:
         return False  # the identically-zero limits are special-cased in the eager body
     return cpu_kernel() is not None
 
@@ -86,7 +86,7 @@ def buffers_per_row(cfg: DivergenceConfig, m: int, md_size: int, low_size: int, 
     n = 3  # A: student log-probs, B: teacher logits / scratch, P: student probs
     if m > 1:
         n += 1  # T: combined teacher log-probs (B becomes the scratch buffer)
-    elif cfg.divergence != "reverse_kl" or cfg.estimator == "topk" or cfg.gated:
+    elif cfg.loss.divergence != "reverse_kl" or cfg.loss.estimator == "topk" or cfg.gated:
         n += 1  # Q: scratch for p_t, log m or the top-k tail
     return n * md_size + low_size
 
@@ -184,7 +184,7 @@ def chunk_loss_and_grad(
     wj: [M, c] context weights (columns sum to 1); coef_vec: [c] entropy coefficients or None.
     The returned gradient is a view of a workspace buffer: consume it before the next call."""
     md = torch.float64 if w.dtype == torch.float64 else torch.float32
-    inv_tau = 1.0 / cfg.temperature
+    inv_tau = 1.0 / cfg.loss.temperature
     c = x.shape[0]
     if use_cpu_kernel(cfg, xt.shape[0], x.device, w.dtype, wt.dtype):
         from sdbench.core.kernels.cpu_kernel import cpu_kernel, rows_loss_and_grad
@@ -212,7 +212,7 @@ def chunk_loss_and_grad(
         torch.mm(x, w.T, out=zs)
         lib = cpu_kernel()
         assert lib is not None
-        loss = rows_loss_and_grad(lib, zs, zt, coef_vec, cfg.divergence, cfg.beta, inv_tau, want_grad,
+        loss = rows_loss_and_grad(lib, zs, zt, coef_vec, cfg.loss.divergence, cfg.loss.jsd_beta, inv_tau, want_grad,
                                   context_weights=wj if zt.dim() == 3 else None, combine=cfg.combine,
                                   teacher_is_combined=m > 1 and zt.dim() == 2)
         return loss, (zs if want_grad else None)
@@ -232,7 +232,7 @@ def chunk_loss_and_grad(
         if shut.numel():
             lt.index_copy_(0, shut, a.index_select(0, shut))
 
-    if cfg.estimator == "sampled_token":
+    if cfg.loss.estimator == "sampled_token":
         assert y is not None
         yy = y.view(-1, 1)
         r = a.gather(1, yy).view(-1) - lt.gather(1, yy).view(-1)
@@ -243,13 +243,13 @@ def chunk_loss_and_grad(
             if ent is not None:
                 lt.add_(a.add_(ent.unsqueeze(1)).mul_(p).mul_(coef))
             grad = _emit(lt, None, ws, w.dtype)
-    elif cfg.estimator == "topk":
+    elif cfg.loss.estimator == "topk":
         loss, acc = _topk(a, lt, p, q(), cfg, want_grad)
         if want_grad:
             if ent is not None:
                 acc.add_(a.add_(ent.unsqueeze(1)).mul_(p).mul_(coef))
             grad = _emit(acc, None, ws, w.dtype)
-    elif cfg.divergence == "reverse_kl":
+    elif cfg.loss.divergence == "reverse_kl":
         torch.sub(a, lt, out=lt)  # d = log p_s - log p_t
         loss = _rowdot(p, lt)
         if want_grad:  # p_s * (d - KL + coef * (log p_s + H))
@@ -259,7 +259,7 @@ def chunk_loss_and_grad(
                 off = loss - coef.view(-1) * ent
             lt.sub_(off.unsqueeze(1))
             grad = _emit(lt, p, ws, w.dtype)
-    elif cfg.divergence == "forward_kl":
+    elif cfg.loss.divergence == "forward_kl":
         pt = torch.exp(lt, out=q())
         torch.sub(lt, a, out=lt)
         loss = _rowdot(pt, lt)
@@ -270,7 +270,7 @@ def chunk_loss_and_grad(
             else:
                 grad = _emit(torch.sub(p, pt, out=pt), None, ws, w.dtype)
     else:
-        loss, acc, pm = _jsd(a, lt, p, q(), cfg.beta, coef, ent, want_grad)
+        loss, acc, pm = _jsd(a, lt, p, q(), cfg.loss.jsd_beta, coef, ent, want_grad)
         if want_grad:
             grad = _emit(acc, pm, ws, w.dtype) if acc is not None else ws.get("low", w.dtype, c).zero_()
     if ent is not None:
@@ -318,8 +318,8 @@ def _topk(
     a: torch.Tensor, lt: torch.Tensor, p: torch.Tensor, q: torch.Tensor, cfg: DivergenceConfig, want_grad: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k + tail-bucket estimator; the bucket-level gradient comes from autograd on [c, k+1]."""
-    assert cfg.topk is not None
-    idx = a.topk(cfg.topk, dim=1).indices
+    assert cfg.loss.topk is not None
+    idx = a.topk(cfg.loss.topk, dim=1).indices
     q.copy_(a).scatter_(1, idx, float("-inf"))
     s_tail = _lse_destroy(q)
     q.copy_(lt).scatter_(1, idx, float("-inf"))
@@ -328,7 +328,7 @@ def _topk(
     qt = torch.cat([lt.gather(1, idx), t_tail.unsqueeze(1)], 1)
     with torch.enable_grad():
         qs_leaf = qs.detach().requires_grad_(True)
-        lb = divergence_from_logprobs(qs_leaf, qt, cfg.divergence, cfg.beta)
+        lb = divergence_from_logprobs(qs_leaf, qt, cfg.loss.divergence, cfg.loss.jsd_beta)
         h = torch.autograd.grad(lb.sum(), qs_leaf)[0] if want_grad else None
     loss = lb.detach()
     if h is None:

@@ -64,6 +64,7 @@ from sdbench.core.kernels._common import (
     context_weight_matrix,
     entropy_vector,
     gate_bounds,
+    loss_from_options,
     make_config,
     token_scales,
 )
@@ -74,6 +75,7 @@ from sdbench.core.kernels._torch_chunk import (
     use_cpu_kernel,
     workspace_for,
 )
+from sdbench.core.settings import LossSpec
 
 # Workspace budget for the automatic chunk size; 1024 MiB keeps the extra memory well under 1/8
 # of the naive path at N=2048, V=151936, while chunks stay large enough for efficient matmuls.
@@ -117,7 +119,7 @@ def auto_chunk_size(n: int, vocab: int, cfg: DivergenceConfig, m: int, w_dtype: 
 
 def _use_triton(device: torch.device, cfg: DivergenceConfig) -> bool:
     forced = os.environ.get("SDBENCH_KERNEL_BACKEND", "")
-    if forced == "torch" or cfg.estimator != "full" or cfg.gated:
+    if forced == "torch" or cfg.loss.estimator != "full" or cfg.gated:
         return False
     if forced == "triton":
         return True
@@ -224,7 +226,7 @@ class _FusedLinearDivergenceFn(torch.autograd.Function):
             target_ids = target_ids.to(device=sh.device, dtype=torch.long)
         ctx.cfg, ctx.chunk_size, ctx.n, ctx.compact = cfg, chunk_size, n, compact
         eager_grad = cfg.reduction != "none" and (need_gh or need_gw)
-        scale = tw / (denom * cfg.temperature) if eager_grad else None
+        scale = tw / (denom * cfg.loss.temperature) if eager_grad else None
         with torch.autocast(sh.device.type, enabled=False):  # the chunk matmuls write into typed buffers
             loss_k, gh, gw = _run_chunks(
                 sh, w, th, wt, cfg, wj, coef, gate, target_ids, scale, need_gh, need_gw, chunk_size
@@ -255,7 +257,7 @@ class _FusedLinearDivergenceFn(torch.autograd.Function):
         sh, w, th, wt, y, tw, keep, wj, coef, gate = ctx.saved_tensors
         need_gh, need_gw = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         go = grad_out.index_select(0, keep) if ctx.compact else grad_out
-        scale = tw * go.to(tw.dtype) / cfg.temperature
+        scale = tw * go.to(tw.dtype) / cfg.loss.temperature
         with torch.autocast(sh.device.type, enabled=False):
             _, gh, gw = _run_chunks(sh, w, th, wt, cfg, wj, coef, gate, y, scale, need_gh, need_gw, ctx.chunk_size)
         if gh is not None and ctx.compact:
@@ -284,12 +286,15 @@ def fused_linear_divergence(
     reduction: str = "mean",
     teacher_head: torch.Tensor | None = None,
     teacher_entropy_gate: tuple[float | torch.Tensor, float | torch.Tensor] | None = None,
+    loss: LossSpec | None = None,
 ) -> torch.Tensor:
     """Self-distillation loss from hidden states and the output head (definitions: module docstring).
 
     student_hidden [N, H] and weight [V, H] (same dtype: fp32, bf16 or fp64); teacher_hidden [N, H]
     or [M, N, H]; teacher_head [V, H] optionally gives the teacher its own head (frozen base,
     EMA), default: weight. Returns a 0-dim tensor ("mean"/"sum", fp32) or [N] ("none").
+    `loss`: a run's `LossSpec` (sdbench.core.settings), passed as it is by the objective; when given it
+    replaces divergence, beta (its jsd_beta), temperature, estimator and topk.
     """
     if student_hidden.dim() != 2 or weight.dim() != 2 or student_hidden.shape[1] != weight.shape[1]:
         raise ValueError(
@@ -298,13 +303,11 @@ def fused_linear_divergence(
     if student_hidden.dtype != weight.dtype:
         raise ValueError(f"student_hidden ({student_hidden.dtype}) and weight ({weight.dtype}) must share a dtype")
     n, h = student_hidden.shape
+    if loss is None:
+        loss = loss_from_options(divergence, beta, temperature, estimator, topk)
     cfg = make_config(
-        divergence=divergence,
-        beta=beta,
-        temperature=temperature,
+        loss,
         combine=combine,
-        estimator=estimator,
-        topk=topk,
         reduction=reduction,
         vocab_size=weight.shape[0],
         has_targets=target_ids is not None,

@@ -23,10 +23,12 @@ from sdbench.core.kernels._common import (
     entropy_vector,
     gate_bounds,
     gate_open,
+    loss_from_options,
     make_config,
     token_scales,
     topk_buckets,
 )
+from sdbench.core.settings import LossSpec
 
 
 def materialized_linear_divergence(
@@ -48,17 +50,16 @@ def materialized_linear_divergence(
     reduction: str = "mean",
     teacher_head: torch.Tensor | None = None,
     teacher_entropy_gate: tuple[float | torch.Tensor, float | torch.Tensor] | None = None,
+    loss: LossSpec | None = None,
 ) -> torch.Tensor:
     """Materialized-logits version of `fused_linear_divergence` (chunk_size is accepted and ignored)."""
     del chunk_size
     n, h = student_hidden.shape
+    if loss is None:
+        loss = loss_from_options(divergence, beta, temperature, estimator, topk)
     cfg = make_config(
-        divergence=divergence,
-        beta=beta,
-        temperature=temperature,
+        loss,
         combine=combine,
-        estimator=estimator,
-        topk=topk,
         reduction=reduction,
         vocab_size=weight.shape[0],
         has_targets=target_ids is not None,
@@ -67,9 +68,9 @@ def materialized_linear_divergence(
     t_stack = as_teacher_stack(teacher_hidden, n, h)
     w_t = weight if teacher_head is None else teacher_head
 
-    zs = (student_hidden @ weight.T).to(md) / cfg.temperature
+    zs = (student_hidden @ weight.T).to(md) / cfg.loss.temperature
     with torch.no_grad():  # the teacher is a constant target (stop-gradient)
-        zt = (t_stack.detach() @ w_t.detach().T).to(md) / cfg.temperature
+        zt = (t_stack.detach() @ w_t.detach().T).to(md) / cfg.loss.temperature
     ls = torch.log_softmax(zs, dim=-1)
     lt = combine_teachers(
         torch.log_softmax(zt, dim=-1),
@@ -77,12 +78,12 @@ def materialized_linear_divergence(
         cfg.combine,
     )
 
-    if cfg.estimator == "full":
-        per_tok = divergence_from_logprobs(ls, lt, cfg.divergence, cfg.beta)
-    elif cfg.estimator == "topk":
-        assert cfg.topk is not None
-        _, qs, qt = topk_buckets(ls, lt, cfg.topk)
-        per_tok = divergence_from_logprobs(qs, qt, cfg.divergence, cfg.beta)
+    if cfg.loss.estimator == "full":
+        per_tok = divergence_from_logprobs(ls, lt, cfg.loss.divergence, cfg.loss.jsd_beta)
+    elif cfg.loss.estimator == "topk":
+        assert cfg.loss.topk is not None
+        _, qs, qt = topk_buckets(ls, lt, cfg.loss.topk)
+        per_tok = divergence_from_logprobs(qs, qt, cfg.loss.divergence, cfg.loss.jsd_beta)
     else:
         assert target_ids is not None
         y = target_ids.to(device=ls.device, dtype=torch.long).view(-1, 1)

@@ -204,7 +204,7 @@ def triton_chunk_loss_and_grad(
     student-logit buffer in place."""
     if not _HAVE_TRITON:
         raise RuntimeError("triton is not installed (pip install 'sdbench[gpu]')")
-    assert cfg.estimator == "full"
+    assert cfg.loss.estimator == "full"
     del y
     c, m = x.shape[0], xt.shape[0]
     vocab = w.shape[0]
@@ -213,8 +213,8 @@ def triton_chunk_loss_and_grad(
     zt = ws.get_stack("zt", wt.dtype, m, c)
     for j in range(m):
         torch.mm(xt[j], wt.T, out=zt[j])
-    beta = cfg.beta
-    if cfg.divergence == "jsd" and not 0.0 < beta < 1.0:
+    beta = cfg.loss.jsd_beta
+    if cfg.loss.divergence == "jsd" and not 0.0 < beta < 1.0:
         # JSD is identically 0 at the limits; fall back to the torch body for that corner.
         from sdbench.core.kernels._torch_chunk import chunk_loss_and_grad
 
@@ -237,11 +237,11 @@ def triton_chunk_loss_and_grad(
         zt.stride(0),
         zt.stride(1),
         wv.stride(0),
-        1.0 / cfg.temperature,
+        1.0 / cfg.loss.temperature,
         beta,
         math.log(beta) if beta > 0 else _NEG,
         math.log1p(-beta) if beta < 1 else _NEG,
-        DIV=DIVERGENCE_CODES[cfg.divergence],
+        DIV=DIVERGENCE_CODES[cfg.loss.divergence],
         COMBINE=0 if cfg.combine == "mixture" or m == 1 else 1,
         WANT_GRAD=want_grad,
         BLOCK=block,

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from sdbench.config import EvalConfig
+from sdbench.eval.protocol import EvalConfig
 
 LANE_MAX_BYTES = 256 * 2**20   # a snapshot per job: larger models evaluate in the cell's own process
 _CLOSE = object()              # stops the writer thread
@@ -72,7 +72,7 @@ class EvalLane:
         up_r, up_w = os.pipe()
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", "from sdbench.runs.lane import _main; _main()", str(down_r), str(up_w)],
+                [sys.executable, "-c", "from sdbench.eval.lane import _main; _main()", str(down_r), str(up_w)],
                 pass_fds=(down_r, up_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL)
         finally:
@@ -105,7 +105,7 @@ class EvalLane:
         self._outbox.put(message)
 
     def submit(self, key: Hashable, state: dict[str, torch.Tensor], *, split: str, step: int | None = None) -> None:
-        """Evaluate `split` at these weights (`sdbench.runs.along.evaluate_at_seed`): val with kl_from_base
+        """Evaluate `split` at these weights (`sdbench.eval.protocol.evaluate_at_seed`): val with kl_from_base
         (`step` 0: the base itself), or test / ood."""
         self._send((key, split, step, {k: v.detach().cpu() for k, v in state.items()}))
         self._pending.append(key)
@@ -178,7 +178,7 @@ def _serve(conn: Connection, reply: Connection, spec: dict[str, Any]) -> None:
 
     threading.Thread(target=read, daemon=True, name="sdbench-lane-reader").start()
     from sdbench.core.model import load_model, set_threads
-    from sdbench.runs.along import evaluate_at_seed
+    from sdbench.eval.protocol import evaluate_at_seed
     from sdbench.task import load_task
 
     set_threads(spec["threads"])

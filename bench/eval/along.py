@@ -15,7 +15,7 @@ steps are the policy's, not the sampler's), and test / ood use the same seeds at
 Step 0 is the base model for every strategy of a (task, model, seed), so its val evaluation is
 computed once per worker process and reused (`STEP0_CACHE`, keyed by everything that determines it).
 
-With an evaluation lane (`sdbench.runs.lane`, a cell with an idle core) a val point is a snapshot of the
+With an evaluation lane (`sdbench.eval.lane`, a cell with an idle core) a val point is a snapshot of the
 weights sent to the helper; points are added to the trajectory in step order as they come back, travel
 in the training checkpoint as weights while pending, and are evaluated here if the lane fails.
 """
@@ -23,41 +23,18 @@ in the training checkpoint as weights while pending, and are evaluated here if t
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import torch
 
-from sdbench.config import EvalConfig
 from sdbench.core.timing import NO_TIMER, StageTimer
-from sdbench.eval.evaluate import SplitResult, evaluate_split
+from sdbench.eval.lane import EvalLane, LaneFailed
+from sdbench.eval.protocol import VAL, EvalConfig, evaluate_at_seed, select_best
 from sdbench.results.record import EvalPoint
-from sdbench.runs.lane import EvalLane, LaneFailed
-from sdbench.seeding import hash_seed
-from sdbench.task import Task, problem_set
+from sdbench.task import Task
 
-VAL = "val"
 STEP0_CACHE: dict[tuple, EvalPoint] = {}
-
-
-def evaluate_at_seed(model, tokenizer, task: Task, evaluation: EvalConfig, split: str, *, seed: int,
-                     backend: str = "hf", base_model=None, on_problem: Callable[[int], None] | None = None,
-                     ) -> SplitResult:
-    """One split as protocol v2 evaluates it: val with `val_problems` x `val_samples` (and kl_from_base
-    against `base_model`), test / ood with `problems` x `samples`; the split's own seed, the same at every
-    step and checkpoint. The cell, its fallbacks and the evaluation lane all evaluate through this."""
-    if split == VAL:
-        problems, n = problem_set(task, VAL, evaluation.val_problems), evaluation.val_samples
-    else:
-        problems, n, base_model = problem_set(task, split, evaluation.problems), evaluation.samples, None
-    return evaluate_split(model, tokenizer, task, problems, n=n, seed=hash_seed(seed, split), backend=backend,
-                          base_model=base_model, on_problem=on_problem)
-
-
-def select_best(trajectory: list[EvalPoint]) -> int:
-    """The step of the highest val pass@1; ties go to the earliest step (less distance from the base)."""
-    best = max(p.pass1 for p in trajectory)
-    return next(p.step for p in trajectory if p.pass1 == best)
 
 
 class ValEvaluator:
@@ -76,7 +53,7 @@ class ValEvaluator:
         self.trajectory: list[EvalPoint] = []
         self.best_step: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
-        self.lane = lane                                     # sdbench.runs.lane: val on an idle core
+        self.lane = lane                                     # sdbench.eval.lane: val on an idle core
         self.snapshots: dict[int, dict[str, torch.Tensor]] = {}   # steps in the lane: their weights
 
     def __call__(self, step: int, model) -> None:
@@ -87,13 +64,10 @@ class ValEvaluator:
         with self.timer("val"):
             if self.lane is not None:            # evaluated on the idle core; resolved in step order
                 snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                try:
-                    self.lane.submit(("val", step), snapshot, split=VAL, step=step)
+                if self.offload(("val", step), snapshot, split=VAL, step=step):
                     self.snapshots[step] = snapshot
                     self._collect(block=False)
                     return
-                except LaneFailed:
-                    self.drop_lane()
             self._collect(block=True)            # (points a failed lane left: evaluated here, in order)
             point = self._evaluate(step, model)
         self._add(point, model.state_dict())
@@ -123,16 +97,57 @@ class ValEvaluator:
 
     def _from_lane(self, step: int, block: bool) -> EvalPoint | None:
         """The lane's val point at `step` (None: not done, and not `block`); evaluated here if the lane failed."""
-        if self.lane is not None:
+        if self.lane is not None and not block:
             try:
-                if not block and ("val", step) not in self.lane.ready():
+                if ("val", step) not in self.lane.ready():
                     return None
-                problems, _, seconds = self.lane.take(("val", step))
-                self.timer.totals["lane_s"] = self.timer.totals.get("lane_s", 0.0) + seconds
-                return EvalPoint(step=step, n=self.evaluation.val_samples, problems=problems)
             except LaneFailed:
                 self.drop_lane()
+        done = self.collect(("val", step))
+        if done is not None:
+            return EvalPoint(step=step, n=self.evaluation.val_samples, problems=done[0])
         return self._evaluate_weights(step, self.snapshots[step])
+
+    @property
+    def has_lane(self) -> bool:
+        return self.lane is not None
+
+    def offload(self, key: Hashable, weights: dict[str, torch.Tensor], *, split: str, step: int | None = None,
+                ) -> bool:
+        """Send an evaluation of `split` at `weights` to the lane; False when there is none (or it just failed
+        and was dropped): the caller evaluates here."""
+        if self.lane is None:
+            return False
+        try:
+            self.lane.submit(key, weights, split=split, step=step)
+            return True
+        except LaneFailed:
+            self.drop_lane()
+            return False
+
+    def collect(self, key: Hashable) -> tuple[list, list] | None:
+        """(per-problem counts, samples) of an offloaded job, its helper's seconds counted to the "lane" stage;
+        None when there is no lane or it failed (dropped): the caller evaluates here, with the same numbers."""
+        if self.lane is None:
+            return None
+        try:
+            problems, samples, seconds = self.lane.take(key)
+        except LaneFailed:
+            self.drop_lane()
+            return None
+        self.timer.add("lane", seconds)
+        return problems, samples
+
+    def checkpoints(self) -> list[str]:
+        """The checkpoints to evaluate once training is over (after every val point is in): "final", and
+        "best_val" when the best val point is not the last one."""
+        self.finish()
+        final_step = self.trajectory[-1].step if self.trajectory else None
+        return ["final"] if self.best_step is None or self.best_step == final_step else ["final", "best_val"]
+
+    def best_weights(self) -> dict[str, torch.Tensor]:
+        assert self.best_state is not None, "no val point yet"
+        return self.best_state
 
     def drop_lane(self) -> None:
         """Evaluate here from now on (the lane failed a job: it is an optimization, never a cause of failure)."""
@@ -156,12 +171,9 @@ class ValEvaluator:
         self.best_step = state["best_step"]
         self.best_state = state["best_state"]
         self.snapshots = dict(sorted(state.get("pending", {}).items()))
-        try:
-            for step, weights in self.snapshots.items():
-                if self.lane is not None:
-                    self.lane.submit(("val", step), weights, split=VAL, step=step)
-        except LaneFailed:
-            self.drop_lane()
+        for step, weights in self.snapshots.items():
+            if not self.offload(("val", step), weights, split=VAL, step=step):
+                break
         if self.lane is None:
             with self.timer("val"):
                 self._collect(block=True)
@@ -182,9 +194,7 @@ def evaluate_checkpoints(model, tokenizer, task: Task, evaluation: EvalConfig, h
     afterwards). Without a val split there is no best-val checkpoint: only "final". With the hook's lane,
     the second half of the (checkpoint, split) jobs runs there while this process does the first.
     """
-    hook.finish()
-    final_step = hook.trajectory[-1].step if hook.trajectory else None
-    checkpoints = ["final"] if hook.best_step is None or hook.best_step == final_step else ["final", "best_val"]
+    checkpoints = hook.checkpoints()
     jobs = [(checkpoint, split) for checkpoint in checkpoints for split in evaluation.splits]
     total = evaluation.problems * len(jobs)
     done = 0
@@ -195,37 +205,29 @@ def evaluate_checkpoints(model, tokenizer, task: Task, evaluation: EvalConfig, h
         if on_problem is not None:
             on_problem("evaluate", done, total)
 
-    lane = hook.lane
-    remote = jobs[(len(jobs) + 1) // 2:] if lane is not None else []
+    remote = jobs[(len(jobs) + 1) // 2:] if hook.has_lane else []
     final_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if remote else {}
-    try:
-        for checkpoint, split in remote:
-            weights = final_state if checkpoint == "final" else hook.best_state
-            assert weights is not None
-            lane.submit(("eval", checkpoint, split), weights, split=split)
-    except LaneFailed:
-        hook.drop_lane()
-        remote = []
+
+    def weights(checkpoint: str) -> dict[str, torch.Tensor]:
+        return final_state if checkpoint == "final" else hook.best_weights()
+
+    remote = [(c, s) for c, s in remote if hook.offload(("eval", c, s), weights(c), split=s)]
     results: dict[tuple[str, str], tuple[list, list]] = {}
     for checkpoint, split in jobs:
         if (checkpoint, split) in remote:
             continue
         if checkpoint == "best_val":
-            assert hook.best_state is not None
-            model.load_state_dict(hook.best_state)
+            model.load_state_dict(hook.best_weights())
         out = evaluate_at_seed(model, tokenizer, task, evaluation, split, seed=seed, backend=backend, on_problem=tick)
         results[checkpoint, split] = (out.problems, out.samples)
     for checkpoint, split in remote:
-        try:
-            problems, split_samples, seconds = lane.take(("eval", checkpoint, split))
-            hook.timer.totals["lane_s"] = hook.timer.totals.get("lane_s", 0.0) + seconds
-        except LaneFailed:                 # evaluate it here, as without a lane
-            hook.drop_lane()
-            model.load_state_dict(final_state if checkpoint == "final" else hook.best_state)
+        result = hook.collect(("eval", checkpoint, split))
+        if result is None:                 # the lane failed: evaluate it here, as without a lane
+            model.load_state_dict(weights(checkpoint))
             out = evaluate_at_seed(model, tokenizer, task, evaluation, split, seed=seed, backend=backend)
-            problems, split_samples = out.problems, out.samples
-        tick(len(problems))
-        results[checkpoint, split] = (problems, split_samples)
+            result = (out.problems, out.samples)
+        tick(len(result[0]))
+        results[checkpoint, split] = result
 
     evals: dict[str, dict[str, Any]] = {}
     samples: list[dict] = []
