@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from sdbench.config import DEFAULT_TASKS, PAPER_BASELINE
 from sdbench.leaderboard.schema import Results, Stat
+from sdbench.presentation.text import MAIN_SPLIT
 
 SD, BASE, RL = PAPER_BASELINE, "base", "grpo"
 FINAL_METRICS = (("pass@1", "pass@1"), ("pass@16", "pass@16"), ("distinct_correct", "distinct correct"))
@@ -70,7 +71,7 @@ def claims(results: Sequence[Results]) -> list[Claim]:
     order = {name: i for i, name in enumerate(DEFAULT_TASKS)}
     for task, doc in sorted(_newest(results).items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
         deltas = {(d.strategy, d.baseline): d for d in doc.summary.deltas
-                  if d.task == task and d.split == "test" and d.checkpoint == "final"}
+                  if d.task == task and d.split == MAIN_SPLIT and d.checkpoint == "final"}
         for other in (BASE, RL):
             d = deltas.get((SD, other)) or deltas.get((other, SD))
             if d is None:

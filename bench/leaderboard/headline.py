@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from sdbench.config import DEFAULT_TASKS
 from sdbench.leaderboard.schema import Results
 from sdbench.leaderboard.views import version_key
+from sdbench.presentation.text import MAIN_SPLIT
 
 HEADLINE_CHECKPOINT = "final"
 HEADLINE_K = 16
@@ -32,7 +33,7 @@ def headline_cells(results: Sequence[Results]) -> tuple[list[str], dict[str, dic
     for doc in results:
         versions = {(c.strategy.label, c.task): c.task_version for c in doc.cells}
         for row in doc.summary.rows:
-            if row.split != "test" or row.checkpoint != HEADLINE_CHECKPOINT:
+            if row.split != MAIN_SPLIT or row.checkpoint != HEADLINE_CHECKPOINT:
                 continue
             if row.task not in tasks:
                 tasks.append(row.task)

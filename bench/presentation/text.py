@@ -12,7 +12,7 @@ and tables through here, so the same result reads the same in each.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sdbench.results.record import Checkpoint, FrontierEntry, Stat, SummaryRow
 
@@ -37,9 +37,14 @@ def slug(text: str) -> str:
 
 # --- cell formats ----------------------------------------------------------------------------------
 
-def fmt(stat: Stat | None) -> str:
-    """mean [ci_low, ci_high], three decimals."""
-    return "–" if stat is None else f"{stat.mean:.3f} [{stat.ci_low:.3f}, {stat.ci_high:.3f}]"
+def fmt(stat: Stat | Mapping[str, float] | None, digits: int = 3) -> str:
+    """mean [ci_low, ci_high], three decimals; a plain {mean, ci_low, ci_high} dict (the mechanism section's
+    JSON) formats the same way."""
+    if stat is None or not stat:
+        return "–"
+    if isinstance(stat, Mapping):
+        stat = Stat(mean=stat["mean"], ci_low=stat["ci_low"], ci_high=stat["ci_high"])
+    return f"{stat.mean:.{digits}f} [{stat.ci_low:.{digits}f}, {stat.ci_high:.{digits}f}]"
 
 
 def step_text(stat: Stat | None) -> str:

@@ -33,6 +33,7 @@ import numpy as np
 
 from sdbench.config import PAPER_BASELINE
 from sdbench.eval.metrics import problem_metrics
+from sdbench.presentation.text import MAIN_SPLIT, OOD_SPLIT
 from sdbench.results.record import CHECKPOINTS, CellRecord, Summary
 from sdbench.runs.stats import KL_BUDGETS, paired_stat, reach, stat
 
@@ -56,7 +57,7 @@ def _stack(per_seed: Sequence[Sequence], what: str) -> tuple[dict[str, np.ndarra
 
 def _split_order(split: str) -> tuple[int, str]:
     """test before ood before anything else."""
-    return ({"test": 0, "ood": 1}.get(split, 2), split)
+    return ({MAIN_SPLIT: 0, OOD_SPLIT: 1}.get(split, 2), split)
 
 
 def summarize(records: Iterable[CellRecord]) -> Summary:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sdbench.eval.mechanism import measure_arm
-from sdbench.presentation.text import md_table
+from sdbench.presentation.text import fmt, md_table
 
 DEFINITION = ("dominant share: share of correct samples in the base's most frequent correct class (chosen on the "
               "other seeds' step-0 samples); effective classes: exp(entropy) of the correct-class distribution; "
@@ -53,12 +53,6 @@ def arms_of(summary: Any, task: str) -> list[dict[str, Any]]:
     return [a for a in mech.get("arms", []) if a["task"] == task]
 
 
-def _fmt(stat: dict[str, float] | None, digits: int = 3) -> str:
-    if not stat:
-        return "-"
-    return f"{stat['mean']:.{digits}f} [{stat['ci_low']:.{digits}f}, {stat['ci_high']:.{digits}f}]"
-
-
 def _at(arm: dict[str, Any], step: int | None, key: str) -> dict[str, float] | None:
     rows = arm["steps"] if step is None else [r for r in arm["steps"] if r["step"] == step]
     return rows[-1][key] if rows else None
@@ -71,9 +65,9 @@ def table(summary: Any, task: str) -> tuple[list[str], list[list[str]]]:
     for arm in arms_of(summary, task):
         demo = arm.get("demo") or {}
         r = demo.get("partial_r")
-        rows.append([arm["strategy"], _fmt(arm["slope"]), _fmt(arm["null_slope"]),
-                     _fmt(_at(arm, 0, "dominant_share")), _fmt(_at(arm, None, "dominant_share")),
-                     _fmt(_at(arm, 0, "effective_classes"), 2), _fmt(_at(arm, None, "effective_classes"), 2),
+        rows.append([arm["strategy"], fmt(arm["slope"]), fmt(arm["null_slope"]),
+                     fmt(_at(arm, 0, "dominant_share")), fmt(_at(arm, None, "dominant_share")),
+                     fmt(_at(arm, 0, "effective_classes"), 2), fmt(_at(arm, None, "effective_classes"), 2),
                      "-" if "same_class_rate" not in demo else f"{demo['same_class_rate']:.3f}",
                      "-" if r is None else f"{r:.3f} ({demo['classes']} classes)"])
     return header, rows
