@@ -130,3 +130,21 @@ def test_an_absurd_run_goes_ahead_with_yes_only(env, tmp_path) -> None:
     quick = resolve_config(overrides={"profile": "quick"})        # the default suite stays far below it
     total, worst = run_seconds(quick, plan_cells(quick))
     assert total / 3600 < 1 and worst < 120
+
+
+def test_the_default_cell_timeout_scales_with_the_load_per_core(monkeypatch) -> None:
+    from sdbench.config import resolve_config
+    from sdbench.runs import cost
+    from sdbench.runs.cell import plan_cells
+
+    config = resolve_config(overrides={"profile": "full", "tasks": ["graph_paths"], "strategies": ["grpo"]})
+    cells = plan_cells(config)
+    _, worst = cost.run_seconds(config, cells)
+    assert 10 * worst > cost.MIN_TIMEOUT_S        # a full cell's bound is above the floor, so the scaling shows
+    monkeypatch.setattr(cost.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(cost.os, "getloadavg", lambda: (0.5, 0.5, 0.5))           # quiet: the estimate as is
+    assert cost.default_limits(config, cells).timeout_s == 10 * worst
+    monkeypatch.setattr(cost.os, "getloadavg", lambda: (8.0, 8.0, 8.0))           # 4 runnable per core
+    busy = cost.default_limits(config, cells)
+    assert busy.timeout_s == 10 * worst * 4.0
+    assert "x the load per core at the start (4.0)" in busy.derived

@@ -71,15 +71,29 @@ def machine_memory() -> int:
         return 8 * 2**30
 
 
+def load_per_core() -> float:
+    """The machine's 1-minute load average over its cores, at least 1: how many times slower than the
+    estimate (measured on a quiet machine) a cell may run for want of CPU."""
+    try:
+        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    except OSError:
+        return 1.0
+
+
 def default_limits(config: RunConfig, cells: list[Any], timeout_s: float | None = None,
                    memory_bytes: int | None = None) -> Limits:
     """The per-cell limits: the given ones, else derived (and said how)."""
     said = []
     if timeout_s is None:
         _, worst = run_seconds(config, cells)
-        timeout_s = max(MIN_TIMEOUT_S, TIMEOUT_FACTOR * worst)
-        said.append(f"timeout {TIMEOUT_FACTOR}x the costliest cell's estimate ({worst:.0f}s), at least "
-                    f"{MIN_TIMEOUT_S:.0f}s")
+        # On a busy machine a healthy cell runs slower than the quiet-machine estimate: at load 13-16 on 2 cores,
+        # quick mechanism cells ran past 10x theirs (706 s) and were stopped. So the bound scales with the load
+        # per core seen at the start (a snapshot: pass --cell-timeout when the load will change a lot).
+        load = load_per_core()
+        timeout_s = max(MIN_TIMEOUT_S, TIMEOUT_FACTOR * worst * load)
+        said.append(f"timeout {TIMEOUT_FACTOR}x the costliest cell's estimate ({worst:.0f}s)"
+                    + (f" x the load per core at the start ({load:.1f})" if load > 1.0 else "")
+                    + f", at least {MIN_TIMEOUT_S:.0f}s")
     if memory_bytes is None:
         workers = max(1, min(config.workers, len(cells)))
         memory_bytes = int(MEMORY_SHARE * machine_memory() / workers)
