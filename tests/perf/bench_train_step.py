@@ -8,8 +8,8 @@ Run: pytest tests/perf/bench_train_step.py --benchmark-only -s
 step  graph_paths, single_sampled_demo, the quick profile's 16 prompts x 8 rollouts on the shipped
       3 x 64 model (vocabulary 308), a fixed batch sampled by the trainer's own code, one thread,
       separate (EMA-like) teacher. Timed, interleaved, min over rounds (the machine is shared):
-        new   self_distillation_loss(impl="fused") + backward   (sdbench.core._forward: prefix sharing)
-        old   self_distillation_loss(impl="fused_padded") + backward   (the previous route)
+        new   self_distillation_loss(loss_impl="fused") + backward   (sdbench.core._forward: prefix sharing)
+        old   self_distillation_loss(loss_impl="fused_padded") + backward   (the previous route)
         floor plain torch.matmul of every linear layer and the output head at the batch's real token
               counts: every token of every sequence (prompt + completion for the student; context +
               completion for each teacher context), no padding and nothing shared; forward for the
@@ -160,9 +160,10 @@ def _cell_worker(old: bool, idle: int = 0) -> dict:
 
         real = trainer.self_distillation_loss
 
-        def previous_route(*args, **kw):
-            kw["impl"] = "fused_padded" if kw.get("impl") == "fused" else kw.get("impl")
-            return real(*args, **kw)
+        def previous_route(student, teacher, items, loss, **kw):
+            if loss.loss_impl == "fused":
+                loss = loss.model_copy(update={"loss_impl": "fused_padded"})
+            return real(student, teacher, items, loss, **kw)
 
         trainer.self_distillation_loss = previous_route
         # The sampler and the teacher-forced scorer (val's kl_from_base) of before the speed work too:
