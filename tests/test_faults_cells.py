@@ -35,7 +35,14 @@ def workers_of(pid: int) -> list[int]:
         children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
-    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    workers = []
+    for child in children:
+        try:           # a child that exited since the list was read has no /proc entry any more
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.append(child)
+        except OSError:
+            pass
+    return workers
 
 
 def test_a_worker_killed_from_outside_is_run_again_and_the_run_finishes(env, config_file, tmp_path) -> None:
