@@ -21,6 +21,22 @@ Splits: the triple (k, lo, hi) hashes to train / val / test / ood (`split_of_pro
 "k lo hi": no triple is in two splits). train / val / test word the question with one of TEMPLATES; ood uses
 OOD_TEMPLATE, a wording held out of training.
 
+Teacher context (`teacher_prompt`, version 2): each demonstration as a checked worked example ("Example of a
+correct answer: 18. Check: 18 is greater than 8 and less than 31, so 18 is correct."), then the rule that makes an
+answer right ("Every whole number from 9 to 30 is correct; a number of 8 or less, of 31 or more, or two numbers, is
+wrong."), then the question. Why: version 1 showed the bare demo ("Example of a correct answer: 18."), which lifts
+the demo's own answer but says nothing about what makes the others right or wrong, so on SmolLM2 the gate's
+Δ = log p(y | demo, x) - log p(y | x) told correct from incorrect rollouts too weakly (Δ-AUC 0.571 < 0.60, below
+the student's own log-likelihood AUC 0.617; 16 train problems x 32). The student's wrong answers are
+mostly single numbers outside the interval (below lo, above hi, an end restated), hedges and non-answers; a teacher
+told the rule pushes those down. Rescoring the same 416 rollouts with other contexts (gate train split only):
+bare demo 0.570, "18 is between 8 and 31, so 18 is a correct answer." 0.617, demo + rule 0.644, demo + "Check:
+8 < 18 < 31" 0.633, rule only, no demo 0.617, statement + range 0.652, this checked demo + full rule 0.675 (README
+"A real pretrained model, offline" has the gate table). A demo that grades wrong (a contrastive strategy's
+negative) is shown as wrong, never as correct. Problems, prompt and verifier are version 1's: lower bounds in
+1-20 instead of 1-40 (fewer answers below lo, 16 other train problems x 32) lifted pass@1 to 0.387 but not Δ-AUC
+(bare demo 0.572, this context 0.656), so the distribution was kept.
+
 Grading (`grade`): the completion's answers are the numbers it states strictly inside (lo, hi) — digits
 (integers or decimals) or English number words up to ninety-nine ("fifteen", "twenty-five": written-out
 answers are answers, deliberately); numbers outside the interval (the ends restated, "5 x 3") are not
@@ -58,6 +74,14 @@ INSTRUCTION = " Answer with the number only."
 EXAMPLES = (("Name a number between 4 and 20." + INSTRUCTION, "12"),
             ("Give one number that is greater than 41 and less than 65." + INSTRUCTION, "50"))
 DEMO_HEAD = "Example of a correct answer: {demo}."
+# Version 2's teacher context (`teacher_prompt`): each demo as a checked worked example, then the rule that makes an
+# answer right, then the question. Chosen by the gate's Δ-AUC on its train split (module docstring).
+CHECKED = "Example of a correct answer: {demo}. Check: {value} is greater than {lo} and less than {hi}{mult}, so " \
+          "{value} is correct."
+UNCHECKED = "Example of an answer: {demo}. Check: it is not one {what} greater than {lo} and less than {hi}, so it " \
+            "is wrong."
+RULE = "Every {what} from {first} to {last} is correct; a number of {lo} or less, of {hi} or more, or two numbers, " \
+       "is wrong."
 
 _UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
                                      "fourteen fifteen sixteen seventeen eighteen nineteen".split())}
@@ -126,7 +150,7 @@ class NLBetween:
     """Name a number (a multiple of k) between lo and hi: several correct answers per problem, graded from English."""
 
     name: ClassVar[str] = "nl_between"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"          # 2: the teacher sees each demo checked and the rule (module docstring)
     splits: ClassVar[tuple[str, ...]] = ("train", "val", "test", "ood")
     max_new_tokens: ClassVar[int] = 16      # "The number 12" is 4 tokens; room for a short sentence
     reads_data: ClassVar[bool] = False
@@ -159,9 +183,21 @@ class NLBetween:
         return [grade(d["k"], d["lo"], d["hi"], text) for text in completions]
 
     def teacher_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
-        """The demonstrations (whitespace normalized, ';'-separated), then the question, in the user turn."""
-        shown = "; ".join(" ".join(d.split()) for d in demos)
-        return DEMO_HEAD.format(demo=shown) + "\n\n" + problem.prompt
+        """Each demonstration (whitespace normalized) as a checked worked example, the rule that makes an answer
+        right, then the question, in the user turn. A demo that grades wrong (a contrastive strategy's negative)
+        is said to be wrong; with no demo only the rule precedes the question."""
+        d = problem.data
+        k, lo, hi = d["k"], d["lo"], d["hi"]
+        what = "whole number" if k == 1 else f"multiple of {k}"
+        lines = []
+        for demo in demos:
+            shown, verdict = " ".join(demo.split()), grade(k, lo, hi, demo)
+            lines.append(CHECKED.format(demo=shown, value=verdict.functional_class, lo=lo, hi=hi,
+                                        mult="" if k == 1 else f" and a multiple of {k}") if verdict.correct
+                         else UNCHECKED.format(demo=shown, what=what, lo=lo, hi=hi))
+        answers = multiples(k, lo, hi)
+        lines.append(RULE.format(what=what, first=answers[0], last=answers[-1], lo=lo, hi=hi))
+        return " ".join(lines) + "\n\n" + problem.prompt
 
     def demo_only_prompt(self, problem: Problem, demos: Sequence[str]) -> str:
         shown = "; ".join(" ".join(d.split()) for d in demos)

@@ -76,13 +76,41 @@ def test_problems_are_deterministic_split_disjoint_and_well_formed(task) -> None
     assert all(len(s) == 1 for s in triples.values())                   # no triple in two splits
 
 
+RULE_8_31 = ("Every whole number from 9 to 30 is correct; a number of 8 or less, of 31 or more, or two numbers, "
+             "is wrong.")
+
+
+def test_teacher_prompt_shows_each_demo_checked_then_the_rule(task) -> None:
+    """Version 2's teacher context: the demo as a checked worked example, the rule, the question (exact text)."""
+    p = _problem(1, 8, 31)
+    assert task.teacher_prompt(p, ["  The number\n 24 "]) == (
+        "Example of a correct answer: The number 24. Check: 24 is greater than 8 and less than 31, so 24 is "
+        "correct. " + RULE_8_31 + "\n\nq")
+    # a written-out demo is checked by its value
+    assert "Check: 15 is greater than 8" in task.teacher_prompt(p, ["fifteen"])
+    # demos that grade wrong (a contrastive strategy's negatives) are never called correct: two answers, none,
+    # an end restated, out of range
+    for wrong in ("12 or 20", "I don't know", "31", "6"):
+        assert task.teacher_prompt(p, [wrong]) == (
+            f"Example of an answer: {wrong}. Check: it is not one whole number greater than 8 and less than 31, so "
+            "it is wrong. " + RULE_8_31 + "\n\nq")
+    two = task.teacher_prompt(p, ["12", "6"])
+    assert two.index("Check: 12 is greater") < two.index("Example of an answer: 6.") < two.index(RULE_8_31)
+    assert task.teacher_prompt(p, []) == RULE_8_31 + "\n\nq"        # no demo: the rule and the question
+    # the general form names the multiples
+    assert task.teacher_prompt(_problem(5, 11, 34), ["20"]) == (
+        "Example of a correct answer: 20. Check: 20 is greater than 11 and less than 34 and a multiple of 5, so 20 "
+        "is correct. Every multiple of 5 from 15 to 30 is correct; a number of 11 or less, of 34 or more, or two "
+        "numbers, is wrong.\n\nq")
+
+
 def test_teacher_prompts_and_prompt_format(task) -> None:
     p = task.problems("test", 1)[0]
-    teacher = task.teacher_prompt(p, ["  24 ", "17"])
-    assert teacher == "Example of a correct answer: 24; 17.\n\n" + p.prompt
+    assert task.teacher_prompt(p, ["24"]).endswith("\n\n" + p.prompt)
+    assert task.demo_only_prompt(p, ["24"]) == "Example of a correct answer: 24. Answer with the number only."
     assert p.data["question"] not in task.demo_only_prompt(p, ["24"])
     assert prompt_format(task) == PromptFormat(chat=True, system=None, examples=EXAMPLES)
-    assert task.reads_data is False and task.version == "1" and task.gate == "real_model"
+    assert task.reads_data is False and task.version == "2" and task.gate == "real_model"
 
 
 def test_multiples_of_k_grade_too() -> None:
