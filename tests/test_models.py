@@ -159,6 +159,9 @@ def test_prepare_is_a_noop_when_current_and_names_resolve(converted, tmp_path, m
     assert (path / "model.safetensors").stat().st_mtime_ns == stamp
     assert resolve_model("tiny-test") == str(path) and resolve_model("/some/dir") == "/some/dir"
     assert weights_hash("tiny-test") == weights_hash(str(path)) != ""
+    from sdbench.runs.cost import REFERENCE_BYTES, model_bytes  # the cell-timeout estimate sees the real size
+
+    assert model_bytes("tiny-test") == (path / "model.safetensors").stat().st_size != REFERENCE_BYTES
     model, _ = load_model("tiny-test")
     assert model.name_or_path == str(path)
     monkeypatch.setitem(MODELS, "tiny-test", ModelSource(**{**source.__dict__, "sha256": "0" * 64}))

@@ -31,7 +31,15 @@ MEMORY_SHARE = 0.8          # --cell-memory default: this share of the machine's
 
 
 def model_bytes(path: str) -> int:
-    """Bytes of a local model directory's weight files; the reference size for a hub id (unknown here)."""
+    """Bytes of a local model directory's weight files (a catalogue name such as `smollm2-135m-instruct`: its
+    prepared directory); the reference size for a hub id or an unprepared name (unknown here)."""
+    from sdbench.errors import UserError
+    from sdbench.models import resolve_model
+
+    try:
+        path = resolve_model(path)
+    except UserError:
+        return REFERENCE_BYTES
     root = Path(path)
     if not root.is_dir():
         return REFERENCE_BYTES
