@@ -1,6 +1,7 @@
 # sdbench: the two README commands.
 #   make bench   set up .venv and run `sdbench run` on the embedded default suite
 #   make test    set up .venv, run ruff, then the test suite (one pytest-xdist worker per core)
+#                (make test ARGS='-m "not slow"' leaves out the end-to-end runs, for a quick loop)
 # On a machine without an NVIDIA GPU, torch==2.13.0 (the CPU wheel) is installed first so pip does not
 # pull a multi-GB CUDA build; on GPU machines the normal dependency brings the CUDA build.
 
