@@ -31,3 +31,14 @@ def env(toy_model_dir: str) -> dict[str, str]:
     """The environment of a toy command line child: it finds the tiny model through TOY_MODEL_DIR; wide
     COLUMNS so rich never wraps the error and summary lines the tests read."""
     return {**os.environ, "TOY_MODEL_DIR": toy_model_dir, "COLUMNS": "400"}
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a module's tests (speed comparisons and bit-exact routes), restored after."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

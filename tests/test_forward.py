@@ -32,12 +32,7 @@ TASKS = ("graph_paths", "arith_target", "code_synth")
 STRATEGIES = ("single_sampled_demo", "multi_demo", "grpo", "entropy_regularized", "pmi_purified", "antisd")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # timed and compared on one thread (conftest)
 
 
 def _perturbed(model, scale: float = 0.02):

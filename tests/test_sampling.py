@@ -25,12 +25,7 @@ from sdbench.task import load_task
 GRAPH_MODEL = Path(__file__).resolve().parents[1] / "tasks" / "assets" / "graph_paths"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # timed and compared on one thread (conftest)
 
 
 @pytest.fixture(scope="module")
