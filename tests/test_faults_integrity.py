@@ -144,3 +144,24 @@ def test_two_concurrent_force_new_runs_never_share_the_directory(env, tmp_path) 
     records = [json.loads(p.read_text()) for p in (out / "cells").glob("*.json")]
     assert len(records) == 1 and records[0]["config_hash"] == config["config_hash"]
     assert records[0]["train"]["steps"] == config["config"]["training"]["steps"]
+
+
+def test_force_new_reads_a_directory_being_claimed_or_half_cleared_as_a_run_directory(tmp_path) -> None:
+    """The window the concurrent test above hits at random, made deterministic: while one run claims the
+    directory, its only entries are `.lock` and the temp file of config.json; a second --force-new must
+    take that for a run directory (and wait for the lock), not call it foreign."""
+    from sdbench.runs.runner import _foreign_entries, _start_fresh
+    from sdbench.runs.store import RunStore
+
+    root = tmp_path / "run"
+    root.mkdir()
+    (root / ".lock").write_text("1")
+    (root / ".config.json.x1y2.tmp").write_text("{")
+    assert not _foreign_entries(root)
+    (root / "notes.txt").write_text("mine")
+    assert _foreign_entries(root)                  # a user's file, no config.json: foreign
+    (root / "config.json").write_text("{}")
+    (root / "cells").mkdir()
+    assert not _foreign_entries(root)
+    _start_fresh(RunStore(root))
+    assert sorted(p.name for p in root.iterdir()) == [".lock"]

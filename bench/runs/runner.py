@@ -12,6 +12,7 @@ import json
 import shutil
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -30,8 +31,6 @@ from sdbench.runs.store import RunStore, atomic_write_bytes, atomic_write_json
 
 def _check_inputs(config: RunConfig) -> list[dict[str, Any]]:
     """Fail before anything is written: unknown tasks, strategies, hyperparameters or models."""
-    from pathlib import Path
-
     from sdbench.models import is_local
     from sdbench.task import check_split, load_task
 
@@ -75,14 +74,27 @@ def _start_fresh(store: RunStore) -> None:
     """--force-new: remove a previous run in this directory (only if it is one). Called under the run
     lock: a run still using the directory makes this one stop before anything is deleted."""
     root = store.root
-    entries = [p for p in root.iterdir() if p.name != ".lock"]
-    if entries and not (root / "config.json").is_file():
+    if _foreign_entries(root):
         raise UserError(f"{root} exists and is not an sdbench run directory", "pass another --out")
-    for entry in entries:
+    config = root / "config.json"
+    # config.json goes last: a run killed half-way through this loop still reads as a run directory
+    for entry in sorted(root.iterdir(), key=lambda p: p == config):
+        if entry.name == ".lock":
+            continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
             entry.unlink()
+
+
+def _foreign_entries(root: Path) -> bool:
+    """True when `root` holds something but is not an sdbench run directory: no config.json, and an entry
+    other than the lock file or the temp file of a write (the `.config.json.tmp` a run claiming the directory
+    this instant writes, or one a killed run left)."""
+    if not root.is_dir() or (root / "config.json").is_file():
+        return False
+    return any(p.name != ".lock" and not (p.name.startswith(".") and p.name.endswith(".tmp"))
+               for p in root.iterdir())
 
 
 def run_suite(config: RunConfig, console: Console | None = None, *, force_new: bool = False,
@@ -121,8 +133,8 @@ def _run_in(config: RunConfig, console: Console, *, force_new: bool, limits: Lim
     strategies = _check_inputs(config)
     store = RunStore(config.run_dir)
     root = store.root
-    if force_new and root.is_dir() and not (root / "config.json").is_file() \
-            and any(p.name != ".lock" for p in root.iterdir()):     # before the lock creates anything there
+    # before the lock creates anything there (a directory with a .lock is one sdbench made: the lock decides)
+    if force_new and not (root / ".lock").exists() and _foreign_entries(root):
         raise UserError(f"{root} exists and is not an sdbench run directory", "pass another --out")
     cells = plan_cells(config)
     with store.lock(), _terminate_as_interrupt():
