@@ -38,7 +38,13 @@ DEFAULT_SUITE = ("base", "single_sampled_demo", "grpo")
 MECHANISM_SUITE: tuple[str | dict[str, Any], ...] = (
     *DEFAULT_SUITE, {"name": "single_sampled_demo", "demo_source": "base_pool"},
     {"name": "single_sampled_demo", "training": {"teacher": "frozen"}}, {"name": "grpo", "kl_coef": 0.04})
-SUITES = ("default", "all", "mechanism")
+# `--suite leaderboard` (issue 32): every built-in strategy plus the arms the leaderboard compares them with:
+# the live and the frozen teacher, base-pool demos and KL-regularized GRPO.
+LEADERBOARD_ARMS: tuple[dict[str, Any], ...] = (
+    {"name": "single_sampled_demo", "training": {"teacher": "live"}},
+    {"name": "single_sampled_demo", "training": {"teacher": "frozen"}},
+    {"name": "single_sampled_demo", "demo_source": "base_pool"}, {"name": "grpo", "kl_coef": 0.04})
+SUITES = ("default", "all", "mechanism", "leaderboard")
 PAPER_BASELINE = "single_sampled_demo"   # paired deltas are taken against it
 MAX_LIST = 1000            # tasks or strategies in one run: more is a mistake (or an attack), refused at once
 MAX_CONFIG_BYTES = 2**20   # a config file: 1 000 strategies with parameters fit in a tenth of it
@@ -120,8 +126,8 @@ class RunConfig(FrozenModel):
     workers: int = Field(default=2, ge=1, le=256)
     threads_per_worker: int = Field(default=1, ge=1, le=256)
     report_to: Literal["none", "tensorboard"] = Field(default="none", description="extra training logs")
-    suite: Literal["default", "all", "mechanism"] = Field(default="default",
-                                                          description="strategies when none are listed")
+    suite: Literal["default", "all", "mechanism", "leaderboard"] = Field(
+        default="default", description="strategies when none are listed")
     training: TrainingConfig
     evaluation: EvalConfig
 
@@ -267,12 +273,14 @@ def resolve_config(file_data: dict[str, Any] | None = None, overrides: dict[str,
         merged[section] = {**defaults[section], **given}
     suite = merged.get("suite", "default")
     if suite not in SUITES:
-        raise UserError(f"unknown suite {suite!r}", did_you_mean(str(suite), SUITES) or "use default, all or mechanism")
+        raise UserError(f"unknown suite {suite!r}",
+                        did_you_mean(str(suite), SUITES) or "use default, all, mechanism or leaderboard")
     if not merged.get("strategies"):
-        if suite == "all" and all_strategies is None:
-            raise ValueError("suite 'all' needs all_strategies (e.g. sdbench.strategy.builtin_strategies)")
+        if suite in ("all", "leaderboard") and all_strategies is None:
+            raise ValueError(f"suite {suite!r} needs all_strategies (e.g. sdbench.strategy.builtin_strategies)")
         merged["strategies"] = (list(DEFAULT_SUITE) if suite == "default" else list(MECHANISM_SUITE)
-                                if suite == "mechanism" else list(all_strategies()))
+                                if suite == "mechanism" else list(all_strategies()) if suite == "all"
+                                else [*all_strategies(), *LEADERBOARD_ARMS])
     if isinstance(merged.get("tasks"), str):
         merged["tasks"] = [t for t in merged["tasks"].split(",") if t]
     for key in ("tasks", "strategies"):

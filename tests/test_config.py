@@ -78,3 +78,18 @@ def test_the_evaluation_backend_is_an_evaluation_setting() -> None:
     assert explicit.config_hash() != plain.config_hash()   # another sampler: other results
     with pytest.raises(UserError, match="evaluation.backend"):
         resolve_config(overrides={"profile": "smoke", "evaluation": {"backend": "jax"}})
+
+
+def test_the_leaderboard_suite_is_every_builtin_and_the_four_arms() -> None:
+    """`--suite leaderboard` (issue 32): the 18 built-ins, then teacher=live, teacher=frozen, demo_source=base_pool
+    and grpo(kl_coef=0.04) (params in round brackets, training in square) — 22 arms with 22 distinct labels, in
+    that order."""
+    from sdbench.strategy import builtin_strategies
+
+    config = resolve_config(overrides={"suite": "leaderboard", "profile": "full"}, all_strategies=builtin_strategies)
+    labels = [s.label for s in config.strategies]
+    assert labels[:len(builtin_strategies())] == list(builtin_strategies())
+    assert labels[len(builtin_strategies()):] == [
+        "single_sampled_demo[teacher=live]", "single_sampled_demo[teacher=frozen]",
+        "single_sampled_demo(demo_source=base_pool)", "grpo(kl_coef=0.04)"]
+    assert len(set(labels)) == len(labels) == 22 and config.seeds == 5

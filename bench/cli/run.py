@@ -25,8 +25,10 @@ def run_command(
     tasks: str | None = typer.Option(None, "--tasks", help="comma-separated task names"),
     strategies: str | None = typer.Option(None, "--strategies", help="comma-separated strategy names"),
     suite: str | None = typer.Option(None, "--suite", help="without --strategies: default (base, "
-                                     "single_sampled_demo, grpo), all (every built-in strategy) or "
-                                     "mechanism (default + demo_source=base_pool, teacher=frozen, grpo kl_coef=0.04)"),
+                                     "single_sampled_demo, grpo), all (every built-in strategy), mechanism "
+                                     "(default + demo_source=base_pool, teacher=frozen, grpo kl_coef=0.04) or "
+                                     "leaderboard (all + teacher=live, teacher=frozen, demo_source=base_pool, "
+                                     "grpo kl_coef=0.04)"),
     seeds: int | None = typer.Option(None, "--seeds", help="number of seeds (0..N-1)"),
     profile: str | None = typer.Option(None, "--profile", help="smoke | quick | full | real-quick"),
     out: str | None = typer.Option(None, "--out", help="run directory (default runs/<name>)"),

@@ -10,7 +10,8 @@ at the final step (test, n = 64: pass@1, pass@16, distinct correct), at matched 
 distinct correct and pass@1 where each seed reaches the budget) and, where the results carry it, at matched
 val pass@1 (iso-accuracy, `sdbench.runs.compare`: distinct correct and KL from the base where each seed's
 val pass@1 reaches the level; every level both arms reach). tests/leaderboard/test_committed_leaderboard.py
-holds the README to this text, so a quoted number cannot drift from the results.
+holds the README to this text, so a quoted number cannot drift from the results. Where the results measured
+the mechanism (issue 29), each task also gets every arm's amplification slope read against 0.
 """
 
 from __future__ import annotations
@@ -53,23 +54,26 @@ class Claim:
         return f"{self.metric} {self.direction} than {self.other} ({ci})"
 
 
-def _newest(results: Sequence[Results]) -> dict[str, Results]:
-    """task -> the submission on its newest task version (the headline's choice)."""
-    from sdbench.leaderboard.views import task_version, version_key
+def _newest(results: Sequence[Results]) -> dict[tuple[str, str | None], Results]:
+    """(task, real model or None) -> the submission on its newest task version (the headline's choice)."""
+    from sdbench.leaderboard.views import base_model, task_version, version_key
 
-    out: dict[str, tuple[tuple[int, str], Results]] = {}
+    out: dict[tuple[str, str | None], tuple[tuple[int, str], Results]] = {}
     for doc in results:
         for task in {r.task for r in doc.summary.rows}:
-            key = version_key(task_version(doc, task))
-            if task not in out or key >= out[task][0]:
-                out[task] = (key, doc)
+            key, where = version_key(task_version(doc, task)), (task, base_model(doc))
+            if where not in out or key >= out[where][0]:
+                out[where] = (key, doc)
     return {t: d for t, (_, d) in out.items()}
 
 
 def claims(results: Sequence[Results]) -> list[Claim]:
     out = []
-    order = {name: i for i, name in enumerate(DEFAULT_TASKS)}
-    for task, doc in sorted(_newest(results).items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
+    for (task, model), doc in _ordered(results):
+        label = task if model is None else f"{task} (real pretrained model {model})"
+        # pass@16 at n = 64 on the testbeds; on a real model's n = 16, pass@8 (headline.REAL_MODEL_K)
+        final_metrics = FINAL_METRICS if model is None else (
+            (("pass@1", "pass@1"), ("pass@8", "pass@8"), ("distinct_correct", "distinct correct")))
         deltas = {(d.strategy, d.baseline): d for d in doc.summary.deltas
                   if d.task == task and d.split == MAIN_SPLIT and d.checkpoint == "final"}
         for other in (BASE, RL):
@@ -77,9 +81,9 @@ def claims(results: Sequence[Results]) -> list[Claim]:
             if d is None:
                 continue
             sign = 1 if d.strategy == SD else -1
-            for key, name in FINAL_METRICS:
+            for key, name in final_metrics:
                 if key in d.metrics:
-                    out.append(Claim(task, "final step (test)", name, other, _signed(d.metrics[key], sign)))
+                    out.append(Claim(label, "final step (test)", name, other, _signed(d.metrics[key], sign)))
         total = len(doc.provenance.seeds)
         matched = {(m.strategy, m.baseline, m.match, m.level): m for m in doc.summary.matched_deltas
                    if m.task == task}
@@ -92,7 +96,7 @@ def claims(results: Sequence[Results]) -> list[Claim]:
                 reached = f"seeds reaching it: {SD} {m.n_seeds_baseline}/{total}, {RL} {m.n_seeds}/{total}"
                 where = (f"KL {level:g} (val; {reached})" if match == "kl_from_base"
                          else f"val pass@1 {level:g} (iso-accuracy, val; {reached})")
-                out += [Claim(task, where, name, RL, _signed(m.metrics[key], -1))
+                out += [Claim(label, where, name, RL, _signed(m.metrics[key], -1))
                         for key, name in metrics if key in m.metrics]
     return out
 
@@ -101,6 +105,38 @@ def _signed(stat: Stat, sign: int) -> Stat:
     if sign == 1:
         return stat
     return Stat(mean=-stat.mean, ci_low=-stat.ci_high, ci_high=-stat.ci_low)
+
+
+def mechanism_claims(results: Sequence[Results]) -> dict[str, list[str]]:
+    """task label -> one phrase per arm whose results measured mode amplification (`summary.mechanism`, schema 3
+    records): the amplification slope at the last val step with its 95% CI, read against 0 (ratios kept, the
+    KL-regularized RL fixed point) and beside the base-vs-base null, and the dominant class's share of correct
+    val samples at step 0 and at the end. Results without the measurement give no phrase."""
+    from sdbench.runs.mechanism_report import arms_of
+
+    out: dict[str, list[str]] = {}
+    for (task, model), doc in _ordered(results):
+        label = task if model is None else f"{task} (real pretrained model {model})"
+        for arm in arms_of(doc.summary, task):
+            slope = arm.get("slope")
+            if not slope:
+                continue
+            ci = f"{slope['mean']:+.3f} [{slope['ci_low']:+.3f}, {slope['ci_high']:+.3f}]"
+            verdict = ("above 0" if slope["ci_low"] > 0 else "below 0" if slope["ci_high"] < 0
+                       else "no detectable difference from 0")
+            shares = [row["dominant_share"] for row in (arm["steps"][0], arm["steps"][-1]) if row.get("dominant_share")]
+            moved = (f", dominant share {shares[0]['mean']:.2f} → {shares[1]['mean']:.2f}" if len(shares) == 2
+                     else "")
+            null = arm.get("null_slope")
+            null_text = f"; null {null['mean']:+.3f}" if null else ""
+            out.setdefault(label, []).append(f"`{arm['strategy']}` {verdict} ({ci}{null_text}{moved})")
+    return out
+
+
+def _ordered(results: Sequence[Results]) -> list[tuple[tuple[str, str | None], Results]]:
+    order = {name: i for i, name in enumerate(DEFAULT_TASKS)}
+    return sorted(_newest(results).items(),
+                  key=lambda kv: (kv[0][1] is not None, kv[0][1] or "", order.get(kv[0][0], len(order)), kv[0][0]))
 
 
 def what_it_shows(results: Sequence[Results]) -> str:
@@ -112,8 +148,12 @@ def what_it_shows(results: Sequence[Results]) -> str:
     by_task: dict[str, dict[str, list[Claim]]] = {}
     for c in claims(results):
         by_task.setdefault(c.task, {}).setdefault(c.where, []).append(c)
-    for task, groups in by_task.items():
+    mechanism = mechanism_claims(results)
+    for task in dict.fromkeys([*by_task, *mechanism]):
         lines += ["", f"**{task}**:"]
-        for where, items in groups.items():
+        for where, items in by_task.get(task, {}).items():
             lines.append(f"- {where}: " + "; ".join(c.text() for c in items) + ".")
+        if task in mechanism:
+            lines.append("- mechanism (val, amplification slope at the last val step, 95% CI; > 0: large modes "
+                         "grow, 0: ratios kept): " + "; ".join(mechanism[task]) + ".")
     return "\n".join(lines)

@@ -7,6 +7,10 @@ One row per strategy (arm), one column per task; a cell is test pass@1 · pass@1
 solutions at the final step (a matched budget: every arm trained the same steps), all three on the same
 split and n (64 samples per problem; pass@16 is the unbiased estimator with k < n, not "any correct of
 64"). Rows are ordered by pass@1 summed over tasks, so the table reads from strongest to weakest.
+
+Runs on a real pretrained model (`--model`, `views.base_model`) are not in it: `real_model_table` is theirs,
+one column per (task, model), with pass@8 at their n = 16 (real-quick's test budget; pass@16 at n = 16 is only
+"any correct of 16").
 """
 
 from __future__ import annotations
@@ -15,14 +19,16 @@ from collections.abc import Sequence
 
 from sdbench.config import DEFAULT_TASKS
 from sdbench.leaderboard.schema import Results
-from sdbench.leaderboard.views import version_key
+from sdbench.leaderboard.views import base_model, version_key
 from sdbench.presentation.text import MAIN_SPLIT
 
 HEADLINE_CHECKPOINT = "final"
 HEADLINE_K = 16
+REAL_MODEL_K = 8
 
 
-def headline_cells(results: Sequence[Results]) -> tuple[list[str], dict[str, dict[str, str]], dict[str, float]]:
+def headline_cells(results: Sequence[Results], k: int = HEADLINE_K,
+                   ) -> tuple[list[str], dict[str, dict[str, str]], dict[str, float]]:
     """(tasks, strategy -> task -> cell text, strategy -> pass@1 summed over its tasks).
 
     A (strategy, task) measured by several submissions shows the one on the newest task version (the
@@ -32,19 +38,21 @@ def headline_cells(results: Sequence[Results]) -> tuple[list[str], dict[str, dic
     shown: dict[tuple[str, str], tuple[tuple[int, str], str, float]] = {}
     for doc in results:
         versions = {(c.strategy.label, c.task): c.task_version for c in doc.cells}
+        model = base_model(doc)
         for row in doc.summary.rows:
             if row.split != MAIN_SPLIT or row.checkpoint != HEADLINE_CHECKPOINT:
                 continue
-            if row.task not in tasks:
-                tasks.append(row.task)
+            column = row.task if model is None else f"{row.task} ({model})"
+            if column not in tasks:
+                tasks.append(column)
             m = row.metrics
-            pk = m.get(f"pass@{HEADLINE_K}")
+            pk = m.get(f"pass@{k}")
             text = (f"{m['pass@1'].mean:.3f} · {'–' if pk is None else f'{pk.mean:.3f}'} · "
                     f"{m['distinct_correct'].mean:.2f}")
             version = version_key(versions.get((row.strategy, row.task)))
-            old = shown.get((row.strategy, row.task))
+            old = shown.get((row.strategy, column))
             if old is None or version >= old[0]:
-                shown[(row.strategy, row.task)] = (version, text, m["pass@1"].mean)
+                shown[(row.strategy, column)] = (version, text, m["pass@1"].mean)
     cells: dict[str, dict[str, str]] = {}
     score: dict[str, float] = {}
     for (strategy, task), (_, text, pass1) in shown.items():
@@ -54,8 +62,19 @@ def headline_cells(results: Sequence[Results]) -> tuple[list[str], dict[str, dic
 
 
 def headline_table(results: Sequence[Results]) -> str:
-    """The markdown table (header, separator, one line per strategy), no trailing newline."""
-    tasks, cells, score = headline_cells(results)
+    """The markdown table of the embedded testbeds (header, separator, one line per strategy), no trailing
+    newline."""
+    return _table([r for r in results if base_model(r) is None], HEADLINE_K)
+
+
+def real_model_table(results: Sequence[Results]) -> str:
+    """The same table for the runs on real pretrained models (pass@8 at n = 16); "" when there are none."""
+    real = [r for r in results if base_model(r) is not None]
+    return _table(real, REAL_MODEL_K) if real else ""
+
+
+def _table(results: Sequence[Results], k: int) -> str:
+    tasks, cells, score = headline_cells(results, k)
     order = {name: i for i, name in enumerate(DEFAULT_TASKS)}
     tasks = sorted(tasks, key=lambda t: (order.get(t, len(order)), t))   # the embedded testbeds first, in order
     lines = ["| strategy | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]

@@ -60,7 +60,8 @@ def markdown(views: list[TaskView], all_results: list[Results]) -> str:
              "`results/`. The interactive page is `index.html`. Test and ood are evaluated at two checkpoints "
              "of each seed: best-val (the step with the highest val pass@1; ties: the earliest) and final. Each "
              "task version is its own section (another base model or corpus: its numbers are not comparable "
-             "with another version's). The "
+             "with another version's), and so is each real pretrained model a run named (`--model`), after the "
+             "embedded testbeds. The "
              "frontier compares strategies at the same distance moved from the base model: val pass@1 / "
              "distinct correct where each seed's trajectory reaches a KL budget (nats/token), over the seeds "
              "that reach it. \"any correct of n\" is pass@n at n samples (1 when any sample is correct).", ""]

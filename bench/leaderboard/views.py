@@ -63,6 +63,7 @@ class TaskView:
     task: str
     slug: str
     version: str | None = None                     # the cells' task_version (None: the run did not record one)
+    model: str | None = None                       # a real pretrained model the run named (None: the testbed's own)
     tables: dict[Checkpoint, list[Entry]] = field(default_factory=lambda: {c: [] for c in CHECKPOINTS})
     budgets: list[float] = field(default_factory=list)
     frontier: list[FrontierRow] = field(default_factory=list)
@@ -75,7 +76,8 @@ class TaskView:
 
     @property
     def title(self) -> str:
-        return f"{self.task} · version {self.version or 'not recorded'}"
+        real = f" · real pretrained model {self.model}" if self.model else ""
+        return f"{self.task} · version {self.version or 'not recorded'}{real}"
 
 
 def version_key(version: str | None) -> tuple[int, str]:
@@ -91,8 +93,15 @@ def task_version(results: Results, task: str) -> str | None:
     return "/".join(versions) or None
 
 
-def _view(task: str, version: str | None) -> TaskView:
-    return TaskView(task, slug(task if version is None else f"{task}-v{version}"), version)
+def base_model(results: Results) -> str | None:
+    """The real pretrained model a run named (`--model`, e.g. smollm2-135m-instruct); None when its tasks ran on
+    their own embedded testbed models. Numbers on another base model are another section of the leaderboard."""
+    return results.config.get("model") or None
+
+
+def _view(task: str, version: str | None, model: str | None) -> TaskView:
+    name = task if version is None else f"{task}-v{version}"
+    return TaskView(task, slug(name if model is None else f"{name}-{model}"), version, model)
 
 
 def _compact(obj: Any) -> str:
@@ -200,18 +209,17 @@ def task_views(all_results: list[Results]) -> list[TaskView]:
     from sdbench.presentation.plots import curves_svg, mechanism_svg, pareto_front, pareto_svg, trajectories_svg
     from sdbench.runs.mechanism_report import arms_of
 
-    # (run, task) -> the task version it measured, read from the cells once
-    version = {(r.name, t): task_version(r, t) for r in all_results for t in tasks_of(r.summary)}
-    views: dict[tuple[str, str | None], TaskView] = {}
+    # (run, task) -> (task, the task version it measured, the real model it named): its view's key
+    key_of = {(r.name, t): (t, task_version(r, t), base_model(r)) for r in all_results for t in tasks_of(r.summary)}
+    views: dict[tuple[str, str | None, str | None], TaskView] = {}
     for results in all_results:
         for task in tasks_of(results.summary):
-            key = (task, version[(results.name, task)])
+            key = key_of[(results.name, task)]
             views.setdefault(key, _view(*key))
         for entry in entries_of(results):
-            views[(entry.task, version[(results.name, entry.task)])].tables[entry.checkpoint].append(entry)
+            views[key_of[(results.name, entry.task)]].tables[entry.checkpoint].append(entry)
     for view in views.values():
-        runs = [r for r in all_results
-                if (r.name, view.task) in version and version[(r.name, view.task)] == view.version]
+        runs = [r for r in all_results if key_of.get((r.name, view.task)) == (view.task, view.version, view.model)]
         many_runs = len(runs) > 1
 
         def label(strategy: str, run: str, many_runs: bool = many_runs) -> str:
@@ -244,7 +252,8 @@ def task_views(all_results: list[Results]) -> list[TaskView]:
                                                     for a in arms_of(r.summary, view.task)]),
         }
     newest_first = sorted(views, key=lambda key: version_key(key[1]), reverse=True)
-    return [views[key] for key in sorted(newest_first, key=lambda key: key[0])]   # by task, newest version first
+    # the embedded testbeds, then the real models' sections; by task, newest version first
+    return [views[key] for key in sorted(newest_first, key=lambda key: (key[2] is not None, key[2] or "", key[0]))]
 
 
 def comparisons(results: Results, task: str, many_runs: bool = False) -> list[tuple[str, list[str], list[list[str]]]]:

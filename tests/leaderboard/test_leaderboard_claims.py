@@ -68,3 +68,30 @@ def test_results_without_iso_accuracy_deltas_get_no_such_sentence() -> None:
                            Stat(mean=0.2, ci_low=0.1, ci_high=0.3))])
     assert [c.where.split(" (")[0] for c in claims([doc])] == ["KL 0.1", "KL 0.1"]
     assert "iso-accuracy" not in what_it_shows([doc])
+
+
+def test_mechanism_sentences_read_each_slope_against_zero() -> None:
+    """Hand-set mechanism arms: a slope whose CI is above 0, one across 0 and one below 0 each get their
+    verdict, with the null and the dominant share from step 0 to the last step; an arm without a slope (one
+    val step) gets no phrase."""
+    from sdbench.leaderboard.claims import mechanism_claims
+
+    def stat(mean: float, lo: float, hi: float) -> dict:
+        return {"mean": mean, "ci_low": lo, "ci_high": hi}
+
+    def arm(strategy: str, slope: dict | None) -> dict:
+        return {"strategy": strategy, "task": "graph_paths", "slope": slope, "null_slope": stat(0.01, -0.1, 0.1),
+                "steps": [{"step": 0, "dominant_share": stat(0.4, 0.3, 0.5)},
+                          {"step": 25, "dominant_share": stat(0.7, 0.6, 0.8)}]}
+
+    doc = _results([])
+    mech = {"definition": "d", "arms": [arm(SD, stat(0.3, 0.1, 0.5)), arm(RL, stat(0.05, -0.1, 0.2)),
+                                        arm("grpo[kl_coef=0.04]", stat(-0.2, -0.3, -0.1)), arm("base", None)]}
+    doc = doc.model_copy(update={"summary": doc.summary.model_copy(update={"mechanism": mech})})
+    assert mechanism_claims([doc]) == {"graph_paths": [
+        f"`{SD}` above 0 (+0.300 [+0.100, +0.500]; null +0.010, dominant share 0.40 → 0.70)",
+        f"`{RL}` no detectable difference from 0 (+0.050 [-0.100, +0.200]; null +0.010, dominant share 0.40 → 0.70)",
+        "`grpo[kl_coef=0.04]` below 0 (-0.200 [-0.300, -0.100]; null +0.010, dominant share 0.40 → 0.70)"]}
+    text = what_it_shows([doc])
+    assert text.splitlines()[-1].startswith("- mechanism (val, amplification slope at the last val step")
+    assert mechanism_claims([_results([])]) == {}

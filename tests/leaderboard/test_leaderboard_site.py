@@ -133,6 +133,52 @@ def test_each_task_version_is_its_own_section(tmp_path: Path) -> None:
         assert f'<section id="{anchor}">' in html and f'href="#{anchor}"' in html
 
 
+def test_a_real_model_run_is_its_own_section_and_headline(tmp_path: Path) -> None:
+    """A run that named a real pretrained model (`--model`) on the same task and version as a testbed run is
+    another base model: its own section after the testbeds', its own plots, not in the testbeds' headline but
+    in `real_model_table` (pass@8 at its n), and its claims name the model."""
+    from lb_fixtures import make_results
+
+    from sdbench.leaderboard.claims import claims
+    from sdbench.leaderboard.headline import headline_table, real_model_table
+    from sdbench.leaderboard.schema import Results
+    from sdbench.runs.store import atomic_write_json
+
+    results = tmp_path / "results"
+    docs = {}
+    for name, model, seed in (("testbed", None, 1), ("real", "smollm2-135m-instruct", 2)):
+        doc = make_results(name, tasks=("graph_paths",), strategies=("base", "single_sampled_demo", "grpo"),
+                           rng_seed=seed, config_hash=f"{seed:08x}")
+        doc["config"]["model"] = model
+        for cell in doc["cells"]:
+            cell["task_version"] = "3"
+        atomic_write_json(results / f"{name}.json", doc)
+        docs[name] = Results.model_validate(doc)
+    out = tmp_path / "site"
+    build_site(results, out)
+    readme = (out / "README.md").read_text()
+    assert [line for line in readme.splitlines() if line.startswith("## ")] == [
+        "## graph_paths · version 3", "## graph_paths · version 3 · real pretrained model smollm2-135m-instruct"]
+    real_section = readme.split("\n## ")[2]
+    assert {row.split(" | ")[0] for row in real_section.splitlines() if row.startswith("| ")
+            and " | " in row and not row.startswith("| run |") and not row.startswith("|---")} >= {"| real"}
+    assert "| testbed |" not in real_section
+    assert (out / "plots" / "pareto-graph_paths-v3-smollm2-135m-instruct.svg").is_file()
+    both = [docs["testbed"], docs["real"]]
+    assert headline_table(both) == headline_table([docs["testbed"]])
+    assert real_model_table([docs["testbed"]]) == ""
+    real_table = real_model_table(both)
+    assert real_table.splitlines()[0] == "| strategy | graph_paths (smollm2-135m-instruct) |"
+    row = docs["real"].summary.rows
+    final = next(r for r in row if (r.strategy, r.split, r.checkpoint) == ("base", "test", "final"))
+    assert (f"| `base` | {final.metrics['pass@1'].mean:.3f} · {final.metrics['pass@8'].mean:.3f} · "
+            f"{final.metrics['distinct_correct'].mean:.2f} |") in real_table.splitlines()
+    labels = {c.task for c in claims(both)}
+    assert labels == {"graph_paths", "graph_paths (real pretrained model smollm2-135m-instruct)"}
+    assert {c.metric for c in claims([docs["real"]])} >= {"pass@8"}
+    assert "pass@16" not in {c.metric for c in claims([docs["real"]])}
+
+
 def test_pareto_front() -> None:
     points = [(1.0, 0.5), (2.0, 0.4), (1.5, 0.3), (0.5, 0.6), (2.0, 0.2)]
     assert pareto_front(points) == [0, 1, 3]
