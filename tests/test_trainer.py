@@ -110,3 +110,21 @@ def test_a_graded_reward_reaches_the_strategy_and_defaults_to_correct(toy_task) 
     assert len(seen) == 2 * 4 * 4
     assert {(c, s, r) for c, s, r in seen} <= {(True, "vowel", 1.0), (True, "consonant", 0.5), (False, None, 0.0)}
     assert any(r == 0.5 for _, _, r in seen)   # the fitted toy model answers consonants often
+
+
+def test_micro_batches_train_the_same_run_to_float_rounding(toy_task) -> None:
+    """`training.micro_batch` through the trainer: one prompt's group (4 rollouts) per forward/backward gives
+    the whole-step run's weights and step log to float rounding (float32 sums in another order: the
+    objective's float64 test pins the gradient itself to 1e-12). 2 steps, so the second step's rollouts are
+    sampled from the first step's weights: a wrong gradient would change them."""
+    strategy = STRATEGIES.get("single_sampled_demo")()
+    whole, tok = load_model(toy_task.base_model())
+    full = train(whole, tok, toy_task, strategy, training(steps=2), seed=5)
+    micro, _ = load_model(toy_task.base_model())
+    result = train(micro, tok, toy_task, strategy, training(steps=2, micro_batch=4), seed=5)
+    assert [s.trained_rollouts for s in result.log] == [s.trained_rollouts for s in full.log]
+    assert full.log[0].trained_rollouts > 0
+    for a, b in zip(result.log, full.log, strict=True):
+        assert abs(a.loss - b.loss) < 1e-5 and abs(a.divergence - b.divergence) < 1e-5 and a.reward == b.reward
+    for a, b in zip(weights(micro), weights(whole), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

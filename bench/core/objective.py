@@ -35,7 +35,8 @@ from sdbench.core.scoring import upcast
 from sdbench.core.settings import LossSpec
 from sdbench.core.timing import NO_TIMER, StageTimer
 
-__all__ = ["LossItem", "LossSpec", "LossStats", "self_distillation_loss"]   # what a caller of the loss needs
+# what a caller of the loss needs
+__all__ = ["LossItem", "LossSpec", "LossStats", "micro_batched_backward", "self_distillation_loss"]
 
 
 def self_distillation_loss(student, teacher, items: Sequence[LossItem], loss: LossSpec, *, pad_id: int,
@@ -154,3 +155,41 @@ def _teacher_logp(teacher, items: Sequence[LossItem], lengths: list[int], studen
                          for i, m in enumerate(modes) if m == mode])
         combined[idx] = combine_teachers(stacked[:, idx], weights[:, idx].to(stacked.dtype), mode)
     return combined
+
+
+def micro_batched_backward(student, teacher, items: Sequence[LossItem], loss: LossSpec, *, size: int, pad_id: int,
+                           timer: StageTimer = NO_TIMER, overlap: bool = False, reference=None,
+                           check=None) -> LossStats:
+    """`self_distillation_loss(...).backward()` in micro-batches of `size` rollouts (gradient accumulation
+    within one optimizer step): each batch's mean loss is weighted by its share of the step's loss tokens, so
+    the accumulated gradient is the whole step's mean-loss gradient to float rounding, while only one batch's
+    activations are alive at a time (a real model's step of 32 rollouts held ~9.5 GB at once; batches of one
+    prompt's group keep its shared prefix in one batch). Returns the whole step's LossStats, combined exactly:
+    loss and entropy weighted by tokens, the divergence by distilled tokens. `check(loss)` runs on each
+    batch's loss before its backward (the trainer's finiteness check). Call `zero_grad` before."""
+    active = [it for it in items if it.plan.active and len(it.completion_ids) > 0]
+    total = sum(len(it.completion_ids) for it in active)
+    loss_sum = div_sum = ent_sum = 0.0
+    distilled = rollouts = 0
+    entropy_known = True
+    for start in range(0, len(active), size):
+        batch = active[start:start + size]
+        mean, stats = self_distillation_loss(student, teacher, batch, loss, pad_id=pad_id, timer=timer,
+                                             overlap=overlap, reference=reference)
+        if check is not None:
+            check(mean)
+        with timer("backward"):
+            (mean * (stats.tokens / total)).backward()
+        n_distilled = sum(len(it.completion_ids) for it in batch if it.plan.teachers)
+        loss_sum += stats.loss * stats.tokens
+        div_sum += stats.divergence * n_distilled
+        distilled += n_distilled
+        rollouts += stats.rollouts
+        if stats.entropy is None:
+            entropy_known = False
+        else:
+            ent_sum += stats.entropy * stats.tokens
+    if not rollouts:
+        return LossStats(0.0, 0.0, 0.0, 0, 0)
+    return LossStats(loss_sum / total, div_sum / distilled if distilled else 0.0,
+                     ent_sum / total if entropy_known else None, total, rollouts)

@@ -88,6 +88,9 @@ class TrainingConfig(FrozenModel):
     backend: Literal["hf", "vllm"] = Field(default="hf", description="sampler: transformers (any device) or vLLM (GPU)")
     max_new_tokens: int | None = Field(default=None, ge=1, le=8192,
                                        description="completion budget of rollouts and evaluation (None: the task's)")
+    micro_batch: int | None = Field(default=None, ge=1, le=65536,
+                                    description="rollouts per forward/backward pass within a step (gradient "
+                                                "accumulation, the same gradient to float rounding; None: all)")
 
     @model_validator(mode="after")
     def _estimator_fits(self) -> TrainingConfig:

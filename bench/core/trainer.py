@@ -33,7 +33,7 @@ import torch
 from sdbench.core.checkpoint import load_checkpoint, save_checkpoint
 from sdbench.core.loss_items import LossItem, LossStats
 from sdbench.core.model import PromptFormat, encode_prompt, prompt_format, tokenizer_info
-from sdbench.core.objective import self_distillation_loss
+from sdbench.core.objective import micro_batched_backward, self_distillation_loss
 from sdbench.core.rollouts import graded_rollouts
 from sdbench.core.settings import TrainingConfig
 from sdbench.core.timing import NO_TIMER, StageTimer
@@ -223,13 +223,20 @@ def train(model, tokenizer, task: Task, strategy: Strategy, cfg: TrainingConfig,
         items, rewards, demos = _rollouts_and_plans(model, tokenizer, task, strategy, cfg, problems, rng, encode,
                                                     info, timer, base_pool)
         model.train()
-        loss, stats = self_distillation_loss(   # times its "teacher" and "student" parts itself
-            model, teacher, items, loss_spec, pad_id=info.pad_id, timer=timer, overlap=overlap, reference=reference)
-        _check_finite(loss, step, "loss")
         optimizer.zero_grad(set_to_none=True)
+        if cfg.micro_batch is not None:     # backward inside, one micro-batch's activations at a time
+            stats = micro_batched_backward(model, teacher, items, loss_spec, size=cfg.micro_batch,
+                                           pad_id=info.pad_id, timer=timer, overlap=overlap, reference=reference,
+                                           check=lambda loss, step=step: _check_finite(loss, step, "loss"))
+        else:
+            loss, stats = self_distillation_loss(   # times its "teacher" and "student" parts itself
+                model, teacher, items, loss_spec, pad_id=info.pad_id, timer=timer, overlap=overlap,
+                reference=reference)
+            _check_finite(loss, step, "loss")
+            if stats.rollouts:
+                with timer("backward"):
+                    loss.backward()
         if stats.rollouts:
-            with timer("backward"):
-                loss.backward()
             with timer("optimizer"):
                 norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 _check_finite(norm, step, "gradient norm")

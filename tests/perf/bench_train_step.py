@@ -111,35 +111,39 @@ def _step_worker(workload: str = "testbed") -> dict:
     def rand(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=gen)
 
-    def mats(tokens: int, shapes: list[tuple[int, int]], backward: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def mats(tokens: int, shapes: list[tuple[int, int]], backward: bool, times: int = 1,
+             ) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+        # one set of operands per distinct shape, multiplied `times` times (every layer has the same shapes:
+        # a real model's 30 layers x their activations would otherwise hold gigabytes of random operands)
         out = []
         for fan_in, fan_out in shapes:
             x, w, dy = rand(tokens, fan_in), rand(fan_in, fan_out), rand(tokens, fan_out)
-            out.append((x, w))                         # forward y = x w
+            out.append((x, w, times))                         # forward y = x w
             if backward:
-                out.append((dy, w.T.contiguous()))     # grad input  dy w^T
-                out.append((dy.T.contiguous(), x))     # grad weight dy^T x
+                out.append((dy, w.T.contiguous(), times))     # grad input  dy w^T
+                out.append((dy.T.contiguous(), x, times))     # grad weight dy^T x
         return out
 
-    layer_shapes = linears * c.num_hidden_layers
-    floor_ops = (mats(t_student, layer_shapes, True) + mats(n_loss, [(hidden, vocab)], True)
-                 + mats(t_teacher, layer_shapes, False) + mats(n_teacher_loss, [(hidden, vocab)], False))
+    layers = c.num_hidden_layers
+    floor_ops = (mats(t_student, linears, True, layers) + mats(n_loss, [(hidden, vocab)], True)
+                 + mats(t_teacher, linears, False, layers) + mats(n_teacher_loss, [(hidden, vocab)], False))
     heads = c.num_attention_heads
 
-    def attn_ops(lengths: list[int], backward: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def attn_ops(lengths: list[int], backward: bool) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
         out = []
         for n in sorted(set(lengths)):
-            count = lengths.count(n) * heads * c.num_hidden_layers
+            count = lengths.count(n) * heads
             q, k, p = rand(count, n, head_dim), rand(count, head_dim, n), rand(count, n, n)
             v = rand(count, n, head_dim)
-            out += [(q, k), (p, v)] * (3 if backward else 1)
+            out += [(q, k, layers), (p, v, layers)] * (3 if backward else 1)
         return out
 
     attn = attn_ops(student_lens, True) + attn_ops(teacher_lens, False)
 
     def floor(ops) -> None:
-        for a, b in ops:
-            torch.matmul(a, b)
+        for a, b, times in ops:
+            for _ in range(times):
+                torch.matmul(a, b)
 
     methods = {"new": lambda: step("fused"), "old": lambda: step("fused_padded"),
                "floor": lambda: floor(floor_ops), "attn": lambda: floor(attn)}
