@@ -128,3 +128,43 @@ def test_micro_batches_train_the_same_run_to_float_rounding(toy_task) -> None:
         assert abs(a.loss - b.loss) < 1e-5 and abs(a.divergence - b.divergence) < 1e-5 and a.reward == b.reward
     for a, b in zip(weights(micro), weights(whole), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_a_checkpoint_streams_to_disk_and_a_full_disk_is_enospc(toy_task, tmp_path: Path, monkeypatch) -> None:
+    """save_checkpoint writes through a hashing writer (no copy of the state in memory) and loads back the same
+    tensors; a write that fails inside torch.save surfaces as the OSError (ENOSPC) it was, which the run turns
+    into its one-line disk-full error, not torch's "unexpected pos" RuntimeError."""
+    import errno
+
+    from sdbench.core import checkpoint as ckpt
+
+    model, _ = load_model(toy_task.base_model())
+    optimizer = torch.optim.AdamW(model.parameters())
+    path = tmp_path / "c.pt"
+    ckpt.save_checkpoint(path, step=3, model=model, optimizer=optimizer, teacher=model, log=[{"step": 0}])
+    assert ckpt.checkpoint_problem(path) is None
+    other, _ = load_model(toy_task.base_model())
+    with torch.no_grad():
+        for p in other.parameters():
+            p.zero_()
+    assert ckpt.load_checkpoint(path, model=other, optimizer=torch.optim.AdamW(other.parameters()),
+                                teacher=other) == (3, [{"step": 0}], None)
+    for a, b in zip(weights(model), weights(other), strict=True):
+        assert torch.equal(a, b)
+
+    class Full:
+        written = 0
+
+        def write(self, data) -> int:
+            self.written += len(data)
+            if self.written > 4096:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return len(data)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(ckpt, "atomic_write", lambda path, write: write(Full()))
+    with pytest.raises(OSError) as caught:
+        ckpt.save_checkpoint(tmp_path / "d.pt", step=3, model=model, optimizer=optimizer, teacher=model, log=[])
+    assert caught.value.errno == errno.ENOSPC
