@@ -93,7 +93,20 @@ def test_the_main_readme_headline_table_is_the_committed_numbers(committed: list
         pytest.skip("no committed results")
     table = headline_table(committed)
     assert table in readme, "README.md's headline table differs from the committed results:\n" + table
-    assert len(table.splitlines()) == 2 + len({r.strategy for c in committed for r in c.summary.rows})
+    testbeds = [c for c in committed if not c.config.get("model")]     # real-model runs: real_model_table's
+    assert len(table.splitlines()) == 2 + len({r.strategy for c in testbeds for r in c.summary.rows})
+
+
+def test_the_main_readme_real_model_table_is_the_committed_numbers(committed: list[Results]) -> None:
+    """README.md's real-model table is exactly `real_model_table` of the committed results, one line per arm."""
+    from sdbench.leaderboard.headline import real_model_table
+
+    real = [c for c in committed if c.config.get("model")]
+    if not real:
+        pytest.skip("no committed real-model results")
+    table = real_model_table(committed)
+    assert table in (ROOT / "README.md").read_text(), "README.md's real-model table differs:\n" + table
+    assert len(table.splitlines()) == 2 + len({r.strategy for c in real for r in c.summary.rows})
 
 
 def test_headline_shows_the_newest_task_version_once(committed: list[Results]) -> None:
