@@ -133,6 +133,27 @@ def mechanism_claims(results: Sequence[Results]) -> dict[str, list[str]]:
     return out
 
 
+def winners(results: Sequence[Results]) -> dict[str, list[str]]:
+    """task label -> the arms that win pass@1 without losing pass@k, against the base at the final step (test):
+    a paired Δ pass@1 whose 95% CI lies above 0 and a Δ pass@k (k = 16 at the testbeds' n = 64, 8 at a real
+    model's n = 16) whose CI does not lie below 0. An empty list: no arm does."""
+    out: dict[str, list[str]] = {}
+    for (task, model), doc in _ordered(results):
+        label = task if model is None else f"{task} (real pretrained model {model})"
+        k = 16 if model is None else 8
+        found = []
+        for d in doc.summary.deltas:
+            if (d.task, d.baseline, d.split, d.checkpoint) != (task, BASE, MAIN_SPLIT, "final"):
+                continue
+            p1, pk = d.metrics.get("pass@1"), d.metrics.get(f"pass@{k}")
+            if p1 is not None and pk is not None and p1.ci_low > 0 and pk.ci_high >= 0:
+                found.append((-p1.mean, f"`{d.strategy}` (pass@1 {p1.mean:+.3f} [{p1.ci_low:+.3f}, {p1.ci_high:+.3f}],"
+                                        f" pass@{k} {pk.mean:+.3f} [{pk.ci_low:+.3f}, {pk.ci_high:+.3f}])"))
+        if any(d.task == task and d.baseline == BASE for d in doc.summary.deltas):
+            out[label] = [text for _, text in sorted(found)]
+    return out
+
+
 def _ordered(results: Sequence[Results]) -> list[tuple[tuple[str, str | None], Results]]:
     order = {name: i for i, name in enumerate(DEFAULT_TASKS)}
     return sorted(_newest(results).items(),
@@ -148,11 +169,15 @@ def what_it_shows(results: Sequence[Results]) -> str:
     by_task: dict[str, dict[str, list[Claim]]] = {}
     for c in claims(results):
         by_task.setdefault(c.task, {}).setdefault(c.where, []).append(c)
-    mechanism = mechanism_claims(results)
-    for task in dict.fromkeys([*by_task, *mechanism]):
+    mechanism, won = mechanism_claims(results), winners(results)
+    for task in dict.fromkeys([*by_task, *mechanism, *won]):
         lines += ["", f"**{task}**:"]
         for where, items in by_task.get(task, {}).items():
             lines.append(f"- {where}: " + "; ".join(c.text() for c in items) + ".")
+        if task in won:
+            k = 16 if "(real pretrained model" not in task else 8
+            lines.append(f"- win pass@1 without losing pass@{k} (against base, final step, test; Δ pass@1 CI above 0, "
+                         f"Δ pass@{k} CI not below 0): " + ("; ".join(won[task]) or "none") + ".")
         if task in mechanism:
             lines.append("- mechanism (val, amplification slope at the last val step, 95% CI; > 0: large modes "
                          "grow, 0: ratios kept): " + "; ".join(mechanism[task]) + ".")

@@ -95,3 +95,27 @@ def test_mechanism_sentences_read_each_slope_against_zero() -> None:
     text = what_it_shows([doc])
     assert text.splitlines()[-1].startswith("- mechanism (val, amplification slope at the last val step")
     assert mechanism_claims([_results([])]) == {}
+
+
+def test_winners_need_pass1_above_zero_and_no_detectable_pass_k_loss() -> None:
+    """Against the base at the final step: an arm wins with Δ pass@1's CI above 0 and Δ pass@16's CI not below 0
+    (including 0 is no detectable loss); a Δ pass@1 CI touching 0, or a Δ pass@16 CI below 0, does not win.
+    Winners are listed by Δ pass@1, largest first."""
+    from sdbench.leaderboard.claims import winners
+    from sdbench.results.record import Delta
+
+    def delta(strategy: str, p1: tuple[float, float, float], p16: tuple[float, float, float]) -> Delta:
+        return Delta(strategy=strategy, baseline="base", task="graph_paths", split="test", checkpoint="final",
+                     metrics={"pass@1": Stat(mean=p1[0], ci_low=p1[1], ci_high=p1[2]),
+                              "pass@16": Stat(mean=p16[0], ci_low=p16[1], ci_high=p16[2])})
+
+    doc = _results([])
+    deltas = [delta("a", (0.1, 0.05, 0.15), (-0.01, -0.03, 0.01)),      # wins
+              delta("b", (0.2, 0.1, 0.3), (0.02, 0.0, 0.04)),          # wins (CI touches 0 from above)
+              delta("c", (0.1, 0.0, 0.2), (0.0, -0.01, 0.01)),         # pass@1 CI touches 0: no
+              delta("d", (0.3, 0.2, 0.4), (-0.1, -0.2, -0.01))]        # loses pass@16: no
+    doc = doc.model_copy(update={"summary": doc.summary.model_copy(update={"deltas": deltas})})
+    assert winners([doc]) == {"graph_paths": [
+        "`b` (pass@1 +0.200 [+0.100, +0.300], pass@16 +0.020 [+0.000, +0.040])",
+        "`a` (pass@1 +0.100 [+0.050, +0.150], pass@16 -0.010 [-0.030, +0.010])"]}
+    assert "win pass@1 without losing pass@16" in what_it_shows([doc])
