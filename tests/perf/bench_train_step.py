@@ -227,6 +227,13 @@ def _run_worker(cfg: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _report(request: pytest.FixtureRequest, lines: list[str]) -> None:
+    """Print the rows and keep them for the session's summary table (tests/perf/conftest.py)."""
+    for line in lines:
+        request.config.sdbench_bench_rows.append(line)  # type: ignore[attr-defined]
+        print(line)
+
+
 def _ms(stages: dict) -> str:
     return " ".join(f"{k.removesuffix('_s')} {v * 1e3:.0f}" for k, v in stages.items())
 
@@ -245,9 +252,7 @@ def test_train_step_perf(benchmark, request: pytest.FixtureRequest) -> None:
              f"  floor {t['floor'] * 1e3:.1f} ms (floor+attn {(t['floor'] + t['attn']) * 1e3:.1f} ms) | new/floor "
              f"{ratio:.2f}x (target {TARGET}x: {'MET' if ratio <= TARGET else 'MISSED'}) old/floor "
              f"{t['old'] / t['floor']:.2f}x new/(floor+attn) {t['new'] / (t['floor'] + t['attn']):.2f}x"]
-    for line in lines:
-        request.config.sdbench_bench_rows.append(line)  # type: ignore[attr-defined]
-        print(line)
+    _report(request, lines)
 
 
 def test_real_train_step_perf(benchmark, request: pytest.FixtureRequest) -> None:
@@ -268,9 +273,7 @@ def test_real_train_step_perf(benchmark, request: pytest.FixtureRequest) -> None
              f"student {tok['student_shared']} teacher {tok['teacher_shared']}) | step/shared floor {ratio:.2f}x "
              f"(target {REAL_TARGET}x: {'MET' if ratio <= REAL_TARGET else 'MISSED'}); unshared floor "
              f"{t['floor']:.2f} s (+attn {t['floor'] + t['attn']:.2f} s), step/(floor+attn) {with_attn:.2f}x"]
-    for line in lines:
-        request.config.sdbench_bench_rows.append(line)  # type: ignore[attr-defined]
-        print(line)
+    _report(request, lines)
 
 
 def test_quick_cell_perf(benchmark, request: pytest.FixtureRequest) -> None:
@@ -290,8 +293,7 @@ def test_quick_cell_perf(benchmark, request: pytest.FixtureRequest) -> None:
                 f"{'' if res['steps'] == 150 else ', reduced from 150'}) "
                 f"{'old route' if res['old'] else 'new, idle core used' if res.get('idle') else 'new, one core'}: "
                 f"{res['wall_s']:.1f} s [{' '.join(f'{k} {v:.1f}' for k, v in stages.items())}] {res['status']}")
-        request.config.sdbench_bench_rows.append(line)  # type: ignore[attr-defined]
-        print(line)
+        _report(request, [line])
 
 
 if __name__ == "__main__":
