@@ -29,6 +29,7 @@ from sdbench.eval.mechanism import (
     exact_slope,
     measure_arm,
     problem_sums,
+    slope_difference,
 )
 
 K, P, N, SEEDS, ALPHA, ETA, BETA = 4, 64, 16, 3, 0.5, 1.0, 0.5
@@ -89,22 +90,52 @@ def test_finite_sample_meter_separates_sd_from_rl_and_the_unchanged_policy() -> 
     """At a quick run's sizes (64 val problems x 16 samples, 3 seeds): SD after 3 fixed-point steps (dominant
     share 0.55 -> ~0.80) has its CI above 0, RL's and the unchanged policy's cover 0, in >= 93% of repetitions.
     R = 40 repetitions: >= 38 must pass (0.93 x 40 = 37.2). The null's mean slope over repetitions is within
-    4 standard errors of 0 (unbiased under ratio preservation)."""
+    4 standard errors of 0 (unbiased under ratio preservation).
+    Between arms (`slope_difference`, independent arms on the same problems): RL minus the unchanged policy (both
+    keep the ratios: true difference exactly 0) covers 0 in >= 38 of 40. SD minus RL (true difference = SD's
+    slope, > 0) lies above 0 in >= 26 of 40. Derivation: over these 40 repetitions the difference's estimate has
+    mean 0.414 and sd 0.0998 (z = 4.15), and the bootstrap's mean half-width is 1.67 x 1.96 sd (resampling both
+    crossed factors, seeds and problems, counts the seed-by-problem noise twice: conservative, Owen 2007), so
+    its power is about Phi(4.15 - 1.96 x 1.67) = 0.81; the 1% quantile of Binomial(40, 0.81) is 26. Measured: 34."""
     initial = toy_policies()
     arms = {"sd": [sd_update(p, 3) for p in initial], "rl": [rl_update(p) for p in initial], "same": initial}
     rng = np.random.default_rng(7)
     reps = 40
-    hits = dict.fromkeys(arms, 0)
+    hits = dict.fromkeys([*arms, "rl-same", "sd-rl"], 0)
     null_means = []
     for r in range(reps):
+        sums = {}
         for name, later in arms.items():
-            slope = measure_arm(_cells(initial, later, rng), draws=200, splits=4, seed=r)["slope"]
+            out = measure_arm(_cells(initial, later, rng), draws=200, splits=4, seed=r, keep_sums=True)
+            slope, sums[name] = out["slope"], out["sums"]
             hits[name] += slope["ci_low"] > 0 if name == "sd" else slope["ci_low"] <= 0 <= slope["ci_high"]
             if name == "same":
                 null_means.append(slope["mean"])
-    assert all(h >= 38 for h in hits.values()), hits
+        null_diff = slope_difference(sums["rl"], sums["same"], draws=200, seed=r)
+        hits["rl-same"] += null_diff["ci_low"] <= 0 <= null_diff["ci_high"]
+        hits["sd-rl"] += slope_difference(sums["sd"], sums["rl"], draws=200, seed=r)["ci_low"] > 0
+    power = hits.pop("sd-rl")
+    assert all(h >= 38 for h in hits.values()) and power >= 26, str({**hits, "sd-rl": power})
     se = np.std(null_means, ddof=1) / math.sqrt(reps)
     assert abs(np.mean(null_means)) < 4 * se + 1e-9
+
+
+def test_slope_difference_by_hand() -> None:
+    """Two arms' sums tables (seeds x problems): the difference is the ratio of pooled sums of each, over the
+    problems both measured; an arm against itself is exactly 0; too few shared problems give None."""
+    a = {"problems": ["p0", "p1", "p2", "p3", "p4", "p5"],
+         "num": np.array([[1.0, 2, 0, 1, 1, 1], [0.0, 1, 1, 1, 1, 0]]),
+         "den": np.array([[2.0, 2, 1, 2, 2, 2], [1.0, 2, 2, 2, 2, 1]])}
+    b = {"problems": ["p5", "p4", "p3", "p2", "p1", "p0", "q"], "num": np.array([[0.5, 0, 0, 0, 0, 0, 9.0]]),
+         "den": np.array([[1.0, 1, 1, 1, 1, 1, 1.0]])}
+    # a: (1+2+0+1+1+1 + 0+1+1+1+1+0) / (2+2+1+2+2+2 + 1+2+2+2+2+1) = 10/21; b over p0..p5 (q left out): 0.5/6
+    out = slope_difference(a, b, draws=300)
+    assert out["mean"] == pytest.approx(10 / 21 - 0.5 / 6)
+    assert out["ci_low"] <= out["mean"] <= out["ci_high"]
+    same = slope_difference(a, a, draws=300)
+    assert same["mean"] == 0.0
+    short = {"problems": ["p0", "p1"], "num": np.ones((1, 2)), "den": np.ones((1, 2))}
+    assert slope_difference(a, short) is None and slope_difference(a, None) is None
 
 
 def test_hand_computed_values() -> None:
@@ -145,3 +176,22 @@ def test_demo_correlation_counts() -> None:
     out = demo_correlation([[step, last]])
     assert out["same_class_rate"] == pytest.approx(2 / 4) and out["problems"] == 1 and out["partial_r"] is None
     assert demo_correlation([[{"demos": None}]]) is None
+
+
+def test_the_summary_section_sets_each_arm_against_the_papers_baseline() -> None:
+    """`mechanism_report.section`: every arm beside single_sampled_demo on its task gets `slope_vs`, its slope minus
+    the baseline's (the same problems: the difference of the two reported slopes, to rounding); the baseline and
+    an arm on a task without the baseline get none; no table of sums reaches the JSON."""
+    from sdbench.runs.mechanism_report import section
+
+    initial, rng = toy_policies(), np.random.default_rng(11)
+    sd = _cells(initial, [sd_update(p, 3) for p in initial], rng)
+    rl = _cells(initial, [rl_update(p) for p in initial], rng)
+    arms = {(a["strategy"], a["task"]): a for a in section([("single_sampled_demo", "t", sd), ("grpo", "t", rl),
+                                                            ("grpo", "u", rl)])["arms"]}
+    vs = arms[("grpo", "t")]["slope_vs"]
+    assert vs["strategy"] == "single_sampled_demo" and vs["ci_low"] < vs["ci_high"] < 0
+    assert vs["mean"] == pytest.approx(arms[("grpo", "t")]["slope"]["mean"]
+                                       - arms[("single_sampled_demo", "t")]["slope"]["mean"], abs=2e-6)
+    assert "slope_vs" not in arms[("single_sampled_demo", "t")] and "slope_vs" not in arms[("grpo", "u")]
+    assert all("sums" not in a for a in arms.values())

@@ -111,7 +111,8 @@ def mechanism_claims(results: Sequence[Results]) -> dict[str, list[str]]:
     """task label -> one phrase per arm whose results measured mode amplification (`summary.mechanism`, schema 3
     records): the amplification slope at the last val step with its 95% CI, read against 0 (ratios kept, the
     KL-regularized RL fixed point) and beside the base-vs-base null, and the dominant class's share of correct
-    val samples at step 0 and at the end. Results without the measurement give no phrase."""
+    val samples at step 0 and at the end; where measured, the slope minus the paper's baseline's (`slope_vs`:
+    "lower" reads "amplifies less than student demos"). Results without the measurement give no phrase."""
     from sdbench.runs.mechanism_report import arms_of
 
     out: dict[str, list[str]] = {}
@@ -129,7 +130,14 @@ def mechanism_claims(results: Sequence[Results]) -> dict[str, list[str]]:
                      else "")
             null = arm.get("null_slope")
             null_text = f"; null {null['mean']:+.3f}" if null else ""
-            out.setdefault(label, []).append(f"`{arm['strategy']}` {verdict} ({ci}{null_text}{moved})")
+            vs = arm.get("slope_vs")
+            vs_text = ""
+            if vs:
+                word = ("higher" if vs["ci_low"] > 0 else "lower" if vs["ci_high"] < 0
+                        else "no detectable difference")
+                vs_text = (f"; against `{vs['strategy']}`'s slope: {word} ({vs['mean']:+.3f} "
+                           f"[{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}])")
+            out.setdefault(label, []).append(f"`{arm['strategy']}` {verdict} ({ci}{null_text}{moved}){vs_text}")
     return out
 
 

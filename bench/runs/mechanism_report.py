@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sdbench.eval.mechanism import measure_arm
+from sdbench.config import PAPER_BASELINE
+from sdbench.eval.mechanism import measure_arm, slope_difference
 from sdbench.presentation.text import fmt, md_table
 
 DEFINITION = ("dominant share: share of correct samples in the base's most frequent correct class (chosen on the "
@@ -39,12 +40,22 @@ def _rounded(obj: Any) -> Any:
 
 
 def section(groups: Sequence[tuple[str, str, Sequence[Any]]]) -> dict[str, Any] | None:
-    """summary.json's `mechanism`: one entry per (strategy, task) whose records carry step-0 histograms."""
+    """summary.json's `mechanism`: one entry per (strategy, task) whose records carry step-0 histograms; an
+    arm beside the paper's baseline on its task also gets `slope_vs`: its slope minus the baseline's, with CI
+    (`slope_difference`: do base-pool demos, a frozen teacher, RL amplify less than student demos?)."""
+    measured = [(strategy, task, measure_arm(records, keep_sums=True) if records else None)
+                for strategy, task, records in groups]
+    baseline = {task: m["sums"] for strategy, task, m in measured if m is not None and strategy == PAPER_BASELINE}
     arms = []
-    for strategy, task, records in groups:
-        measured = measure_arm(records) if records else None
-        if measured is not None:
-            arms.append({"strategy": strategy, "task": task, **_rounded(measured)})
+    for strategy, task, m in measured:
+        if m is None:
+            continue
+        sums = m.pop("sums")
+        arm = {"strategy": strategy, "task": task, **_rounded(m)}
+        diff = slope_difference(sums, baseline.get(task)) if strategy != PAPER_BASELINE else None
+        if diff is not None:
+            arm["slope_vs"] = {"strategy": PAPER_BASELINE, **_rounded(diff)}
+        arms.append(arm)
     return {"definition": DEFINITION, "arms": arms} if arms else None
 
 
@@ -59,13 +70,14 @@ def _at(arm: dict[str, Any], step: int | None, key: str) -> dict[str, float] | N
 
 
 def table(summary: Any, task: str) -> tuple[list[str], list[list[str]]]:
-    header = ["strategy", "slope [95% CI]", "base-vs-base null", "dominant share step 0", "dominant share final",
+    header = ["strategy", "slope [95% CI]", f"slope − {PAPER_BASELINE}'s", "base-vs-base null",
+              "dominant share step 0", "dominant share final",
               "eff. classes step 0", "eff. classes final", "demo same-class rate", "demo share vs gain (partial r)"]
     rows = []
     for arm in arms_of(summary, task):
         demo = arm.get("demo") or {}
         r = demo.get("partial_r")
-        rows.append([arm["strategy"], fmt(arm["slope"]), fmt(arm["null_slope"]),
+        rows.append([arm["strategy"], fmt(arm["slope"]), fmt(arm.get("slope_vs")), fmt(arm["null_slope"]),
                      fmt(_at(arm, 0, "dominant_share")), fmt(_at(arm, None, "dominant_share")),
                      fmt(_at(arm, 0, "effective_classes"), 2), fmt(_at(arm, None, "effective_classes"), 2),
                      "-" if "same_class_rate" not in demo else f"{demo['same_class_rate']:.3f}",

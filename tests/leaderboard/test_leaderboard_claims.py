@@ -85,13 +85,17 @@ def test_mechanism_sentences_read_each_slope_against_zero() -> None:
                           {"step": 25, "dominant_share": stat(0.7, 0.6, 0.8)}]}
 
     doc = _results([])
-    mech = {"definition": "d", "arms": [arm(SD, stat(0.3, 0.1, 0.5)), arm(RL, stat(0.05, -0.1, 0.2)),
-                                        arm("grpo[kl_coef=0.04]", stat(-0.2, -0.3, -0.1)), arm("base", None)]}
+    rl, kl = arm(RL, stat(0.05, -0.1, 0.2)), arm("grpo[kl_coef=0.04]", stat(-0.2, -0.3, -0.1))
+    rl["slope_vs"] = {"strategy": SD, **stat(-0.25, -0.5, 0.05)}
+    kl["slope_vs"] = {"strategy": SD, **stat(-0.5, -0.7, -0.3)}
+    mech = {"definition": "d", "arms": [arm(SD, stat(0.3, 0.1, 0.5)), rl, kl, arm("base", None)]}
     doc = doc.model_copy(update={"summary": doc.summary.model_copy(update={"mechanism": mech})})
     assert mechanism_claims([doc]) == {"graph_paths": [
         f"`{SD}` above 0 (+0.300 [+0.100, +0.500]; null +0.010, dominant share 0.40 → 0.70)",
-        f"`{RL}` no detectable difference from 0 (+0.050 [-0.100, +0.200]; null +0.010, dominant share 0.40 → 0.70)",
-        "`grpo[kl_coef=0.04]` below 0 (-0.200 [-0.300, -0.100]; null +0.010, dominant share 0.40 → 0.70)"]}
+        f"`{RL}` no detectable difference from 0 (+0.050 [-0.100, +0.200]; null +0.010, dominant share 0.40 → 0.70)"
+        f"; against `{SD}`'s slope: no detectable difference (-0.250 [-0.500, +0.050])",
+        "`grpo[kl_coef=0.04]` below 0 (-0.200 [-0.300, -0.100]; null +0.010, dominant share 0.40 → 0.70)"
+        f"; against `{SD}`'s slope: lower (-0.500 [-0.700, -0.300])"]}
     text = what_it_shows([doc])
     assert text.splitlines()[-1].startswith("- mechanism (val, amplification slope at the last val step")
     assert mechanism_claims([_results([])]) == {}
