@@ -170,8 +170,17 @@ class RunConfig(FrozenModel):
 
     def config_hash(self) -> str:
         """Hash of everything that determines results (not where they go or how many workers)."""
+        return _short_hash(self._hashed())
+
+    def cell_hash(self) -> str:
+        """Hash of what determines one cell's result besides its own task, arm and seed: the config less the
+        lists of tasks, arms and seeds. Two runs with equal cell hashes compute a shared (task, arm, seed)
+        identically (tests/test_reuse.py), which is what `sdbench run --reuse` relies on."""
+        return _short_hash({k: v for k, v in self._hashed().items() if k not in ("tasks", "strategies", "seeds")})
+
+    def _hashed(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude={"out", "workers", "name", "executor", "ray_address",
-                                                                   "report_to", "suite"})
+                                                     "report_to", "suite"})
         if data["training"].get("backend") == "hf":
             del data["training"]["backend"]     # the default sampler keeps hashes from before the field
         if data["training"].get("max_new_tokens") is None:
@@ -180,7 +189,11 @@ class RunConfig(FrozenModel):
             del data["training"]["micro_batch"]      # None (the whole step at once) keeps hashes from before it
         if data["evaluation"].get("backend") is None:
             del data["evaluation"]["backend"]   # likewise: None (= the training backend) keeps older hashes
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        return data
+
+
+def _short_hash(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

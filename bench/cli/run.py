@@ -49,6 +49,9 @@ def run_command(
                                               "stopped (default: 10x the costliest cell's estimate, >= 600)"),
     cell_memory: str | None = typer.Option(None, "--cell-memory", help="resident memory a cell may hold, e.g. 4G "
                                            "or 512M (default: 80% of RAM over the workers)"),
+    reuse: list[Path] | None = typer.Option(None, "--reuse", help="an earlier run directory of the same settings "
+                                            "(other tasks, arms or seeds allowed) whose finished cells are taken, "
+                                            "not recomputed; repeatable"),
     yes: bool = typer.Option(False, "--yes", help=f"run even when the estimate exceeds {MAX_WORKER_HOURS} "
                              "worker-hours"),
 ) -> None:
@@ -102,7 +105,8 @@ def run_command(
 
             limits = default_limits(resolved, plan_cells(resolved), timeout_s=_positive(cell_timeout, "--cell-timeout"),
                                     memory_bytes=parse_bytes(cell_memory) if cell_memory is not None else None)
-        summary = run_suite(resolved, force_new=force_new, limits=limits, retry_failed=retry_failed, pool=pool)
+        summary = run_suite(resolved, force_new=force_new, limits=limits, retry_failed=retry_failed, pool=pool,
+                            reuse=reuse or ())
         if summary["failed"]:
             keys = ", ".join(f["key"] for f in summary["failed"])
             print(f"error: {len(summary['failed'])} cell(s) failed: {keys}", file=sys.stderr)

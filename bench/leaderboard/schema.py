@@ -60,6 +60,9 @@ class Provenance(OpenModel):
     sandbox: dict[str, Any] | None = Field(default=None, description="sandbox layers, when the run recorded them")
     hardware: dict[str, Any] = Field(default_factory=dict)
     libraries: dict[str, str | None] = Field(default_factory=dict)
+    reused: list[dict[str, Any]] | None = Field(
+        default=None, description="runs whose finished cells this run took (`sdbench run --reuse`): run, config, "
+                                  "config_hash and cells of each")
     run_time: str | None = Field(default=None, description="provenance.json timestamp of the run (UTC)")
     submitted: str = Field(description="when the results were submitted (UTC)")
 

@@ -241,13 +241,37 @@ def validate(doc: Any, where: str, *, recompute: bool = True) -> Results:
         detail = f"missing {'/'.join(map(str, missing[0]))}" if missing else "cells outside its config"
         raise UserError(f"{where} is incomplete: {len(have & wanted)} of {len(wanted)} cells ({detail})",
                         "finish the run by re-running the same `sdbench run` command")
-    hashes = {prov.config_hash} | {c.config_hash for c in results.cells}
+    vouched = _reused_sources(results, where)
+    hashes = {prov.config_hash} | {c.config_hash for c in results.cells if c.key not in vouched.get(c.config_hash, ())}
     if len(hashes) != 1:
         raise UserError(f"{where} mixes cells of different configs ({', '.join(sorted(hashes))})",
-                        "submit one run directory per config")
+                        "submit one run directory per config (or join runs with `sdbench run --reuse`)")
     if recompute:
         check_summary(results)
     return results
+
+
+def _reused_sources(results: Results, where: str) -> dict[str, set[str]]:
+    """config hash -> the cells a run took from a run of that config (`sdbench run --reuse`), each source checked:
+    its stored config hashes to its hash, and computes cells like this run's (equal `RunConfig.cell_hash`)."""
+    from sdbench.config import RunConfig
+
+    sources = results.provenance.reused or []
+    if not sources:
+        return {}
+    mine = RunConfig.model_validate(results.config).cell_hash()
+    out: dict[str, set[str]] = {}
+    for source in sources:
+        try:
+            config = RunConfig.model_validate(source["config"])
+            ok = config.config_hash() == source["config_hash"] and config.cell_hash() == mine
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise UserError(f"{where}: a reused source's config does not compute cells like this run's "
+                            f"({source.get('run', '?')})", "re-run those cells in this run instead of reusing them")
+        out.setdefault(source["config_hash"], set()).update(source.get("cells") or [])
+    return out
 
 
 def fingerprint(results: Results) -> str:

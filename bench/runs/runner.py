@@ -11,7 +11,7 @@ import contextlib
 import json
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from sdbench.runs.cost import default_limits
 from sdbench.runs.execute import execute
 from sdbench.runs.provenance import collect as collect_provenance
 from sdbench.runs.report import markdown, rich_tables
+from sdbench.runs.reuse import REUSED_FILE, read_reused, reuse_cells
 from sdbench.runs.store import RunStore, atomic_write_bytes, atomic_write_json
 
 
@@ -99,13 +100,15 @@ def _foreign_entries(root: Path) -> bool:
 
 def run_suite(config: RunConfig, console: Console | None = None, *, force_new: bool = False,
               limits: Limits | None = None, retry_failed: bool = False, pool: CellPool | None = None,
-              ) -> dict[str, Any]:
+              reuse: Sequence[Path] = ()) -> dict[str, Any]:
     """Run (or resume) every cell of `config`, then aggregate; SIGINT/SIGTERM stop it cleanly; a full disk
     is one error line (sdbench.errors.disk_full). `pool`: a `CellPool` the caller started before its own
-    imports (the CLI does: the worker's start-up then costs no wall time); it is closed here either way."""
+    imports (the CLI does: the worker's start-up then costs no wall time); it is closed here either way.
+    `reuse`: run directories of the same settings whose finished cells are taken, not recomputed
+    (`sdbench.runs.reuse`)."""
     try:
         return _run_suite(config, console or Console(), force_new=force_new, limits=limits,
-                          retry_failed=retry_failed, pool=pool)
+                          retry_failed=retry_failed, pool=pool, reuse=reuse)
     except OSError as exc:
         if exc.errno in DISK_ERRNOS:
             raise disk_full(exc.filename or config.run_dir, exc.strerror) from exc
@@ -117,19 +120,20 @@ def run_suite(config: RunConfig, console: Console | None = None, *, force_new: b
 
 
 def _run_suite(config: RunConfig, console: Console, *, force_new: bool, limits: Limits | None,
-               retry_failed: bool, pool: CellPool | None) -> dict[str, Any]:
+               retry_failed: bool, pool: CellPool | None, reuse: Sequence[Path]) -> dict[str, Any]:
     if config.executor != "local" and pool is not None:
         pool.close()
     pool = (pool or CellPool()).prestart() if config.executor == "local" else None
     try:
-        return _run_in(config, console, force_new=force_new, limits=limits, retry_failed=retry_failed, pool=pool)
+        return _run_in(config, console, force_new=force_new, limits=limits, retry_failed=retry_failed, pool=pool,
+                       reuse=reuse)
     finally:
         if pool is not None:
             pool.close()
 
 
 def _run_in(config: RunConfig, console: Console, *, force_new: bool, limits: Limits | None, retry_failed: bool,
-            pool: CellPool | None) -> dict[str, Any]:
+            pool: CellPool | None, reuse: Sequence[Path] = ()) -> dict[str, Any]:
     strategies = _check_inputs(config)
     store = RunStore(config.run_dir)
     root = store.root
@@ -147,9 +151,13 @@ def _run_in(config: RunConfig, console: Console, *, force_new: bool, limits: Lim
                           f"{root}): {', '.join(str(p.relative_to(root)) for p in dead[:3])}"
                           + (" ..." if len(dead) > 3 else ""))
         store.validate()
+        if reuse:
+            taken = reuse_cells(config, store, reuse, [c.key for c in cells])
+            console.print(f"reused {taken} finished cell(s) from {len(reuse)} run(s) of the same settings")
         limits = limits or default_limits(config, cells)
+        reused = {"reused": read_reused(root)} if (root / REUSED_FILE).is_file() else {}
         atomic_write_json(root / "provenance.json",
-                          {**collect_provenance(config, strategies), "limits": limits.to_json()})
+                          {**collect_provenance(config, strategies), "limits": limits.to_json(), **reused})
         console.print(f"sdbench run: {len(cells)} cells ({len(config.strategies)} strategies x "
                       f"{len(config.tasks)} tasks x {config.seeds} seeds, profile {config.profile}) -> {root}")
         try:
