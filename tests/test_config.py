@@ -93,3 +93,20 @@ def test_the_leaderboard_suite_is_every_builtin_and_the_four_arms() -> None:
         "single_sampled_demo[teacher=live]", "single_sampled_demo[teacher=frozen]",
         "single_sampled_demo(demo_source=base_pool)", "grpo(kl_coef=0.04)"]
     assert len(set(labels)) == len(labels) == 22 and config.seeds == 5
+
+
+def test_the_readmes_real_model_config_is_the_committed_real_model_suite() -> None:
+    """The README's `real_smollm2.yaml` resolves (real-quick, SmolLM2, nl_between) to exactly the arms of the
+    committed real-model results: the command it shows reproduces that leaderboard section."""
+    import json
+    import re
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    block = re.search(r"with `real_smollm2.yaml`:\n\n```yaml\n(.*?)```", (root / "README.md").read_text(), re.S)
+    config = resolve_config(yaml.safe_load(block.group(1)))
+    assert (config.profile, config.model, config.tasks, config.seeds) == (
+        "real-quick", "smollm2-135m-instruct", ("nl_between",), 3)
+    results = json.loads((root / "leaderboard/results/sdbench-real-quick-smollm2-nl_between.json").read_text())
+    assert [a.model_dump(mode="json") for a in config.strategies] == results["config"]["strategies"]

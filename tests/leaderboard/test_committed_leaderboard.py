@@ -156,3 +156,25 @@ def test_the_readme_what_it_shows_is_generated_from_the_results(committed: list[
         assert (c.direction != "no detectable difference") == excludes_zero, c
         assert (c.direction == "higher") == (c.stat.ci_low > 0), c
         assert c.text() in section
+
+
+def test_every_interval_the_readmes_real_model_section_quotes_is_a_committed_number(committed: list[Results]) -> None:
+    """The hand-written paragraphs of README's real-model section quote paired differences as "+0.072 [+0.032,
+    +0.112]": each must be a paired delta (final or best-val, test) or a matched delta of the committed real-model
+    results, at the quoted decimals — a number that drifts from the results, or was never in them, fails."""
+    import re
+
+    real = [c for c in committed if c.config.get("model")]
+    if not real:
+        pytest.skip("no committed real-model results")
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Real pretrained model")[1].split("### What it shows")[0]
+    quoted = re.findall(r"([+-]\d+\.(\d+)) \[([+-]\d+\.\d+), ([+-]\d+\.\d+)\]", section)
+    assert len(quoted) >= 7          # the 7 written there at the time of this test
+    stats = [s for doc in real for d in (*doc.summary.deltas, *doc.summary.matched_deltas)
+             for s in d.metrics.values() if s is not None]
+    for mean, decimals, low, high in quoted:
+        places = len(decimals)
+        text = [f"{v:+.{places}f}" for v in (float(mean), float(low), float(high))]
+        found = any([f"{v:+.{places}f}" for v in (s.mean, s.ci_low, s.ci_high)] == text for s in stats)
+        assert found, f"README quotes {mean} [{low}, {high}], which is no committed real-model delta"
