@@ -166,6 +166,12 @@ def _first_difference(stored: Any, fresh: Any, path: str) -> str | None:
             if found:
                 return found
         return None
+    if isinstance(stored, list) and isinstance(fresh, list) and len(stored) == len(fresh):
+        for i, (a, b) in enumerate(zip(stored, fresh, strict=True)):
+            found = _first_difference(a, b, f"{path}[{i}]")
+            if found:
+                return found
+        return None
     if isinstance(stored, float | int) and isinstance(fresh, float | int) and not isinstance(stored, bool):
         if abs(stored - fresh) <= TOLERANCE:
             return None
@@ -197,6 +203,14 @@ def check_summary(results: Results) -> None:
         if diff:
             raise UserError(f"summary does not match the per-problem counts: {diff}",
                             "submit the run directory itself, or re-aggregate it with `sdbench run`")
+    # the mechanism (schema 3: from the class histograms), arm by arm; not its `demo` statistics, which come from
+    # the per-step train log that a results file does not carry (submit drops it)
+    arms = [{key: {k: v for k, v in arm.items() if k != "demo"} for key, arm in
+             _keyed((s.get("mechanism") or {}).get("arms", []), ("strategy", "task")).items()} for s in (stored, fresh)]
+    diff = _first_difference(*arms, "mechanism")
+    if diff:
+        raise UserError(f"summary does not match the per-problem counts: {diff}",
+                        "re-aggregate the run with this sdbench (`sdbench run`, same command), then submit it")
 
 
 def validate(doc: Any, where: str, *, recompute: bool = True) -> Results:

@@ -83,6 +83,25 @@ def test_refuses_a_summary_that_does_not_match_its_counts(filed: dict, tmp_path:
     _refused(doc, tmp_path, r"summary does not match the per-problem counts: (trajectories|frontier)\.")
 
 
+def test_refuses_a_mechanism_that_does_not_match_its_class_histograms(tmp_path: Path) -> None:
+    """Schema 3: the mechanism section is recomputed from the cells' class histograms too (the committed real-model
+    results carry one): an edited dominant share, or a histogram edited under it, is refused."""
+    committed = ROOT / "leaderboard" / "results" / "sdbench-real-quick-smollm2-nl_between.json"
+    filed = json.loads(committed.read_text())
+    doc = json.loads(json.dumps(filed))
+    doc["summary"]["mechanism"]["arms"][1]["steps"][-1]["dominant_share"]["mean"] += 0.01
+    assert "dominant_share.mean" in _refused(doc, tmp_path, "summary does not match the per-problem counts: "
+                                                            "mechanism").message
+    doc = json.loads(json.dumps(filed))
+    cell = next(c for c in doc["cells"] if c["strategy"]["name"] == "grpo")
+    problem = next(p for p in cell["trajectory"][-1]["problems"] if len(p.get("correct_classes") or {}) >= 2)
+    first, second = sorted(problem["correct_classes"])[:2]
+    problem["correct_classes"][first] += problem["correct_classes"].pop(second)    # same counts, other classes
+    problem["distinct_correct"] -= 1
+    problem["semantic_classes"] = max(problem["semantic_classes"] - 1, 1)
+    _refused(doc, tmp_path, "summary does not match the per-problem counts")
+
+
 def test_refuses_schema_1_results_with_one_line(doc: dict, tmp_path: Path) -> None:
     error = _refused({**doc, "schema_version": 1}, tmp_path, "schema 1")
     assert error.message == f"{tmp_path / 'candidate.json'} {V1_MESSAGE}" and error.hint == V1_HINT
