@@ -98,6 +98,7 @@ def test_the_leaderboard_suite_is_every_builtin_and_the_four_arms() -> None:
 def test_the_readmes_real_model_config_is_the_committed_real_model_suite() -> None:
     """The README's `real_smollm2.yaml` resolves (real-quick, SmolLM2, nl_between) to exactly the arms of the
     committed real-model results: the command it shows reproduces that leaderboard section."""
+    import gzip
     import json
     import re
 
@@ -108,5 +109,6 @@ def test_the_readmes_real_model_config_is_the_committed_real_model_suite() -> No
     config = resolve_config(yaml.safe_load(block.group(1)))
     assert (config.profile, config.model, config.tasks, config.seeds) == (
         "real-quick", "smollm2-135m-instruct", ("nl_between",), 3)
-    results = json.loads((root / "leaderboard/results/sdbench-real-quick-smollm2-nl_between.json").read_text())
+    results = json.loads(gzip.decompress((root / "leaderboard/results/sdbench-real-quick-smollm2-nl_between.json.gz")
+                                         .read_bytes()))
     assert [a.model_dump(mode="json") for a in config.strategies] == results["config"]["strategies"]

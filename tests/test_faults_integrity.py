@@ -76,7 +76,7 @@ def test_an_edited_count_in_a_record_is_one_error_line(env, base_run, tmp_path, 
     assert result.stderr.splitlines() == [
         f"error: record {record} fails its integrity check (its content changed after it was written)",
         "hint: delete that file to re-run its cell"]
-    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").glob("*.json"))
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").iterdir())
 
 
 def test_a_damaged_samples_file_is_one_error_line(env, base_run, tmp_path) -> None:
@@ -123,7 +123,7 @@ def test_two_concurrent_submits_file_once(env, base_run, tmp_path) -> None:
     outcomes = sorted((p.wait(timeout=300), p.communicate()[1]) for p in procs)
     assert [code for code, _ in outcomes] == [0, 2]
     assert outcomes[1][1].startswith("error: this run is already submitted as ")
-    assert len(list(results.glob("*.json"))) == 1
+    assert [p.name.endswith(".json.gz") for p in results.iterdir()] == [True]
 
 
 def test_two_concurrent_force_new_runs_never_share_the_directory(env, tmp_path) -> None:

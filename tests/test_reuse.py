@@ -7,6 +7,7 @@ Run: pytest tests/test_reuse.py
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def test_a_joined_run_reuses_every_cell_and_gives_the_fresh_runs_summary(env, ru
     results = tmp_path / "results"
     done = cli(["leaderboard", "submit", str(joined), "--name", "joined", "--results", str(results)], env)
     assert done.returncode == 0, done.stderr
-    doc = json.loads((results / "joined.json").read_text())
+    doc = json.loads(gzip.decompress((results / "joined.json.gz").read_bytes()))
     assert len({c["config_hash"] for c in doc["cells"]}) == 2 and len(doc["provenance"]["reused"]) == 2
 
 
@@ -82,7 +83,7 @@ def test_a_forged_source_is_refused_at_submit(env, runs, tmp_path) -> None:
     results = tmp_path / "results"
     assert cli(["leaderboard", "submit", str(runs["joined"]), "--name", "j", "--results", str(results)],
                env).returncode == 0
-    doc = json.loads((results / "j.json").read_text())
+    doc = json.loads(gzip.decompress((results / "j.json.gz").read_bytes()))
     source = doc["provenance"]["reused"][0]
     source["config"]["training"]["steps"] += 1
     source["config_hash"] = resolve_config(source["config"]).config_hash()

@@ -1,6 +1,6 @@
 """The leaderboard: results schema v2 (refusing v1), submission checks, the static site, publishing.
 
-    sdbench leaderboard submit RUN_DIR --name NAME      # validate, recompute, file leaderboard/results/NAME.json
+    sdbench leaderboard submit RUN_DIR --name NAME      # validate, recompute, file leaderboard/results/NAME.json.gz
     sdbench leaderboard build                           # leaderboard/index.html, README.md, plots/
     sdbench leaderboard publish --git-remote URL        # push the site to gh-pages (or --hf-dataset)
     sdbench leaderboard schema                          # rewrite leaderboard/schema.json

@@ -18,16 +18,17 @@ import tempfile
 from pathlib import Path
 
 from sdbench.errors import UserError
+from sdbench.leaderboard.submit import results_paths
 
 COMMIT_IDENTITY = ("sdbench leaderboard", "leaderboard@sdbench.invalid")
 
 
 def stage_site(results_dir: Path, dest: Path) -> list[Path]:
-    """Build the site into dest and copy the results beside it (results/NAME.json)."""
+    """Build the site into dest and copy the results beside it (results/NAME.json.gz or .json)."""
     from sdbench.leaderboard.site import build_site
 
     written = build_site(results_dir, dest)
-    for path in sorted(results_dir.glob("*.json")):
+    for path in results_paths(results_dir):
         target = dest / "results" / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
@@ -71,7 +72,7 @@ def publish_git(results_dir: Path, remote: str, branch: str = "gh-pages") -> str
             _git(["rm", "-rq", "--ignore-unmatch", "."], repo, "clearing the old site")
         else:
             _git(["checkout", "-q", "--orphan", branch], repo, f"starting branch {branch}")
-        n_results = len(list(results_dir.glob("*.json")))
+        n_results = len(results_paths(results_dir))
         stage_site(results_dir, repo)
         _git(["add", "-A", "."], repo, "staging the site")
         if exists and not _git(["status", "--porcelain"], repo, "comparing").stdout.strip():

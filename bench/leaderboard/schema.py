@@ -1,7 +1,7 @@
 """Results schema v2: one JSON document per submitted run (pydantic models + the exported JSON Schema).
 
-    from sdbench.leaderboard.schema import Results, schema_json
-    Results.model_validate(json.loads(Path("leaderboard/results/NAME.json").read_text()))
+    from sdbench.leaderboard import load_results
+    load_results(Path("leaderboard/results/NAME.json.gz"))   # validated Results (NAME.json is read too)
     sdbench leaderboard schema            # rewrites leaderboard/schema.json from these models
 
 A results document carries everything needed to recompute every number on the leaderboard: the
@@ -68,7 +68,7 @@ class Provenance(OpenModel):
 
 
 class Results(StrictModel):
-    """A submitted run: `leaderboard/results/<name>.json`."""
+    """A submitted run: `leaderboard/results/<name>.json.gz` (gzipped compact JSON; `<name>.json` is read too)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, title="sdbench leaderboard results",
                               json_schema_extra={"$id": SCHEMA_ID})

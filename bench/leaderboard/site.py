@@ -39,13 +39,14 @@ PLOTS = "plots"
 
 def load_all(results_dir: Path) -> list[Results]:
     """Every results file, schema-checked (submit already recomputed their summaries), by name."""
-    from sdbench.leaderboard.submit import _read_json, validate
+    from sdbench.leaderboard.submit import _read_json, results_paths, results_stem, validate
 
     out = []
-    for path in sorted(results_dir.glob("*.json")):
+    for path in results_paths(results_dir):
         results = validate(_read_json(path), str(path), recompute=False)
-        if results.name != path.stem:
-            raise UserError(f"{path} holds results named {results.name!r}", f"rename it to {results.name}.json")
+        if results.name != results_stem(path):
+            raise UserError(f"{path} holds results named {results.name!r}",
+                            f"rename it to {results.name}{path.name[len(results_stem(path)):]}")
         out.append(results)
     return out
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gzip
 import hashlib
 import json
 import math
@@ -31,12 +32,29 @@ from sdbench.leaderboard.schema import RESULTS_SCHEMA_VERSION, Results
 TOLERANCE = 1e-6   # summaries are rounded to 6 decimals; allow a last-digit difference across platforms
 
 
+# A results file is NAME.json.gz (what submit writes: compact JSON, gzip without a timestamp, so the same results
+# give the same bytes; a full 22-arm x 5-seed run is 110 MB as indented JSON, 17 MB so) or NAME.json (read too).
+RESULTS_SUFFIXES = (".json.gz", ".json")
+
+
+def results_paths(results_dir: Path) -> list[Path]:
+    """The results files of a results directory, by name."""
+    return sorted(p for p in results_dir.iterdir() if p.is_file() and p.name.endswith(RESULTS_SUFFIXES)) \
+        if results_dir.is_dir() else []
+
+
+def results_stem(path: Path) -> str:
+    """The results name a file is named for: NAME of NAME.json or NAME.json.gz."""
+    return next(path.name[: -len(s)] for s in RESULTS_SUFFIXES if path.name.endswith(s))
+
+
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        raw = path.read_bytes()
+        return json.loads(gzip.decompress(raw) if path.name.endswith(".gz") else raw.decode())
     except FileNotFoundError as exc:
         raise UserError(f"{path} does not exist", "check the path") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:  # BadGzipFile is an OSError
         raise UserError(f"{path} is not readable JSON ({type(exc).__name__})", "check the file") from exc
 
 
@@ -303,7 +321,7 @@ def load_results(path: Path) -> Results:
 
 
 def submit(source: Path, results_dir: Path, name: str | None = None) -> Path:
-    """Validate a run directory or results file and write results_dir/<name>.json atomically."""
+    """Validate a run directory or results file and write results_dir/<name>.json.gz atomically."""
     if source.is_dir():
         doc: Any = results_from_run(source, name)
     else:
@@ -313,7 +331,9 @@ def submit(source: Path, results_dir: Path, name: str | None = None) -> Path:
     results = validate(doc, str(source))
     results_dir.mkdir(parents=True, exist_ok=True)
     with _locked(results_dir):      # check-then-write, one submitter at a time
-        return _file(results, results_dir)
+        # a results file is filed as it is (a schema-2 file stays one: no nulls for fields it predates); a run
+        # directory's document in the schema's own form
+        return _file(results, results_dir, None if source.is_dir() else doc)
 
 
 @contextlib.contextmanager
@@ -328,22 +348,25 @@ def _locked(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _file(results: Results, results_dir: Path) -> Path:
-    from sdbench.runs.store import atomic_write_json
+def _file(results: Results, results_dir: Path, raw: dict[str, Any] | None = None) -> Path:
+    from sdbench.runs.store import atomic_write_bytes
 
-    target = results_dir / f"{results.name}.json"
-    if target.exists():
-        raise UserError(f"results named {results.name!r} are already submitted ({target})",
-                        "pass --name to submit under another name")
+    for suffix in RESULTS_SUFFIXES:
+        if (results_dir / f"{results.name}{suffix}").exists():
+            raise UserError(f"results named {results.name!r} are already submitted "
+                            f"({results_dir / (results.name + suffix)})", "pass --name to submit under another name")
     mine = fingerprint(results)
-    for other in sorted(results_dir.glob("*.json")):
+    for other in results_paths(results_dir):
         try:
-            same = fingerprint(Results.model_validate_json(other.read_text())) == mine
-        except (OSError, ValueError):  # an unreadable neighbour is `build`'s problem, not a duplicate
+            same = fingerprint(Results.model_validate(_read_json(other))) == mine
+        except (UserError, ValueError):  # an unreadable neighbour is `build`'s problem, not a duplicate
             continue
         if same:
-            raise UserError(f"this run is already submitted as {other.stem!r} ({other})",
+            raise UserError(f"this run is already submitted as {results_stem(other)!r} ({other})",
                             "a run is filed once; delete that file first to replace it")
-    atomic_write_json(target, results.model_dump(mode="json"))
+    target = results_dir / f"{results.name}{RESULTS_SUFFIXES[0]}"
+    data = results.model_dump(mode="json") if raw is None else raw
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    atomic_write_bytes(target, gzip.compress(text.encode(), compresslevel=6, mtime=0))
     os.chmod(target, 0o644)   # published results, not a secret: mkstemp's 0600 would hide them
     return target

@@ -27,7 +27,9 @@ RESULTS = LEADERBOARD / "results"
 
 
 def _committed() -> list[Path]:
-    return sorted(RESULTS.glob("*.json"))
+    from sdbench.leaderboard.submit import results_paths
+
+    return results_paths(RESULTS)
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -42,7 +44,10 @@ def committed() -> list[Results]:
 
 
 def test_every_committed_results_file_is_named_for_itself(committed: list[Results]) -> None:
-    assert [r.name for r in committed] == [p.stem for p in _committed()]
+    from sdbench.leaderboard.submit import results_stem
+
+    assert [r.name for r in committed] == [results_stem(p) for p in _committed()]
+    assert all(p.name.endswith(".json.gz") for p in _committed())      # what submit writes
     for path in _committed():
         assert path.stat().st_mode & 0o777 == 0o644, path
 

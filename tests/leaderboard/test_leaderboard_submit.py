@@ -9,6 +9,7 @@ filing and the summary check use a synthetic run directory aggregated by sdbench
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -37,7 +38,9 @@ def one_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def filed(one_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     path = submit(one_run, tmp_path_factory.mktemp("filed"), "good")
     assert path.stat().st_mode & 0o777 == 0o644   # published: readable by a web server and by git users
-    return json.loads(path.read_text())
+    # compact JSON, gzipped without a timestamp: the same results are the same bytes
+    assert path.name == "good.json.gz" and path.read_bytes()[4:8] == b"\0\0\0\0"
+    return json.loads(gzip.decompress(path.read_bytes()))
 
 
 def _refused(doc: dict, tmp_path: Path, match: str) -> UserError:
@@ -46,7 +49,7 @@ def _refused(doc: dict, tmp_path: Path, match: str) -> UserError:
     with pytest.raises(UserError, match=match) as info:
         submit(path, tmp_path / "results")
     assert "\n" not in info.value.message and info.value.hint
-    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").glob("*.json"))
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").iterdir())
     return info.value
 
 
@@ -86,8 +89,8 @@ def test_refuses_a_summary_that_does_not_match_its_counts(filed: dict, tmp_path:
 def test_refuses_a_mechanism_that_does_not_match_its_class_histograms(tmp_path: Path) -> None:
     """Schema 3: the mechanism section is recomputed from the cells' class histograms too (the committed real-model
     results carry one): an edited dominant share, or a histogram edited under it, is refused."""
-    committed = ROOT / "leaderboard" / "results" / "sdbench-real-quick-smollm2-nl_between.json"
-    filed = json.loads(committed.read_text())
+    committed = ROOT / "leaderboard" / "results" / "sdbench-real-quick-smollm2-nl_between.json.gz"
+    filed = json.loads(gzip.decompress(committed.read_bytes()))
     doc = json.loads(json.dumps(filed))
     doc["summary"]["mechanism"]["arms"][1]["steps"][-1]["dominant_share"]["mean"] += 0.01
     assert "dominant_share.mean" in _refused(doc, tmp_path, "summary does not match the per-problem counts: "
@@ -151,7 +154,7 @@ def test_refuses_a_duplicate(one_run: Path, tmp_path: Path) -> None:
         submit(one_run, results, "second")
     with pytest.raises(UserError, match="already submitted as 'first'"):
         submit(first, results, "third")                          # the same numbers as a results file
-    assert sorted(p.name for p in results.iterdir()) == ["first.json"]
+    assert sorted(p.name for p in results.iterdir()) == ["first.json.gz"]
 
 
 def test_refuses_failed_and_missing_cells(doc: dict, tmp_path: Path) -> None:
@@ -200,3 +203,16 @@ def test_load_results_round_trips(filed: dict, tmp_path: Path) -> None:
     path = tmp_path / "good.json"
     path.write_text(json.dumps(filed))
     assert load_results(path).model_dump(mode="json") == filed
+
+
+def test_a_results_file_is_filed_as_it_is(filed: dict, tmp_path: Path) -> None:
+    """Submitting a results file (say, a schema-2 one that predates a field) files its document unchanged, only
+    compressed: no null is written for a field it does not have; a second submit of it is a duplicate."""
+    doc = json.loads(json.dumps(filed))
+    del doc["provenance"]["reused"]                 # a document from before `reused` existed
+    source = tmp_path / "older.json"
+    source.write_text(json.dumps(doc, indent=1))
+    path = submit(source, tmp_path / "results", "older")
+    assert json.loads(gzip.decompress(path.read_bytes())) == {**doc, "name": "older"}
+    with pytest.raises(UserError, match="already submitted as 'older'"):
+        submit(path, tmp_path / "results", "again")
