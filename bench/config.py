@@ -172,11 +172,15 @@ class RunConfig(FrozenModel):
         """Hash of everything that determines results (not where they go or how many workers)."""
         return _short_hash(self._hashed())
 
+    def cell_settings(self) -> dict[str, Any]:
+        """What determines one cell's result besides its own task, arm and seed: the hashed config less the lists
+        of tasks, arms and seeds."""
+        return {k: v for k, v in self._hashed().items() if k not in ("tasks", "strategies", "seeds")}
+
     def cell_hash(self) -> str:
-        """Hash of what determines one cell's result besides its own task, arm and seed: the config less the
-        lists of tasks, arms and seeds. Two runs with equal cell hashes compute a shared (task, arm, seed)
+        """Hash of `cell_settings`. Two runs with equal cell hashes compute a shared (task, arm, seed)
         identically (tests/test_reuse.py), which is what `sdbench run --reuse` relies on."""
-        return _short_hash({k: v for k, v in self._hashed().items() if k not in ("tasks", "strategies", "seeds")})
+        return _short_hash(self.cell_settings())
 
     def _hashed(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude={"out", "workers", "name", "executor", "ray_address",

@@ -46,11 +46,11 @@ def read_reused(root: Path) -> list[dict[str, Any]]:
         raise UserError(f"{path} is corrupt", "delete the run directory, or restore that file") from exc
 
 
-def _first_difference(a: Any, b: Any, path: str = "") -> str:
+def _first_changed_setting(a: Any, b: Any, path: str = "") -> str:
     if isinstance(a, dict) and isinstance(b, dict):
         for key in sorted(set(a) | set(b)):
             if a.get(key) != b.get(key):
-                return _first_difference(a.get(key), b.get(key), f"{path}.{key}".lstrip("."))
+                return _first_changed_setting(a.get(key), b.get(key), f"{path}.{key}".lstrip("."))
     return f"{path or 'config'}: {a!r} here, {b!r} there"
 
 
@@ -66,9 +66,8 @@ def _source(path: Path, config: RunConfig) -> tuple[RunConfig, str]:
         raise UserError(f"--reuse {path}: its config.json does not hash to its recorded config_hash",
                         "that run directory was edited; do not reuse it")
     if source.cell_hash() != config.cell_hash():
-        mine = {k: v for k, v in config._hashed().items() if k not in ("tasks", "strategies", "seeds")}
-        theirs = {k: v for k, v in source._hashed().items() if k not in ("tasks", "strategies", "seeds")}
-        raise UserError(f"--reuse {path} ran with other settings ({_first_difference(mine, theirs)})",
+        changed = _first_changed_setting(config.cell_settings(), source.cell_settings())
+        raise UserError(f"--reuse {path} ran with other settings ({changed})",
                         "reuse only runs whose settings differ in tasks, strategies or seeds alone")
     return source, stored["config_hash"]
 
