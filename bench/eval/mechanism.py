@@ -158,12 +158,19 @@ def ratio_ci(num: np.ndarray, den: np.ndarray, *, draws: int = B_DEFAULT, seed: 
         return None
     rng = np.random.default_rng(seed)
     ms, mp = _multiplicities(num.shape[0], draws, rng), _multiplicities(num.shape[1], draws, rng)
-    top = np.einsum("bs,sp,bp->b", ms, num, mp)
-    bottom = np.einsum("bs,sp,bp->b", ms, den, mp)
+    top, bottom = _replicate(num, ms, mp), _replicate(den, ms, mp)
     ok = bottom > 0
-    reps = top[ok] / bottom[ok]
+    return _stat(float(num.sum() / den.sum()), top[ok] / bottom[ok])
+
+
+def _replicate(table: np.ndarray, ms: np.ndarray, mp: np.ndarray) -> np.ndarray:
+    """The sum of a [seeds x problems] table in each bootstrap draw (seed and problem multiplicities)."""
+    return np.einsum("bs,sp,bp->b", ms, table, mp)
+
+
+def _stat(mean: float, reps: np.ndarray) -> dict[str, float]:
     lo, hi = np.quantile(reps, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]) if len(reps) else (math.nan, math.nan)
-    return {"mean": float(num.sum() / den.sum()), "ci_low": float(lo), "ci_high": float(hi)}
+    return {"mean": mean, "ci_low": float(lo), "ci_high": float(hi)}
 
 
 # ---------------------------------------------------------------- one arm
@@ -246,12 +253,10 @@ def slope_difference(a: Mapping[str, Any], b: Mapping[str, Any], *, draws: int =
     rng = np.random.default_rng(seed)
     mp = _multiplicities(len(common), draws, rng)
     ms_a, ms_b = _multiplicities(na.shape[0], draws, rng), _multiplicities(nb.shape[0], draws, rng)
-    ta, ba = (np.einsum("bs,sp,bp->b", ms_a, x, mp) for x in (na, da))
-    tb, bb = (np.einsum("bs,sp,bp->b", ms_b, x, mp) for x in (nb, db))
+    ta, ba = _replicate(na, ms_a, mp), _replicate(da, ms_a, mp)
+    tb, bb = _replicate(nb, ms_b, mp), _replicate(db, ms_b, mp)
     ok = (ba > 0) & (bb > 0)
-    reps = ta[ok] / ba[ok] - tb[ok] / bb[ok]
-    lo, hi = np.quantile(reps, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]) if len(reps) else (math.nan, math.nan)
-    return {"mean": float(na.sum() / da.sum() - nb.sum() / db.sum()), "ci_low": float(lo), "ci_high": float(hi)}
+    return _stat(float(na.sum() / da.sum() - nb.sum() / db.sum()), ta[ok] / ba[ok] - tb[ok] / bb[ok])
 
 
 # ---------------------------------------------------------------- the demo log

@@ -75,7 +75,7 @@ def _source(path: Path, config: RunConfig) -> tuple[RunConfig, str]:
 def reuse_cells(config: RunConfig, store: RunStore, sources: Sequence[Path], keys: Sequence[str]) -> int:
     """Copy the finished cells among `keys` that `store` lacks from `sources` (first source first); returns how
     many were taken. Call under the run lock."""
-    taken = 0
+    taken, wanted = 0, set(keys)
     entries = {e["config_hash"]: e for e in read_reused(store.root)}
     for path in sources:
         if path.resolve() == store.root.resolve():
@@ -86,7 +86,6 @@ def reuse_cells(config: RunConfig, store: RunStore, sources: Sequence[Path], key
         origins = {source_hash: {"run": str(path.resolve()), "git_commit": commit, "config_hash": source_hash,
                                  "config": source_config.model_dump(mode="json")},
                    **{e["config_hash"]: e for e in read_reused(path)}}
-        wanted = set(keys)
         src = RunStore(path)
         for rec in src.records():           # each record checked against its integrity hash as it is read
             if rec.key not in wanted or rec.status != "ok" or store.has_record(rec.key):
@@ -94,13 +93,15 @@ def reuse_cells(config: RunConfig, store: RunStore, sources: Sequence[Path], key
             origin = origins.get(rec.config_hash)
             if origin is None:
                 continue
+            # vouch first, then copy: a run killed in between has a listed cell it lacks (harmless, taken again
+            # on resume), never a copied record whose foreign config hash nothing vouches for
+            entry = entries.setdefault(rec.config_hash, {**{k: origin.get(k) for k in KEPT}, "cells": []})
+            entry["cells"] = sorted({*entry["cells"], rec.key})
+            atomic_write_json(store.root / REUSED_FILE, {"sources": list(entries.values())})
             samples = src.samples / f"{rec.key}.jsonl.gz"
             if samples.is_file():
                 src.read_samples(rec.key, rec)      # checked against the record's hash before it is copied
                 atomic_write_bytes(store.samples / samples.name, samples.read_bytes())
             atomic_write_bytes(store.record_path(rec.key), src.record_path(rec.key).read_bytes())
-            entry = entries.setdefault(rec.config_hash, {**{k: origin.get(k) for k in KEPT}, "cells": []})
-            entry["cells"] = sorted({*entry["cells"], rec.key})
             taken += 1
-            atomic_write_json(store.root / REUSED_FILE, {"sources": list(entries.values())})
     return taken

@@ -26,7 +26,7 @@ from sdbench.runs.cost import default_limits
 from sdbench.runs.execute import execute
 from sdbench.runs.provenance import collect as collect_provenance
 from sdbench.runs.report import markdown, rich_tables
-from sdbench.runs.reuse import REUSED_FILE, read_reused, reuse_cells
+from sdbench.runs.reuse import read_reused, reuse_cells
 from sdbench.runs.store import RunStore, atomic_write_bytes, atomic_write_json
 
 
@@ -155,9 +155,10 @@ def _run_in(config: RunConfig, console: Console, *, force_new: bool, limits: Lim
             taken = reuse_cells(config, store, reuse, [c.key for c in cells])
             console.print(f"reused {taken} finished cell(s) from {len(reuse)} run(s) of the same settings")
         limits = limits or default_limits(config, cells)
-        reused = {"reused": read_reused(root)} if (root / REUSED_FILE).is_file() else {}
-        atomic_write_json(root / "provenance.json",
-                          {**collect_provenance(config, strategies), "limits": limits.to_json(), **reused})
+        provenance = {**collect_provenance(config, strategies), "limits": limits.to_json()}
+        if reused := read_reused(root):
+            provenance["reused"] = reused
+        atomic_write_json(root / "provenance.json", provenance)
         console.print(f"sdbench run: {len(cells)} cells ({len(config.strategies)} strategies x "
                       f"{len(config.tasks)} tasks x {config.seeds} seeds, profile {config.profile}) -> {root}")
         try:
