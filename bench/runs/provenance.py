@@ -44,9 +44,40 @@ def _version(name: str) -> str | None:
         return None
 
 
+def cpu_description(cpuinfo: str) -> str | None:
+    """'MODEL (ISA)' from the text of /proc/cpuinfo: the first model name and the widest vector ISA torch's CPU
+    kernels dispatch on (ATen's avx512 needs avx512f/bw/vl/dq, avx2 needs avx2 and fma). Why it is recorded:
+    kernels of another width sum in another order, so training reproduces bit for bit on the same code and ISA
+    but not across machines (arith_target's 39 full-profile cells computed on another machine diverge after
+    25-225 steps, and reproduce exactly here from the older code; README, What is committed)."""
+    model, flags = None, set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and model is None:
+            model = value.strip()
+        elif key == "flags" and not flags:
+            flags = set(value.split())
+    if model is None and not flags:
+        return None
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+        isa = "avx512"
+    elif {"avx2", "fma"} <= flags:
+        isa = "avx2"
+    else:
+        isa = "default"
+    return f"{model or 'unknown'} ({isa})"
+
+
 def hardware() -> dict[str, Any]:
     info: dict[str, Any] = {"platform": platform.platform(), "machine": platform.machine(),
                             "cpu_count": os.cpu_count(), "python": platform.python_version()}
+    try:
+        cpu = cpu_description(Path("/proc/cpuinfo").read_text())
+    except OSError:     # not Linux
+        cpu = platform.processor() or None
+    if cpu:
+        info["cpu"] = cpu
     if "torch" not in sys.modules and not any(Path(p).exists() for p in _GPU_DEVICES):
         return info     # no GPU driver here: the run's parent need not load torch (~1.5 CPU-s) to learn that
     try:
