@@ -46,10 +46,11 @@ def _version(name: str) -> str | None:
 
 def cpu_description(cpuinfo: str) -> str | None:
     """'MODEL (ISA)' from the text of /proc/cpuinfo: the first model name and the widest vector ISA torch's CPU
-    kernels dispatch on (ATen's avx512 needs avx512f/bw/vl/dq, avx2 needs avx2 and fma). Why it is recorded:
-    kernels of another width sum in another order, so training reproduces bit for bit on the same code and ISA
-    but not across machines (arith_target's 39 full-profile cells computed on another machine diverge after
-    25-225 steps, and reproduce exactly here from the older code; README, What is committed)."""
+    kernels dispatch on (ATen's avx512 needs avx512f/bw/vl/dq, avx2 needs avx2 and fma; the C loss kernel is
+    built with -march=native). Why it is recorded: kernels of another width sum in another order, so training
+    reproduces bit for bit on the same code and ISA but not across machines (arith_target's full-profile cells
+    from another machine part after 25-225 steps, reproduce exactly here from the same older code, and part
+    again here under ATEN_CPU_CAPABILITY=avx2; README, What is committed)."""
     model, flags = None, set()
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
