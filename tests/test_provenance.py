@@ -8,6 +8,9 @@ committed arith_target file's 39 cells from another machine diverge after 25-225
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,7 +41,33 @@ def test_cpu_description_names_the_first_model_and_the_widest_isa_torch_dispatch
     assert cpu_description("") is None
 
 
-def test_hardware_records_the_cpu_where_the_os_says_it():
+def test_cpu_description_follows_aten_cpu_capability_down_never_up():
+    # ATen honours ATEN_CPU_CAPABILITY only where the CPU supports the level, and ignores names it does not know
+    assert cpu_description(AVX512, "avx2") == "AMD EPYC 9R14 (avx2)"
+    assert cpu_description(AVX512, "default") == "AMD EPYC 9R14 (default)"
+    assert cpu_description(AVX2, "avx512") == "Intel(R) Xeon(R) CPU E5-2686 v4 (avx2)"
+    assert cpu_description(AVX512, "AVX2") == "AMD EPYC 9R14 (avx512)"     # case matters to ATen too
+    assert cpu_description(AVX512, "bogus") == "AMD EPYC 9R14 (avx512)"
+
+
+@pytest.mark.parametrize("setting", [None, "default", "avx2", "avx512"])
+def test_the_recorded_isa_is_the_one_torch_dispatches_on(setting: str | None) -> None:
+    """Against torch itself, in a fresh process per setting (ATen reads the variable once, at first dispatch)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        pytest.skip("no /proc/cpuinfo (not Linux)")
+    env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
+    if setting is not None:
+        env["ATEN_CPU_CAPABILITY"] = setting
+    out = subprocess.run([sys.executable, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"],
+                         env=env, capture_output=True, text=True, check=True).stdout.strip().lower()
+    if out not in ("default", "avx2", "avx512"):
+        pytest.skip(f"torch dispatches on {out!r} here, not an x86 level")
+    assert cpu_description(cpuinfo.read_text(), setting).endswith(f"({out})")
+
+
+def test_hardware_records_the_cpu_where_the_os_says_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
     info = hardware()
     assert {"platform", "machine", "cpu_count", "python"} <= set(info)
     cpuinfo = Path("/proc/cpuinfo")
@@ -46,3 +75,7 @@ def test_hardware_records_the_cpu_where_the_os_says_it():
         pytest.skip("no /proc/cpuinfo (not Linux): the CPU comes from platform.processor(), if it says")
     assert info["cpu"] == cpu_description(cpuinfo.read_text())
     assert info["cpu"].endswith(("(avx512)", "(avx2)", "(default)"))
+    # a run under ATEN_CPU_CAPABILITY=default dispatches on the default kernels on any x86 CPU: so it records
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    assert hardware()["cpu"] == cpu_description(cpuinfo.read_text(), "default")
+    assert hardware()["cpu"].endswith("(default)")

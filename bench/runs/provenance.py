@@ -44,13 +44,20 @@ def _version(name: str) -> str | None:
         return None
 
 
-def cpu_description(cpuinfo: str) -> str | None:
-    """'MODEL (ISA)' from the text of /proc/cpuinfo: the first model name and the widest vector ISA torch's CPU
-    kernels dispatch on (ATen's avx512 needs avx512f/bw/vl/dq, avx2 needs avx2 and fma; the C loss kernel is
-    built with -march=native). Why it is recorded: kernels of another width sum in another order, so training
-    reproduces bit for bit on the same code and ISA but not across machines (arith_target's full-profile cells
-    from another machine part after 25-225 steps, reproduce exactly here from the same older code, and part
-    again here under ATEN_CPU_CAPABILITY=avx2; README, What is committed)."""
+_ISA_LEVELS = ("default", "avx2", "avx512")      # ATen's x86 CPU capabilities, narrowest first
+
+
+def cpu_description(cpuinfo: str, requested: str | None = None) -> str | None:
+    """'MODEL (ISA)' from the text of /proc/cpuinfo: the first model name and the vector ISA torch's CPU kernels
+    dispatch on (ATen's avx512 needs avx512f/bw/vl/dq, avx2 needs avx2 and fma; the C loss kernel is built with
+    -march=native), held down to `requested` (the ATEN_CPU_CAPABILITY setting) where that names a narrower level,
+    as ATen does; it ignores other values. The same answer as torch.backends.cpu.get_cpu_capability(), without
+    importing torch in the run's parent (tests/test_provenance.py checks the two agree).
+
+    Why it is recorded: kernels of another width sum in another order, so training reproduces bit for bit on
+    the same code and ISA but not across machines (arith_target's full-profile cells from another machine part
+    after 25-225 steps, reproduce exactly here from the same older code, and part again here under
+    ATEN_CPU_CAPABILITY=avx2; README, What is committed)."""
     model, flags = None, set()
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
@@ -67,6 +74,8 @@ def cpu_description(cpuinfo: str) -> str | None:
         isa = "avx2"
     else:
         isa = "default"
+    if requested in _ISA_LEVELS and _ISA_LEVELS.index(requested) < _ISA_LEVELS.index(isa):
+        isa = requested
     return f"{model or 'unknown'} ({isa})"
 
 
@@ -74,7 +83,7 @@ def hardware() -> dict[str, Any]:
     info: dict[str, Any] = {"platform": platform.platform(), "machine": platform.machine(),
                             "cpu_count": os.cpu_count(), "python": platform.python_version()}
     try:
-        cpu = cpu_description(Path("/proc/cpuinfo").read_text())
+        cpu = cpu_description(Path("/proc/cpuinfo").read_text(), os.environ.get("ATEN_CPU_CAPABILITY"))
     except OSError:     # not Linux
         cpu = platform.processor() or None
     if cpu:
